@@ -1,0 +1,294 @@
+// The config schema: one plain struct per TOML table, every field defaulted.
+//
+// Defaults follow the Python reference's dataclasses (../shared/reference/classroom.md §5) with
+// its dead knobs left out and its known bugs fixed on purpose; where a default differs from the
+// reference, the comment says so. Each comment gives the unit and the value that disables the
+// knob. The list of keys per table lives in config/fields.hpp; load/show/validate walk it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pedagogy::config {
+
+// ---- enumerations (spelled in TOML exactly as the enumerator names) ----------------------------
+
+enum class backend_kind {
+  engine, // our LibTorch generation engine on `device`
+  openai, // an OpenAI-compatible HTTP endpoint (vLLM, SGLang, an API), see [<role>.openai]
+  rule,   // deterministic rule instead of a model (judge only: the answer-leak check)
+};
+
+enum class dtype_kind {
+  auto_, // bfloat16 on CUDA, float32 on CPU (spelled "auto")
+  float32,
+  bfloat16,
+};
+
+enum class conversation_type {
+  random,    // GUIDED or ATTEMPTED from a stable hash of the problem (same for all G samples)
+  guided,    // the tutor speaks first
+  attempted, // the student first posts its own attempt
+};
+
+enum class verdict_policy {
+  reject, // a verdict that never parses counts as REJECT (fixes classroom.md §10.11)
+  ok,     // ... counts as OK (the reference's behaviour)
+};
+
+enum class answer_check {
+  math,  // last \boxed{} compared with numeric/LaTeX normalisation
+  exact, // case-insensitive string match of the last \boxed{} (the reference's "Answer")
+  none,  // every solution scores 0 (the reference's "None" ablation: judge penalty only)
+};
+
+enum class loss_aggregation {
+  token_mean,             // mean over every trained token of the whole batch
+  sequence_mean,          // mean over sequences of each sequence's token mean
+  micro_batch_token_mean, // token mean per micro-batch, then mean of those (the reference)
+};
+
+enum class lr_schedule {
+  constant, // after warmup
+  cosine,   // cosine decay to 0 over the run, after warmup
+};
+
+enum class cluster_mode {
+  auto_, // mpi when started by mpirun/srun with more than one rank, else local (spelled "auto")
+  local, // every actor in this one process
+  mpi,   // one process per rank, placement from the role tables
+};
+
+enum class weight_channel_kind {
+  auto_, // local in one process, nccl with CUDA across ranks, else mpi (spelled "auto")
+  local, // in-process copy into the generators' tensors
+  mpi,   // bucketed MPI_Bcast of CPU tensors
+  nccl,  // bucketed ncclBroadcast of GPU tensors
+};
+
+// ---- [<role>.sampling], [<role>.openai], [tutor] / [student] / [judge] --------------------------
+
+struct sampling_config {
+  double temperature = 0.9; // softmax temperature; 0 = greedy
+  int64_t top_k = 50;       // sample among the k most likely tokens; 0 = off
+  double top_p = 1.0;       // nucleus probability mass; 1 = off
+
+  bool operator==(const sampling_config&) const = default;
+};
+
+struct openai_config {
+  std::string base_url; // e.g. "http://127.0.0.1:8000/v1"; needed for backend "openai"
+  std::string model;    // model name sent to the endpoint; "" = the role's `model`
+  std::string api_key_env = "OPENAI_API_KEY"; // environment variable holding the key; "" = no key
+  int64_t max_concurrency = 64;               // requests in flight at once
+  double timeout_s = 120.0;                   // per request, seconds
+  int64_t max_retries = 5;                    // retries with exponential backoff; 0 = none
+
+  bool operator==(const openai_config&) const = default;
+};
+
+// One generating role. The tutor is trainable; student and judge are frozen.
+struct role_config {
+  std::string model; // Hugging Face model directory (local path, no download)
+  backend_kind backend = backend_kind::engine; // engine | openai | rule (rule: judge only)
+  // "auto" (cuda:<local rank> when there is a GPU, else cpu), "cpu", "cuda", "cuda:N".
+  std::string device = "auto";
+  dtype_kind dtype = dtype_kind::auto_; // weights and compute dtype of the engine
+  int64_t max_context = 8192;           // tokens per sequence (prompt + generated)
+  int64_t max_batch_sequences = 256;    // sequences decoded together per engine step
+  int64_t kv_cache_tokens = 0;          // KV-cache budget in tokens; 0 = sized from free memory
+  int64_t replicas = 1;                 // generator replicas (data parallel) for this role
+  std::vector<int64_t> ranks; // MPI ranks hosting the replicas; empty = placed automatically
+  sampling_config sampling;   // [<role>.sampling]
+  openai_config openai;       // [<role>.openai], used when backend = "openai"
+
+  bool operator==(const role_config&) const = default;
+};
+
+// ---- [classroom] -------------------------------------------------------------------------------
+
+struct classroom_config {
+  // The dialog ends after this many tutor turns (the reference's max_turns=15 messages).
+  int64_t max_tutor_turns = 8;
+  int64_t max_tokens_in_conversation = 8192; // content tokens of all messages; more ends the dialog
+  int64_t max_tokens_per_turn = 1024;        // new tokens per tutor or student turn
+  int64_t max_tokens_per_student_attempt = 3900; // new tokens per final (or pre-dialog) solution
+  int64_t max_tokens_per_judge_attempt = 2048;   // new tokens per judge verdict
+  int64_t number_student_attempts = 8;           // K solutions sampled after the dialog
+  int64_t number_judge_attempts = 2;             // verdicts per judge rule; 0 = no judging
+  int64_t judge_parse_rounds = 5;                // re-ask rounds for verdicts that did not parse
+  // What a verdict that still does not parse after the rounds counts as.
+  verdict_policy unparsed_verdict = verdict_policy::reject;
+  // Judge rules, run in this order; the template of each is <templates_dir>/judges/<rule>.txt.
+  std::vector<std::string> judge_rules = {"does_not_leak_answer", "follows_pedagogical_values"};
+  // Student personas; the template of each is <templates_dir>/personas/<name>.txt.
+  std::vector<std::string> personas = {"simple_student"};
+  // Names given to the student, chosen per problem; "" = an unnamed student.
+  std::vector<std::string> student_names = {"Alex",  "Jamie",  "Taylor", "Jordan", "Sam",
+                                            "Casey", "Morgan", "Riley",  ""};
+  conversation_type type = conversation_type::random; // random | guided | attempted
+  bool use_thinking = false;                          // tell the tutor about hidden <think> blocks
+  bool force_thinking = false;                        // start every tutor turn with "<think>"
+  // false = hard mode (a rejected dialog scores -lambda, no solutions); true = soft (r_sol -
+  // lambda).
+  bool ignore_rejected_judge = false;
+  double rejection_penalty = 0.25; // lambda: subtracted when any judge rejects; 0 = none
+  std::string templates_dir = "prompt_templates"; // prompt templates folder
+  int64_t scenario_seed = 0; // seed of the stable hash choosing type, name and persona per problem
+
+  bool operator==(const classroom_config&) const = default;
+};
+
+// ---- [reward] ----------------------------------------------------------------------------------
+
+struct reward_config {
+  answer_check check = answer_check::math; // math | exact | none
+  double end_marker_bonus = 0.1;           // added when <end_of_conversation> appears; 0 = off
+  // Subtracted when a tutor turn reaches max_tokens_per_turn - 1 tokens; 0 = off.
+  double length_penalty = 0.5;
+  // Subtracted per tutor turn whose <think> tags do not balance; 0 = off.
+  double thinking_unbalanced_penalty = 0.5;
+  // Times the share of tutor turns that use a closed <think> block; 0 = off.
+  double thinking_bonus = 0.5;
+
+  bool operator==(const reward_config&) const = default;
+};
+
+// ---- [train] -----------------------------------------------------------------------------------
+
+struct train_config {
+  int64_t problems_per_step = 16;  // distinct problems per rollout batch
+  int64_t samples_per_problem = 8; // G: dialogs per problem (the GRPO group)
+  int64_t micro_batch_size = 2;    // sequences per forward/backward; gradients accumulate
+  int64_t mu = 2;                  // optimizer passes over each rollout batch
+  double learning_rate = 5e-7;     // AdamW peak learning rate
+  lr_schedule schedule = lr_schedule::constant; // constant | cosine
+  int64_t warmup_steps = 0;                     // linear warmup, optimizer steps; 0 = none
+  double weight_decay = 0.0;                    // AdamW decoupled weight decay; 0 = off
+  double adam_beta1 = 0.9;                      // AdamW first-moment decay
+  double adam_beta2 = 0.999;                    // AdamW second-moment decay
+  double adam_eps = 1e-8;                       // AdamW denominator epsilon
+  double max_grad_norm = 1.0;                   // global gradient-norm clip; 0 = off
+  double beta = 0.001;       // k3 KL weight to the frozen reference; 0 = no reference model
+  double epsilon = 0.2;      // PPO clip range below 1
+  double epsilon_high = 0.0; // PPO clip range above 1; 0 = same as epsilon
+  bool scale_rewards = true; // divide advantages by the group's unbiased std + std_eps
+  double std_eps = 1e-4;     // added to the group std
+  // token_mean | sequence_mean | micro_batch_token_mean (the reference's).
+  loss_aggregation aggregation = loss_aggregation::token_mean;
+  int64_t epochs = 1;        // passes over the training problems
+  int64_t max_steps = 0;     // stop after this many rollout steps; 0 = when the epochs are done
+  int64_t max_staleness = 0; // 0 = on-policy; 1 = the next rollouts overlap learning
+  int64_t seed = 42;         // data order, sampling seeds, initialisation
+
+  bool operator==(const train_config&) const = default;
+};
+
+// ---- [data] / [eval] ---------------------------------------------------------------------------
+
+struct data_config {
+  std::string train = "data/problems_train.jsonl"; // training problems, JSONL
+  std::string problem_field = "problem";           // JSON field holding the problem text
+  std::string answer_field = "answer";             // JSON field holding the reference answer
+  int64_t max_problems = 0; // use at most this many training problems; 0 = all
+  bool shuffle = true;      // shuffle the problems with train.seed
+
+  bool operator==(const data_config&) const = default;
+};
+
+struct eval_config {
+  std::string problems = "data/problems_test.jsonl"; // JSONL, field names as in [data]
+  int64_t max_problems = 500;                        // evaluate at most this many; 0 = all
+  int64_t samples_per_problem = 1;                   // dialogs per problem
+  bool pre_dialog_attempts = true; // also measure the solve rate before the dialog
+
+  bool operator==(const eval_config&) const = default;
+};
+
+// ---- [cluster] ---------------------------------------------------------------------------------
+
+struct cluster_config {
+  cluster_mode mode = cluster_mode::auto_;                         // auto | local | mpi
+  weight_channel_kind weight_channel = weight_channel_kind::auto_; // auto | local | mpi | nccl
+  std::vector<int64_t> learner_ranks;  // ranks running a learner; empty = rank 0 only
+  std::string host;                    // address rank 0 publishes its actors on; "" = its hostname
+  int64_t port = 0;                    // TCP port for the actor middleman; 0 = any free port
+  int64_t scheduler_threads = 0;       // CAF worker threads; 0 = one per core
+  int64_t torch_threads = 0;           // intra-op threads per engine on CPU; 0 = one per core
+  int64_t weight_bucket_mb = 256;      // weight broadcast bucket size, MiB
+  double collective_timeout_s = 600.0; // a collective stuck this long stops the job; 0 = never
+
+  bool operator==(const cluster_config&) const = default;
+};
+
+// ---- [logging] / [checkpoint] / [inspect] -------------------------------------------------------
+
+struct logging_config {
+  std::string level = "info"; // trace|debug|info|warn|error|off, or per logger: "info,engine=debug"
+  std::string run_dir = "runs/pedagogy"; // dialogs, metrics and the log file go here
+  bool log_file = true;                  // also write <run_dir>/pedagogy.log
+  bool save_dialogs = true;              // write every dialog record to <run_dir>/dialogs.jsonl
+  int64_t print_every_steps = 1;         // progress line every N steps; 0 = never
+
+  bool operator==(const logging_config&) const = default;
+};
+
+struct checkpoint_config {
+  std::string dir;            // "" = <run_dir>/checkpoints
+  int64_t every_steps = 10;   // save every N rollout steps (and at the end); 0 = only at the end
+  int64_t keep_last = 3;      // keep the newest N checkpoints; 0 = keep all
+  bool save_optimizer = true; // also save optimizer state (needed for exact resume)
+
+  bool operator==(const checkpoint_config&) const = default;
+};
+
+struct inspect_config {
+  bool enabled = true;            // serve live actor status over HTTP on rank 0
+  std::string host = "127.0.0.1"; // listen address; "0.0.0.0" exposes it to the network
+  int64_t port = 8765;            // listen port; 0 = any free port (printed at start)
+  int64_t heartbeat_ms = 1000;    // status period of every actor, milliseconds
+
+  bool operator==(const inspect_config&) const = default;
+};
+
+// ---- the whole file ----------------------------------------------------------------------------
+
+struct config {
+  role_config tutor = default_tutor();
+  role_config student = default_student();
+  role_config judge = default_judge();
+  classroom_config classroom;
+  reward_config reward;
+  train_config train;
+  data_config data;
+  eval_config eval;
+  cluster_config cluster;
+  logging_config logging;
+  checkpoint_config checkpoint;
+  inspect_config inspect;
+
+  bool operator==(const config&) const = default;
+
+  // The reference's models (classroom.md §5.1); AWQ/FP8 variants are replaced by the plain ones.
+  static role_config default_tutor() {
+    role_config r;
+    r.model = "weights/Qwen2.5-7B-Instruct";
+    // The reference samples with top_k=50 but trains on the full softmax (classroom.md §10.13);
+    // sampling the full softmax keeps behaviour and learner log-probs consistent.
+    r.sampling.top_k = 0;
+    return r;
+  }
+  static role_config default_student() {
+    role_config r;
+    r.model = "weights/Llama-3.1-8B-Instruct";
+    return r;
+  }
+  static role_config default_judge() {
+    role_config r;
+    r.model = "weights/Qwen2.5-14B-Instruct";
+    return r;
+  }
+};
+
+} // namespace pedagogy::config

@@ -1,0 +1,17 @@
+// Each subcommand registers itself on the CLI11 app; main() runs the one that was chosen.
+// A command is registered only once it works end to end.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace pedagogy::launch {
+
+// The action of the chosen subcommand; returns the process exit code.
+using command_action = std::function<int()>;
+
+// `pedagogy config show`; sets `action` when chosen.
+void add_config_command(CLI::App& app, command_action& action);
+
+} // namespace pedagogy::launch

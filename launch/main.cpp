@@ -1,0 +1,64 @@
+// The `pedagogy` binary: parses the command line, sets up logging and runs one subcommand.
+// Bad input ends with exit code 2 and a message naming the file, key and a hint; a failed job
+// with exit code 1.
+#include "launch/commands.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/versions.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace {
+
+constexpr const char* description =
+  "pedagogy: train LLM tutors with multi-turn GRPO in a simulated classroom.\n"
+  "A trainable tutor talks with a frozen student about a math problem; frozen judges reject\n"
+  "dialogs that leak the answer or teach badly; the student's solve rate after the dialog,\n"
+  "minus a penalty for rejections, is the reward.";
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using pedagogy::exit_code;
+  CLI::App app{description, "pedagogy"};
+  app.require_subcommand(1);
+  app.add_flag_callback(
+    "-V,--version",
+    [] {
+      std::cout << pedagogy::version_report();
+      throw CLI::Success();
+    },
+    "Print the versions of pedagogy and its dependencies, then exit");
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "Log level, e.g. debug or \"info,engine=debug\" (beats PEDAGOGY_LOG_LEVEL and "
+                 "logging.level)");
+
+  pedagogy::launch::command_action action;
+  pedagogy::launch::add_config_command(app, action);
+
+  try {
+    app.parse(argc, argv);
+    pedagogy::log::options log_options;
+    if (!log_level.empty()) {
+      pedagogy::log::validate_levels(log_level, "flag --log-level");
+      log_options.levels = log_level;
+      log_options.levels_are_final = true;
+    }
+    pedagogy::log::setup(log_options);
+    return action ? action() : static_cast<int>(exit_code::ok);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(exit_code::bad_input);
+  } catch (const pedagogy::input_error& e) {
+    std::cerr << pedagogy::describe(e) << '\n';
+    return static_cast<int>(exit_code::bad_input);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    pedagogy::log::flush();
+    return static_cast<int>(exit_code::failure);
+  }
+}

@@ -1,0 +1,321 @@
+// The config schema, loader, overrides, cross-field rules and printer.
+#include "config/config.hpp"
+#include "runtime/errors.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+namespace cfg = pedagogy::config;
+using pedagogy::input_error;
+
+namespace {
+
+const std::filesystem::path source_dir = PEDAGOGY_SOURCE_DIR;
+
+// Runs `body`, which must throw input_error, and returns that error for inspection.
+template <class F>
+input_error expect_input_error(F&& body) {
+  try {
+    body();
+  } catch (const input_error& e) {
+    return e;
+  }
+  FAIL("expected an input_error");
+  return input_error("", "");
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::filesystem::path write_temp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / ("pedagogy_config_test_" + name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("the defaults follow the reference's knobs, with its known bugs fixed") {
+  cfg::config c;
+  CHECK(c.classroom.max_tutor_turns == 8); // the reference's 15 messages = 8 tutor turns
+  CHECK(c.classroom.max_tokens_in_conversation == 8192);
+  CHECK(c.classroom.max_tokens_per_turn == 1024);
+  CHECK(c.classroom.max_tokens_per_student_attempt == 3900);
+  CHECK(c.classroom.max_tokens_per_judge_attempt == 2048);
+  CHECK(c.classroom.number_student_attempts == 8);
+  CHECK(c.classroom.number_judge_attempts == 2);
+  CHECK(c.classroom.judge_parse_rounds == 5);
+  CHECK(c.classroom.rejection_penalty == doctest::Approx(0.25));
+  CHECK_FALSE(c.classroom.ignore_rejected_judge); // hard mode, as the dataclass default
+  CHECK(c.classroom.judge_rules ==
+        std::vector<std::string>{"does_not_leak_answer", "follows_pedagogical_values"});
+  CHECK(c.classroom.student_names.size() == 9);
+  CHECK(c.classroom.student_names.back().empty()); // the unnamed student
+  // Fixed on purpose: unparsable verdicts reject, and the tutor samples the full softmax.
+  CHECK(c.classroom.unparsed_verdict == cfg::verdict_policy::reject);
+  CHECK(c.tutor.sampling.top_k == 0);
+  CHECK(c.student.sampling.top_k == 50);
+  CHECK(c.tutor.sampling.temperature == doctest::Approx(0.9));
+  CHECK(c.train.problems_per_step == 16);
+  CHECK(c.train.samples_per_problem == 8);
+  CHECK(c.train.micro_batch_size == 2);
+  CHECK(c.train.mu == 2);
+  CHECK(c.train.learning_rate == doctest::Approx(5e-7));
+  CHECK(c.train.beta == doctest::Approx(0.001));
+  CHECK(c.train.epsilon == doctest::Approx(0.2));
+  CHECK(c.train.std_eps == doctest::Approx(1e-4));
+  CHECK(c.train.max_grad_norm == doctest::Approx(1.0));
+  CHECK(c.train.seed == 42);
+  CHECK(c.reward.end_marker_bonus == doctest::Approx(0.1));
+  CHECK(c.reward.length_penalty == doctest::Approx(0.5));
+}
+
+TEST_CASE("the defaults pass every rule, and an empty file means the defaults") {
+  CHECK_NOTHROW(cfg::validate(cfg::config{}, "defaults"));
+  CHECK(cfg::load_string("", "empty.toml") == cfg::config{});
+  CHECK(cfg::load_string("# only a comment\n[train]\n", "comment.toml") == cfg::config{});
+}
+
+TEST_CASE("every preset loads and round-trips through to_toml") {
+  int presets = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(source_dir / "config")) {
+    if (entry.path().extension() != ".toml")
+      continue;
+    ++presets;
+    CAPTURE(entry.path().string());
+    cfg::config loaded = cfg::load_file(entry.path());
+    CHECK(loaded != cfg::config{}); // a preset that changes nothing is a mistake
+    std::string shown = cfg::to_toml(loaded);
+    cfg::config reloaded = cfg::load_string(shown, "shown.toml");
+    CHECK(reloaded == loaded);
+    CHECK(cfg::to_toml(reloaded) == shown);
+  }
+  CHECK(presets >= 3);
+}
+
+TEST_CASE("the presets set what they promise") {
+  auto tiny = cfg::load_file(source_dir / "config/tiny.toml");
+  CHECK(tiny.tutor.device == "cpu");
+  CHECK(tiny.judge.backend == cfg::backend_kind::rule);
+  CHECK(tiny.cluster.mode == cfg::cluster_mode::local);
+
+  auto paper = cfg::load_file(source_dir / "config/qwen2.5-7b.toml");
+  CHECK(paper.train.problems_per_step == 16);
+  CHECK(paper.train.samples_per_problem == 8);
+  CHECK(paper.train.learning_rate == doctest::Approx(5e-7));
+  CHECK(paper.train.beta == doctest::Approx(0.001));
+  CHECK(paper.train.mu == 2);
+  CHECK(paper.classroom.rejection_penalty == doctest::Approx(1.0));
+  CHECK_FALSE(paper.classroom.ignore_rejected_judge);
+  CHECK(paper.classroom.number_student_attempts == 8);
+  CHECK(paper.classroom.judge_rules.size() == 2);
+  CHECK(paper.classroom.number_judge_attempts == 2);
+  CHECK(paper.tutor.dtype == cfg::dtype_kind::bfloat16);
+
+  auto eval = cfg::load_file(source_dir / "config/eval.toml");
+  CHECK(eval.classroom.ignore_rejected_judge); // soft mode: every dialog is judged and solved
+  CHECK(eval.judge.backend == cfg::backend_kind::openai);
+  CHECK(eval.eval.max_problems == 500);
+}
+
+TEST_CASE("to_toml keeps awkward strings, floats and lists intact") {
+  cfg::config c;
+  c.tutor.model = "dir with \"quotes\", back\\slash, tab\t, newline\n and ünïcødé 数学";
+  c.train.learning_rate = 1e-300;
+  c.train.adam_eps = 0.1 + 0.2;    // not representable as a short decimal
+  c.reward.end_marker_bonus = 3.0; // integral value, must stay a float
+  c.classroom.judge_rules = {};
+  c.classroom.number_judge_attempts = 0;
+  c.cluster.learner_ranks = {0, 7};
+  std::string shown = cfg::to_toml(c);
+  CHECK(contains(shown, "end_marker_bonus = 3.0"));
+  CHECK(cfg::load_string(shown, "shown.toml") == c);
+}
+
+TEST_CASE("overrides set every kind of key") {
+  cfg::config c;
+  cfg::apply_override(c, "classroom.ignore_rejected_judge=true");
+  CHECK(c.classroom.ignore_rejected_judge);
+  cfg::apply_override(c, "train.mu=1");
+  CHECK(c.train.mu == 1);
+  cfg::apply_override(c, "train.learning_rate=1e-6");
+  CHECK(c.train.learning_rate == doctest::Approx(1e-6));
+  cfg::apply_override(c, "train.beta=0"); // an integer literal for a float key
+  CHECK(c.train.beta == 0.0);
+  cfg::apply_override(c, "tutor.device=cuda:1"); // a bare word for a string key
+  CHECK(c.tutor.device == "cuda:1");
+  cfg::apply_override(c, "tutor.model=\"/models/with space\"");
+  CHECK(c.tutor.model == "/models/with space");
+  cfg::apply_override(c, "judge.backend=rule"); // an enum
+  CHECK(c.judge.backend == cfg::backend_kind::rule);
+  cfg::apply_override(c, "classroom.judge_rules=[\"does_not_leak_answer\"]");
+  CHECK(c.classroom.judge_rules == std::vector<std::string>{"does_not_leak_answer"});
+  cfg::apply_override(c, "cluster.learner_ranks=[0, 1]");
+  CHECK(c.cluster.learner_ranks == std::vector<int64_t>{0, 1});
+  cfg::apply_override(c, "student.sampling.temperature=0.6"); // a nested table
+  CHECK(c.student.sampling.temperature == doctest::Approx(0.6));
+  CHECK(c.tutor.sampling.temperature == doctest::Approx(0.9)); // other roles untouched
+}
+
+TEST_CASE("overrides apply after the file, in order") {
+  auto c = cfg::load_string("[train]\nmu = 3\n", "x.toml", {"train.mu=4", "train.mu=1"});
+  CHECK(c.train.mu == 1);
+}
+
+TEST_CASE("a bad override names itself and says what to write") {
+  cfg::config c;
+  auto no_equals = expect_input_error([&] { cfg::apply_override(c, "train.mu"); });
+  CHECK(no_equals.where() == "override 'train.mu'");
+  CHECK(contains(no_equals.hint(), "train.learning_rate=1e-6"));
+
+  auto wrong_type = expect_input_error([&] { cfg::apply_override(c, "train.mu=1.5"); });
+  CHECK(contains(wrong_type.problem(), "train.mu must be an integer, but is a float"));
+
+  auto not_toml = expect_input_error([&] { cfg::apply_override(c, "train.mu=abc"); });
+  CHECK(contains(not_toml.problem(), "cannot parse 'abc'"));
+
+  auto bad_enum = expect_input_error([&] { cfg::apply_override(c, "tutor.dtype=fp16"); });
+  CHECK(contains(bad_enum.hint(), "auto | float32 | bfloat16"));
+
+  auto table = expect_input_error([&] { cfg::apply_override(c, "tutor.sampling=1"); });
+  CHECK(contains(table.hint(), "tutor.sampling.temperature="));
+
+  auto empty = expect_input_error([&] { cfg::apply_override(c, "train.mu="); });
+  CHECK(contains(empty.problem(), "no value"));
+
+  auto unknown = expect_input_error([&] { cfg::apply_override(c, "train.learnig_rate=1"); });
+  CHECK(contains(unknown.hint(), "did you mean 'train.learning_rate'?"));
+  CHECK(c == cfg::config{}); // nothing was half-applied
+}
+
+TEST_CASE("an unknown key names the file, line and column and the nearest valid key") {
+  auto typo = expect_input_error(
+    [] { cfg::load_string("[train]\nmu = 2\nlerning_rate = 1e-6\n", "typo.toml"); });
+  CHECK(typo.where() == "typo.toml:3:1");
+  CHECK(contains(typo.problem(), "unknown key 'train.lerning_rate' in [train]"));
+  CHECK(typo.hint() == "did you mean 'train.learning_rate'?");
+
+  auto wrong_table =
+    expect_input_error([] { cfg::load_string("[classroom]\nseed = 1\n", "t.toml"); });
+  CHECK(wrong_table.hint() == "did you mean 'train.seed'?");
+
+  auto reference_name =
+    expect_input_error([] { cfg::load_string("[classroom]\nmax_turns = 15\n", "t.toml"); });
+  CHECK(reference_name.hint() == "did you mean 'classroom.max_tutor_turns'?");
+
+  auto nested =
+    expect_input_error([] { cfg::load_string("[tutor.sampling]\ntop_pp = 1\n", "t.toml"); });
+  CHECK(nested.hint() == "did you mean 'tutor.sampling.top_p'?");
+
+  auto table = expect_input_error([] { cfg::load_string("[trian]\nmu = 1\n", "t.toml"); });
+  CHECK(contains(table.problem(), "unknown table 'trian'"));
+  CHECK(table.hint() == "did you mean 'train'?");
+
+  auto nonsense =
+    expect_input_error([] { cfg::load_string("[train]\nzzzzzzzzzz = 1\n", "t.toml"); });
+  CHECK(contains(nonsense.hint(), "pedagogy config show"));
+}
+
+TEST_CASE("a TOML syntax error gives file, line and column") {
+  auto e = expect_input_error(
+    [] { cfg::load_string("[train]\nmu = 2\nlearning_rate = \n", "broken.toml"); });
+  CHECK(e.where() == "broken.toml:3:17");
+  CHECK(contains(e.problem(), "TOML syntax error"));
+
+  auto unterminated =
+    expect_input_error([] { cfg::load_string("[tutor]\nmodel = \"abc\n", "quote.toml"); });
+  CHECK(contains(unterminated.where(), "quote.toml:2:"));
+}
+
+TEST_CASE("a value of the wrong type names the key and where it is") {
+  auto e = expect_input_error([] { cfg::load_string("[train]\nmu = \"2\"\n", "types.toml"); });
+  CHECK(e.where() == "types.toml:2:6");
+  CHECK(e.problem() == "train.mu must be an integer, but is a string");
+
+  auto list = expect_input_error(
+    [] { cfg::load_string("[classroom]\njudge_rules = [\"a\", 3]\n", "types.toml"); });
+  CHECK(contains(list.problem(), "classroom.judge_rules[1] must be a string"));
+
+  auto table = expect_input_error([] { cfg::load_string("train = 3\n", "types.toml"); });
+  CHECK(contains(table.problem(), "train must be a table"));
+}
+
+TEST_CASE("failed cross-field rules say which keys clash and how to fix them") {
+  auto batch =
+    expect_input_error([] { cfg::load_string("[train]\nmicro_batch_size = 3\n", "rules.toml"); });
+  CHECK(batch.where() == "rules.toml");
+  CHECK(contains(batch.problem(), "16 x 8 = 128 sequences"));
+  CHECK(contains(batch.hint(), "1, 2, 4, 8"));
+
+  auto learners = expect_input_error([] {
+    cfg::load_string("[train]\nmicro_batch_size = 16\n[cluster]\nlearner_ranks = [0, 1, 2]\n",
+                     "rules.toml");
+  });
+  CHECK(contains(learners.problem(), "on 3 learner(s)"));
+
+  auto judges =
+    expect_input_error([] { cfg::load_string("[classroom]\njudge_rules = []\n", "rules.toml"); });
+  CHECK(contains(judges.hint(), "number_judge_attempts = 0"));
+  CHECK_NOTHROW(
+    cfg::load_string("[classroom]\njudge_rules = []\nnumber_judge_attempts = 0\n", "rules.toml"));
+
+  auto turn = expect_input_error(
+    [] { cfg::load_string("[classroom]\nmax_tokens_per_turn = 9000\n", "rules.toml"); });
+  CHECK(contains(turn.problem(), "exceeds classroom.max_tokens_in_conversation"));
+
+  auto clip = expect_input_error(
+    [] { cfg::load_string("[train]\nepsilon = 0.2\nepsilon_high = 0.1\n", "rules.toml"); });
+  CHECK(contains(clip.problem(), "epsilon_high"));
+
+  auto group = expect_input_error(
+    [] { cfg::load_string("[train]\nsamples_per_problem = 1\n", "rules.toml"); });
+  CHECK(contains(group.hint(), "every advantage is 0"));
+
+  auto openai =
+    expect_input_error([] { cfg::load_string("[student]\nbackend = \"openai\"\n", "rules.toml"); });
+  CHECK(contains(openai.problem(), "student.openai.base_url"));
+
+  auto rule =
+    expect_input_error([] { cfg::load_string("[tutor]\nbackend = \"rule\"\n", "rules.toml"); });
+  CHECK(contains(rule.problem(), "only available for the judge"));
+
+  auto not_finite =
+    expect_input_error([] { cfg::load_string("[train]\nlearning_rate = nan\n", "rules.toml"); });
+  CHECK(contains(not_finite.problem(), "train.learning_rate"));
+
+  auto level =
+    expect_input_error([] { cfg::load_string("[logging]\nlevel = \"loud\"\n", "rules.toml"); });
+  CHECK(contains(level.where(), "logging.level"));
+}
+
+TEST_CASE("a missing or unreadable config file is reported with its path") {
+  auto missing = expect_input_error([] { cfg::load_file("/nonexistent/pedagogy.toml"); });
+  CHECK(missing.where() == "/nonexistent/pedagogy.toml");
+  CHECK(contains(missing.problem(), "not found"));
+
+  auto directory =
+    expect_input_error([] { cfg::load_file(std::filesystem::temp_directory_path()); });
+  CHECK(contains(directory.problem(), "directory"));
+
+  auto file = write_temp("bad_type.toml", "[inspect]\nport = 70000\n");
+  auto port = expect_input_error([&] { cfg::load_file(file); });
+  CHECK(port.where() == file.string());
+  CHECK(contains(port.problem(), "inspect.port = 70000"));
+  std::filesystem::remove(file);
+}
+
+TEST_CASE("every key is listed once, in schema order") {
+  auto keys = cfg::key_paths();
+  CHECK(keys.front() == "tutor");
+  CHECK(std::find(keys.begin(), keys.end(), "tutor.sampling.temperature") != keys.end());
+  std::set<std::string> unique(keys.begin(), keys.end());
+  CHECK(unique.size() == keys.size());
+  CHECK(cfg::nearest_key("inspect.prot") == "inspect.port");
+  CHECK(cfg::nearest_key("completely.unrelated.thing") == "");
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, and runs the whole test suite
+# through CTest. Extra arguments go to ctest, e.g. -L unit or -R config.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+build_dir=${BUILD_DIR:-$root/build}
+bash launch/install-deps.sh
+bash launch/build.sh
+cd "$build_dir"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+set +e
+ctest --output-on-failure "$@" 2>&1 | tee ctest.log
+status=${PIPESTATUS[0]}
+set -e
+# End with CTest's summary line, so that it is the last thing a reader (or CI) sees.
+grep -E '^[0-9]+% tests passed' ctest.log | tail -n 1
+exit "$status"
