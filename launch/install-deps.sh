@@ -4,14 +4,16 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build ccache git clang-format
+  g++ cmake ninja-build pkgconf ccache git clang-format
   libcaf-dev                     # actors (0.17.6)
   libtorch-dev                   # LibTorch 1.13, CPU
   libopenblas0-openmp            # fast BLAS for LibTorch: the default reference BLAS is 15x slower
   libtomlplusplus-dev            # config files
   libspdlog-dev libfmt-dev       # logging
   libcli11-dev                   # command line
-  nlohmann-json3-dev             # JSONL records
+  nlohmann-json3-dev             # JSONL records, safetensors headers, tokenizer.json
+  libpcre2-dev                   # tokenizer pre-tokenizer regexes (Unicode classes, lookahead)
+  libutf8proc-dev                # tokenizer NFC normalization
   libcpp-httplib-dev             # inspection server, OpenAI-compatible client
   libopenmpi-dev openmpi-bin     # multi-process placement
   doctest-dev                    # tests
