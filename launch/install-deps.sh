@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages pedagogy needs to build and test, only those that are missing.
+# Installs the Debian 12 packages pedagogy needs to build, only those that are missing.
+# With --tests also node and npm, which fetch the tokenizer/chat-template reference data.
 # Idempotent: a second run installs nothing. Uses apt-get as root, sudo otherwise.
 set -euo pipefail
 
@@ -20,6 +21,9 @@ packages=(
 )
 
 missing=()
+if [ "${1:-}" = "--tests" ] && ! { command -v node && command -v npm; } >/dev/null; then
+  missing+=(nodejs npm)
+fi
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$package")

@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build_dir=${BUILD_DIR:-$root/build}
-bash launch/install-deps.sh
+bash launch/install-deps.sh --tests
 bash launch/build.sh
 cd "$build_dir"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
