@@ -14,4 +14,7 @@ using command_action = std::function<int()>;
 // `pedagogy config show`; sets `action` when chosen.
 void add_config_command(CLI::App& app, command_action& action);
 
+// `pedagogy tokenize` and `pedagogy chat-template`.
+void add_model_commands(CLI::App& app, command_action& action);
+
 } // namespace pedagogy::launch

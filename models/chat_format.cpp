@@ -1,0 +1,279 @@
+// Renders chat messages the way each family's Jinja template does (see chat_format.hpp).
+#include "models/chat_format.hpp"
+
+#include "runtime/errors.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <regex>
+
+namespace pedagogy::models {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Python's str.isspace() code points, in UTF-8 (ASCII ones handled separately).
+constexpr std::string_view python_spaces[] = {
+  "\xC2\x85",     "\xC2\xA0",     "\xE1\x9A\x80", "\xE2\x80\x80", "\xE2\x80\x81",
+  "\xE2\x80\x82", "\xE2\x80\x83", "\xE2\x80\x84", "\xE2\x80\x85", "\xE2\x80\x86",
+  "\xE2\x80\x87", "\xE2\x80\x88", "\xE2\x80\x89", "\xE2\x80\x8A", "\xE2\x80\xA8",
+  "\xE2\x80\xA9", "\xE2\x80\xAF", "\xE2\x81\x9F", "\xE3\x80\x80"};
+
+// Length of the Python whitespace character at the start (or end) of `text`, or 0.
+size_t space_at(std::string_view text, bool at_end) {
+  if (text.empty())
+    return 0;
+  const unsigned char c = static_cast<unsigned char>(at_end ? text.back() : text.front());
+  if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20))
+    return 1;
+  for (std::string_view s : python_spaces) {
+    if (at_end ? text.ends_with(s) : text.starts_with(s))
+      return s.size();
+  }
+  return 0;
+}
+
+// Python's str.lstrip(chars) / rstrip(chars) / strip(chars) for a set of ASCII characters.
+std::string_view lstrip(std::string_view s, std::string_view chars) {
+  size_t i = s.find_first_not_of(chars);
+  return i == std::string_view::npos ? std::string_view{} : s.substr(i);
+}
+std::string_view rstrip(std::string_view s, std::string_view chars) {
+  size_t i = s.find_last_not_of(chars);
+  return i == std::string_view::npos ? std::string_view{} : s.substr(0, i + 1);
+}
+
+// Python's s.split(sep)[0] and s.split(sep)[-1].
+std::string_view before_first(std::string_view s, std::string_view sep) {
+  size_t i = s.find(sep);
+  return i == std::string_view::npos ? s : s.substr(0, i);
+}
+std::string_view after_last(std::string_view s, std::string_view sep) {
+  size_t i = s.rfind(sep);
+  return i == std::string_view::npos ? s : s.substr(i + sep.size());
+}
+
+void check_roles(const std::vector<chat_message>& messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& role = messages[i].role;
+    if (role != "system" && role != "user" && role != "assistant")
+      throw input_error(fmt::format("message {}", i), fmt::format("unknown role '{}'", role),
+                        "use \"system\", \"user\" or \"assistant\"");
+  }
+}
+
+std::string render_chatml(const std::vector<chat_message>& messages, bool add_generation_prompt,
+                          const std::string& default_system) {
+  std::string out;
+  const bool has_system = !messages.empty() && messages[0].role == "system";
+  if (has_system)
+    out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
+  else if (!default_system.empty())
+    out += "<|im_start|>system\n" + default_system + "<|im_end|>\n";
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i)
+    out += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
+  if (add_generation_prompt)
+    out += "<|im_start|>assistant\n";
+  return out;
+}
+
+std::string render_qwen3(const std::vector<chat_message>& messages, bool add_generation_prompt) {
+  std::string out;
+  const bool has_system = !messages.empty() && messages[0].role == "system";
+  if (has_system)
+    out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
+  // Thinking is kept only in assistant turns after the last user query.
+  size_t last_query = messages.empty() ? 0 : messages.size() - 1;
+  for (size_t i = messages.size(); i-- > 0;) {
+    const auto& c = messages[i].content;
+    bool tool_response = c.starts_with("<tool_response>") && c.ends_with("</tool_response>");
+    if (messages[i].role == "user" && !tool_response) {
+      last_query = i;
+      break;
+    }
+  }
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    if (m.role != "assistant") {
+      out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+      continue;
+    }
+    std::string_view content = m.content;
+    std::string_view reasoning;
+    if (content.find("</think>") != std::string_view::npos) {
+      std::string_view whole = m.content;
+      content = lstrip(after_last(whole, "</think>"), "\n");
+      reasoning =
+        lstrip(after_last(rstrip(before_first(whole, "</think>"), "\n"), "<think>"), "\n");
+    }
+    const bool last = i + 1 == messages.size();
+    const bool after_query = i > last_query;
+    if (after_query && (last || !reasoning.empty()))
+      out += fmt::format("<|im_start|>assistant\n<think>\n{}\n</think>\n\n{}",
+                         lstrip(rstrip(reasoning, "\n"), "\n"), lstrip(content, "\n"));
+    else
+      out += fmt::format("<|im_start|>assistant\n{}", content);
+    out += "<|im_end|>\n";
+  }
+  if (add_generation_prompt)
+    out += "<|im_start|>assistant\n";
+  return out;
+}
+
+std::string llama_turn(const std::string& role, std::string_view content) {
+  return "<|start_header_id|>" + role + "<|end_header_id|>\n\n" + python_strip(content) +
+         "<|eot_id|>";
+}
+
+std::string render_llama3(const std::vector<chat_message>& messages, bool add_generation_prompt) {
+  std::string out;
+  for (size_t i = 0; i < messages.size(); ++i)
+    out += (i == 0 ? "<|begin_of_text|>" : "") + llama_turn(messages[i].role, messages[i].content);
+  if (add_generation_prompt)
+    out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+std::string render_llama31(const std::vector<chat_message>& messages, bool add_generation_prompt,
+                           const std::string& date) {
+  const bool has_system = !messages.empty() && messages[0].role == "system";
+  std::string out = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n";
+  out += "Cutting Knowledge Date: December 2023\nToday Date: " + date + "\n\n";
+  out += (has_system ? python_strip(messages[0].content) : std::string{}) + "<|eot_id|>";
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i)
+    out += llama_turn(messages[i].role, messages[i].content);
+  if (add_generation_prompt)
+    out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw input_error(path.string(), fmt::format("not valid JSON: {}", e.what()),
+                      "the file is truncated or corrupted: copy it again");
+  }
+}
+
+} // namespace
+
+std::string python_strip(std::string_view text) {
+  while (size_t n = space_at(text, false))
+    text.remove_prefix(n);
+  while (size_t n = space_at(text, true))
+    text.remove_suffix(n);
+  return std::string(text);
+}
+
+chat_format chat_format::chatml(std::string default_system) {
+  chat_format f;
+  f.family_ = chat_family::chatml;
+  f.default_system_ = std::move(default_system);
+  return f;
+}
+
+chat_format chat_format::qwen3() {
+  chat_format f;
+  f.family_ = chat_family::qwen3;
+  return f;
+}
+
+chat_format chat_format::llama3() {
+  chat_format f;
+  f.family_ = chat_family::llama3;
+  return f;
+}
+
+chat_format chat_format::llama31(std::string date_string) {
+  chat_format f;
+  f.family_ = chat_family::llama31;
+  f.date_string_ = std::move(date_string);
+  return f;
+}
+
+chat_format chat_format::from_template(std::string_view jinja, const std::string& where) {
+  const std::string text(jinja);
+  if (text.find("<|im_start|>") != std::string::npos) {
+    if (text.find("</think>") != std::string::npos &&
+        text.find("reasoning_content") != std::string::npos)
+      return qwen3();
+    // The default system prompt is a literal in the template: '<|im_start|>system\n...<|im_end|>
+    static const std::regex literal(R"('<\|im_start\|>system\\n([^'+]*)<\|im_end\|>)");
+    std::smatch match;
+    if (std::regex_search(text, match, literal))
+      return chatml(match[1].str());
+    return chatml("");
+  }
+  if (text.find("<|start_header_id|>") != std::string::npos) {
+    if (text.find("Cutting Knowledge Date") == std::string::npos)
+      return llama3();
+    static const std::regex date(R"re(set date_string = "([^"]+)")re");
+    std::smatch match;
+    return llama31(std::regex_search(text, match, date) ? match[1].str() : "26 Jul 2024");
+  }
+  throw input_error(where, "the chat template is neither ChatML nor Llama-3",
+                    "supported families: Qwen2, Qwen2.5, Qwen3 (ChatML) and Llama-3/3.1");
+}
+
+chat_format chat_format::from_model_dir(const std::filesystem::path& dir) {
+  const auto config_path = dir / "tokenizer_config.json";
+  if (std::filesystem::exists(config_path)) {
+    json config = read_json(config_path);
+    if (auto it = config.find("chat_template"); it != config.end() && it->is_string())
+      return from_template(it->get<std::string>(), config_path.string());
+  }
+  const auto model_config = dir / "config.json";
+  if (!std::filesystem::exists(model_config))
+    throw input_error(dir.string(), "has neither a chat template nor a config.json",
+                      "point at a Hugging Face model directory");
+  const std::string type = read_json(model_config).value("model_type", "");
+  if (type == "qwen2")
+    return chatml("You are a helpful assistant.");
+  if (type == "qwen3")
+    return qwen3();
+  if (type == "llama")
+    return llama31();
+  throw input_error(model_config.string(),
+                    fmt::format("model_type '{}' has no known chat format", type),
+                    "supported: qwen2, qwen3, llama");
+}
+
+std::string chat_format::render(const std::vector<chat_message>& messages,
+                                bool add_generation_prompt) const {
+  check_roles(messages);
+  switch (family_) {
+    case chat_family::chatml:
+      return render_chatml(messages, add_generation_prompt, default_system_);
+    case chat_family::qwen3:
+      return render_qwen3(messages, add_generation_prompt);
+    case chat_family::llama3:
+      return render_llama3(messages, add_generation_prompt);
+    case chat_family::llama31:
+      return render_llama31(messages, add_generation_prompt, date_string_);
+  }
+  return {};
+}
+
+std::string chat_format::generation_prompt() const {
+  return family_ == chat_family::chatml || family_ == chat_family::qwen3
+           ? "<|im_start|>assistant\n"
+           : "<|start_header_id|>assistant<|end_header_id|>\n\n";
+}
+
+std::string chat_format::end_of_turn() const {
+  return family_ == chat_family::chatml || family_ == chat_family::qwen3 ? "<|im_end|>"
+                                                                         : "<|eot_id|>";
+}
+
+std::vector<std::string> chat_format::stop_tokens() const {
+  if (family_ == chat_family::chatml || family_ == chat_family::qwen3)
+    return {"<|im_end|>", "<|endoftext|>"};
+  return {"<|eot_id|>", "<|end_of_text|>", "<|eom_id|>"};
+}
+
+} // namespace pedagogy::models
