@@ -7,3 +7,6 @@
 
 #undef CHECK
 #include <doctest/doctest.h>
+
+// Note: CHECK(t.scalar_type() == at::kFloat) does not compile (doctest's unqualified toString()
+// finds c10::toString, which returns const char*); compare at::toString(...) strings instead.

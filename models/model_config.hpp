@@ -1,0 +1,53 @@
+// The architecture of a decoder model, read from (and written to) Hugging Face's config.json.
+// Families: Qwen2/2.5 (bias on q/k/v), Qwen3 (RMSNorm on q and k per head), Llama-3.x
+// (llama3 RoPE frequency scaling). Anything we cannot run exactly is refused with an error.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace pedagogy::models {
+
+enum class model_family { qwen2, qwen3, llama };
+
+struct rope_scaling_config {
+  bool llama3 = false;                             // false: plain RoPE
+  double factor = 8.0;                             // llama3: long-wavelength divisor
+  double low_freq_factor = 1.0;                    // llama3
+  double high_freq_factor = 4.0;                   // llama3
+  int64_t original_max_position_embeddings = 8192; // llama3
+};
+
+struct model_config {
+  model_family family = model_family::qwen2;
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0; // hidden_size / num_attention_heads unless given
+  int64_t max_position_embeddings = 4096;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  rope_scaling_config rope_scaling;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false; // bias on q/k/v projections (true for Qwen2)
+  std::string torch_dtype = "float32";
+  int64_t bos_token_id = -1; // -1 = none
+  std::vector<int64_t> eos_token_ids;
+
+  // Reads `dir/config.json`; throws input_error naming the file and field.
+  static model_config load(const std::filesystem::path& dir);
+  static model_config parse(const std::string& json_text, const std::string& where);
+  // The config.json text that transformers and our loader both read.
+  std::string to_json() const;
+  // Total parameter count (tied embeddings counted once).
+  int64_t parameter_count() const;
+};
+
+std::string to_string(model_family family);
+
+} // namespace pedagogy::models

@@ -1,0 +1,215 @@
+// Decoder-only transformer: parameters, loading, saving and the forward pass (see transformer.hpp).
+#include "models/transformer.hpp"
+
+#include "models/safetensors.hpp"
+#include "runtime/errors.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fstream>
+#include <limits>
+#include <set>
+
+namespace pedagogy::models {
+
+namespace {
+
+std::string dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat:
+      return "float32";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kHalf:
+      return "float16";
+    default:
+      return at::toString(dtype);
+  }
+}
+
+} // namespace
+
+int64_t kv_cache::length() const {
+  return layers.empty() || !layers[0].k.defined() ? 0 : layers[0].k.size(2);
+}
+
+transformer::transformer(model_config config) : config_(std::move(config)) {}
+
+at::Tensor& transformer::add(const std::string& name, at::IntArrayRef shape,
+                             at::TensorOptions options) {
+  parameters_.emplace_back(name, at::empty(shape, options));
+  return parameters_.back().second;
+}
+
+void transformer::allocate(at::Device device, at::ScalarType dtype) {
+  const auto& c = config_;
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  const int64_t C = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
+  const int64_t H = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
+  parameters_.reserve(static_cast<size_t>(3 + c.num_hidden_layers * 15));
+  embed_tokens = add("model.embed_tokens.weight", {V, C}, options);
+  layers_.resize(static_cast<size_t>(c.num_hidden_layers));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    decoder_layer& layer = layers_[static_cast<size_t>(i)];
+    attention& a = layer.self_attn;
+    a.heads = H;
+    a.kv_heads = K;
+    a.head_dim = D;
+    a.q_proj = add(p + "self_attn.q_proj.weight", {H * D, C}, options);
+    if (c.attention_bias)
+      a.q_bias = add(p + "self_attn.q_proj.bias", {H * D}, options);
+    a.k_proj = add(p + "self_attn.k_proj.weight", {K * D, C}, options);
+    if (c.attention_bias)
+      a.k_bias = add(p + "self_attn.k_proj.bias", {K * D}, options);
+    a.v_proj = add(p + "self_attn.v_proj.weight", {K * D, C}, options);
+    if (c.attention_bias)
+      a.v_bias = add(p + "self_attn.v_proj.bias", {K * D}, options);
+    a.o_proj = add(p + "self_attn.o_proj.weight", {C, H * D}, options);
+    if (c.family == model_family::qwen3) {
+      a.q_norm = rms_norm{add(p + "self_attn.q_norm.weight", {D}, options), c.rms_norm_eps};
+      a.k_norm = rms_norm{add(p + "self_attn.k_norm.weight", {D}, options), c.rms_norm_eps};
+    }
+    layer.ffn.gate_proj = add(p + "mlp.gate_proj.weight", {F, C}, options);
+    layer.ffn.up_proj = add(p + "mlp.up_proj.weight", {F, C}, options);
+    layer.ffn.down_proj = add(p + "mlp.down_proj.weight", {C, F}, options);
+    layer.input_layernorm = {add(p + "input_layernorm.weight", {C}, options), c.rms_norm_eps};
+    layer.post_attention_layernorm = {add(p + "post_attention_layernorm.weight", {C}, options),
+                                      c.rms_norm_eps};
+  }
+  norm_ = {add("model.norm.weight", {C}, options), c.rms_norm_eps};
+  lm_head_ = c.tie_word_embeddings ? embed_tokens : add("lm_head.weight", {V, C}, options);
+  inv_freq_ = rope_inverse_frequencies(c).to(device);
+}
+
+transformer transformer::random(const model_config& config, uint64_t seed, at::Device device,
+                                at::ScalarType dtype) {
+  transformer model(config);
+  model.allocate(device, dtype);
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model.parameters_) {
+    at::Tensor values;
+    if (name.ends_with("norm.weight"))
+      values = at::ones(tensor.sizes());
+    else if (name.ends_with(".bias"))
+      values = at::zeros(tensor.sizes());
+    else
+      values = at::normal(0.0, 0.02, tensor.sizes(), generator);
+    tensor.copy_(values);
+  }
+  return model;
+}
+
+transformer transformer::load(const std::filesystem::path& dir, at::Device device,
+                              at::ScalarType dtype) {
+  transformer model(model_config::load(dir));
+  model.allocate(device, dtype);
+  auto reader = checkpoint_reader::open(dir);
+  std::set<std::string> expected;
+  at::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model.parameters_) {
+    expected.insert(name);
+    if (!reader.contains(name))
+      throw input_error(reader.path().string(), fmt::format("tensor '{}' is missing", name),
+                        "the weights do not match config.json (another model size or family?)");
+    at::Tensor stored = reader.tensor(name);
+    if (stored.sizes() != tensor.sizes())
+      throw input_error(reader.path().string(),
+                        fmt::format("tensor '{}' has shape [{}], config.json implies [{}]", name,
+                                    fmt::join(stored.sizes(), ", "),
+                                    fmt::join(tensor.sizes(), ", ")),
+                        "the weights do not match config.json");
+    tensor.copy_(stored);
+  }
+  for (const auto& name : reader.names()) {
+    bool tied_head = name == "lm_head.weight" && model.config_.tie_word_embeddings;
+    bool rope_buffer = name.ends_with("rotary_emb.inv_freq"); // recomputed, never trained
+    if (expected.count(name) == 0 && !tied_head && !rope_buffer)
+      throw input_error(reader.path().string(), fmt::format("unexpected tensor '{}'", name),
+                        "the weights do not match config.json (another architecture?)");
+  }
+  return model;
+}
+
+void transformer::save(const std::filesystem::path& dir, uint64_t max_shard_bytes) const {
+  std::filesystem::create_directories(dir);
+  model_config config = config_;
+  config.torch_dtype = dtype_name(dtype());
+  const auto tmp = dir / "config.json.tmp";
+  std::ofstream(tmp) << config.to_json();
+  std::filesystem::rename(tmp, dir / "config.json");
+  save_model_weights(dir, parameters_, max_shard_bytes);
+}
+
+kv_cache transformer::empty_cache() const {
+  kv_cache cache;
+  cache.layers.resize(layers_.size());
+  return cache;
+}
+
+at::Device transformer::device() const {
+  return embed_tokens.device();
+}
+
+at::ScalarType transformer::dtype() const {
+  return embed_tokens.scalar_type();
+}
+
+at::Tensor transformer::hidden_states(const at::Tensor& ids, const at::Tensor& attention_mask,
+                                      const at::Tensor& positions, kv_cache* cache) const {
+  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t cached = cache != nullptr ? cache->length() : 0;
+  const int64_t S = cached + T;
+  const auto device = embed_tokens.device();
+  PEDAGOGY_CHECK(!attention_mask.defined() || attention_mask.sizes() == at::IntArrayRef({B, S}),
+                 "attention_mask must be [B, cached + T] = [{}, {}]", B, S);
+
+  at::Tensor pos = positions.defined()
+                     ? positions.to(device)
+                     : at::arange(cached, S, at::TensorOptions().dtype(at::kLong).device(device))
+                         .unsqueeze(0)
+                         .expand({B, T}); // [B, T]
+  // Query i (absolute position cached + i) sees keys 0 .. cached + i that are not padding.
+  at::Tensor allowed = at::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(device))
+                         .tril(cached)
+                         .unsqueeze(0); // [1, T, S]
+  if (attention_mask.defined())
+    allowed = allowed.logical_and(attention_mask.to(device).to(at::kBool).unsqueeze(1)); // [B,T,S]
+  // Masked scores get the most negative finite value of the dtype (as transformers does), so a
+  // row with nothing to attend to (a padding query) stays finite instead of turning into NaN.
+  const double lowest = dtype() == at::kHalf       ? -65504.0
+                        : dtype() == at::kBFloat16 ? -3.3895313892515355e38
+                                                   : std::numeric_limits<float>::lowest();
+  at::Tensor mask = at::zeros({allowed.size(0), 1, T, S}, embed_tokens.options())
+                      .masked_fill(allowed.logical_not().unsqueeze(1), lowest); // [B or 1, 1, T, S]
+  mask = mask.expand({B, 1, T, S});
+
+  rope_tables rope = rope_for_positions(inv_freq_, pos, dtype());
+  at::Tensor h = at::embedding(embed_tokens, ids.to(device)); // [B, T, C]
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const decoder_layer& layer = layers_[i];
+    layer_cache* layer_kv = cache != nullptr ? &cache->layers[i] : nullptr;
+    h = h + layer.self_attn.forward(layer.input_layernorm.forward(h), rope, mask, layer_kv);
+    h = h + layer.ffn.forward(layer.post_attention_layernorm.forward(h));
+  }
+  return norm_.forward(h); // [B, T, C]
+}
+
+at::Tensor transformer::logits(const at::Tensor& hidden) const {
+  return at::linear(hidden, lm_head_); // [..., V]
+}
+
+at::Tensor transformer::forward(const at::Tensor& ids, const at::Tensor& attention_mask,
+                                const at::Tensor& positions, kv_cache* cache) const {
+  return logits(hidden_states(ids, attention_mask, positions, cache));
+}
+
+at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
+  return (attention_mask.to(at::kLong).cumsum(-1) - 1).clamp_min(0);
+}
+
+} // namespace pedagogy::models

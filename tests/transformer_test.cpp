@@ -1,0 +1,261 @@
+// Decoder models: the KV cache against the full forward, padding, saving and loading, each
+// family's distinctive feature, and the errors for weights that do not fit.
+#include "models/safetensors.hpp"
+#include "models/transformer.hpp"
+#include "runtime/errors.hpp"
+#include "torch_doctest.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace pedagogy::models;
+using pedagogy::input_error;
+
+namespace {
+
+model_config tiny(model_family family) {
+  model_config c;
+  c.family = family;
+  c.vocab_size = 97;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2; // grouped-query attention
+  c.head_dim = 8;
+  c.attention_bias = family == model_family::qwen2;
+  c.rope_theta = family == model_family::llama ? 500000.0 : 1000000.0;
+  if (family == model_family::llama) {
+    c.rope_scaling.llama3 = true;
+    c.rope_scaling.original_max_position_embeddings = 64; // small, so the scaling matters here
+  }
+  c.tie_word_embeddings = family != model_family::llama;
+  return c;
+}
+
+const model_family families[] = {model_family::qwen2, model_family::qwen3, model_family::llama};
+
+at::Tensor random_ids(int64_t B, int64_t T, int64_t V, uint64_t seed) {
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randint(V, {B, T}, g, at::kLong);
+}
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>();
+}
+
+struct temp_dir {
+  fs::path path;
+  explicit temp_dir(const std::string& name)
+    : path(fs::temp_directory_path() / ("pedagogy_tf_" + name)) {
+    fs::remove_all(path);
+  }
+  ~temp_dir() {
+    fs::remove_all(path);
+  }
+};
+
+std::string error_of(const fs::path& dir) {
+  try {
+    transformer::load(dir, at::kCPU, at::kFloat);
+  } catch (const input_error& e) {
+    return e.what();
+  }
+  FAIL("loading did not fail");
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("incremental decoding with the KV cache matches the full forward (fp32, 1e-5)") {
+  for (auto family : families) {
+    CAPTURE(to_string(family));
+    auto model = transformer::random(tiny(family), 7, at::kCPU, at::kFloat);
+    at::Tensor ids = random_ids(2, 12, 97, 1);
+    at::Tensor full = model.forward(ids); // [2, 12, V]
+
+    kv_cache cache = model.empty_cache();
+    std::vector<at::Tensor> steps{model.forward(ids.narrow(1, 0, 5), {}, {}, &cache)};
+    for (int64_t t = 5; t < 12; ++t)
+      steps.push_back(model.forward(ids.narrow(1, t, 1), {}, {}, &cache));
+    CHECK(cache.length() == 12);
+    const double diff = max_diff(at::cat(steps, 1), full);
+    CHECK(diff <= 1e-5);
+  }
+}
+
+TEST_CASE("padding changes nothing for the real tokens, left or right") {
+  for (auto family : families) {
+    CAPTURE(to_string(family));
+    auto model = transformer::random(tiny(family), 3, at::kCPU, at::kFloat);
+    at::Tensor a = random_ids(1, 9, 97, 2);
+    at::Tensor b = random_ids(1, 5, 97, 3);
+    at::Tensor alone_a = model.forward(a);
+    at::Tensor alone_b = model.forward(b);
+
+    // Right padding: b is followed by 4 pad tokens.
+    at::Tensor ids = at::cat({a, at::cat({b, at::zeros({1, 4}, at::kLong)}, 1)}, 0);
+    at::Tensor mask = at::ones({2, 9}, at::kLong);
+    mask[1].narrow(0, 5, 4).zero_();
+    at::Tensor batched = model.forward(ids, mask);
+    CHECK(max_diff(batched[0], alone_a[0]) <= 1e-5);
+    CHECK(max_diff(batched[1].narrow(0, 0, 5), alone_b[0]) <= 1e-5);
+
+    // Left padding: positions count only the real tokens.
+    at::Tensor left_ids = at::cat({a, at::cat({at::zeros({1, 4}, at::kLong), b}, 1)}, 0);
+    at::Tensor left_mask = at::ones({2, 9}, at::kLong);
+    left_mask[1].narrow(0, 0, 4).zero_();
+    at::Tensor left = model.forward(left_ids, left_mask, positions_from_mask(left_mask));
+    CHECK(max_diff(left[1].narrow(0, 4, 5), alone_b[0]) <= 1e-5);
+    CHECK_FALSE(at::isnan(left).any().item<bool>()); // padding queries stay finite
+  }
+}
+
+TEST_CASE("the fused attention equals the readable reference") {
+  at::manual_seed(0);
+  at::Tensor q = at::randn({2, 4, 5, 8});
+  at::Tensor k = at::randn({2, 4, 7, 8});
+  at::Tensor v = at::randn({2, 4, 7, 8});
+  at::Tensor mask = at::zeros({2, 1, 5, 7});
+  mask.narrow(3, 5, 2).fill_(-1e30);
+  CHECK(max_diff(scaled_dot_product(q, k, v, mask), reference_attention(q, k, v, mask)) <= 1e-5);
+}
+
+TEST_CASE("saving and loading gives bit-identical logits, sharded or not") {
+  for (auto family : families) {
+    CAPTURE(to_string(family));
+    temp_dir dir("save");
+    auto model = transformer::random(tiny(family), 11, at::kCPU, at::kFloat);
+    at::Tensor ids = random_ids(1, 6, 97, 4);
+    model.save(dir.path);
+    auto loaded = transformer::load(dir.path, at::kCPU, at::kFloat);
+    CHECK(at::equal(loaded.forward(ids), model.forward(ids)));
+    CHECK(loaded.config().to_json() == model.config().to_json());
+
+    model.save(dir.path, /*max_shard_bytes=*/20000);
+    CHECK(fs::exists(dir.path / "model.safetensors.index.json"));
+    CHECK(at::equal(transformer::load(dir.path, at::kCPU, at::kFloat).forward(ids),
+                    model.forward(ids)));
+  }
+}
+
+TEST_CASE("random initialisation is seeded") {
+  auto a = transformer::random(tiny(model_family::qwen2), 5, at::kCPU, at::kFloat);
+  auto b = transformer::random(tiny(model_family::qwen2), 5, at::kCPU, at::kFloat);
+  auto c = transformer::random(tiny(model_family::qwen2), 6, at::kCPU, at::kFloat);
+  at::Tensor ids = random_ids(1, 4, 97, 0);
+  CHECK(at::equal(a.forward(ids), b.forward(ids)));
+  CHECK_FALSE(at::equal(a.forward(ids), c.forward(ids)));
+}
+
+TEST_CASE("each family's distinctive parts are there and matter") {
+  auto parameter = [](const transformer& m, const std::string& name) {
+    for (const auto& [n, t] : m.named_parameters())
+      if (n == name)
+        return t;
+    return at::Tensor();
+  };
+  at::Tensor ids = random_ids(1, 6, 97, 5);
+  at::NoGradGuard no_grad;
+
+  // Qwen2: biases on q, k and v.
+  auto qwen2 = transformer::random(tiny(model_family::qwen2), 1, at::kCPU, at::kFloat);
+  at::Tensor bias = parameter(qwen2, "model.layers.0.self_attn.q_proj.bias");
+  REQUIRE(bias.defined());
+  at::Tensor before = qwen2.forward(ids);
+  bias.fill_(0.5);
+  CHECK(max_diff(qwen2.forward(ids), before) > 1e-4);
+
+  // Qwen3: RMSNorm of q and k per head, no biases.
+  auto qwen3 = transformer::random(tiny(model_family::qwen3), 1, at::kCPU, at::kFloat);
+  CHECK_FALSE(parameter(qwen3, "model.layers.0.self_attn.q_proj.bias").defined());
+  at::Tensor q_norm = parameter(qwen3, "model.layers.0.self_attn.q_norm.weight");
+  REQUIRE(q_norm.defined());
+  before = qwen3.forward(ids);
+  q_norm.mul_(3.0);
+  CHECK(max_diff(qwen3.forward(ids), before) > 1e-4);
+
+  // Tied embeddings: no lm_head parameter, and the head reads the embedding.
+  CHECK_FALSE(parameter(qwen3, "lm_head.weight").defined());
+  CHECK(parameter(transformer::random(tiny(model_family::llama), 1, at::kCPU, at::kFloat),
+                  "lm_head.weight")
+          .defined());
+
+  // Llama-3.1 RoPE scaling: long wavelengths divided by the factor, short ones untouched.
+  model_config plain = tiny(model_family::llama);
+  plain.rope_scaling.llama3 = false;
+  at::Tensor base = rope_inverse_frequencies(plain);
+  at::Tensor scaled = rope_inverse_frequencies(tiny(model_family::llama));
+  CHECK(scaled[0].item<float>() == doctest::Approx(base[0].item<float>()));       // wavelength 2*pi
+  CHECK(scaled[3].item<float>() == doctest::Approx(base[3].item<float>() / 8.0)); // very long
+}
+
+TEST_CASE("rotary embeddings rotate each pair of halves by position x frequency") {
+  model_config c = tiny(model_family::qwen2);
+  c.head_dim = 4;
+  c.rope_theta = 100.0;
+  at::Tensor inv = rope_inverse_frequencies(c); // [1, 1/10]
+  CHECK(inv[1].item<float>() == doctest::Approx(0.1f));
+  auto tables = rope_for_positions(inv, at::full({1, 1}, 3, at::kLong), at::kFloat);
+  at::Tensor x = at::tensor({1.0f, 2.0f, 3.0f, 4.0f}).view({1, 1, 1, 4});
+  at::Tensor y = apply_rope(x, tables).view({4});
+  // Pair (x0, x2) turns by 3 rad, pair (x1, x3) by 0.3 rad.
+  CHECK(y[0].item<float>() == doctest::Approx(1 * std::cos(3.0) - 3 * std::sin(3.0)));
+  CHECK(y[2].item<float>() == doctest::Approx(3 * std::cos(3.0) + 1 * std::sin(3.0)));
+  CHECK(y[1].item<float>() == doctest::Approx(2 * std::cos(0.3) - 4 * std::sin(0.3)));
+  CHECK(y[3].item<float>() == doctest::Approx(4 * std::cos(0.3) + 2 * std::sin(0.3)));
+}
+
+TEST_CASE("bf16 weights run and stay close to fp32") {
+  auto fp32 = transformer::random(tiny(model_family::qwen2), 9, at::kCPU, at::kFloat);
+  auto bf16 = transformer::random(tiny(model_family::qwen2), 9, at::kCPU, at::kBFloat16);
+  at::Tensor ids = random_ids(1, 8, 97, 6);
+  at::Tensor out = bf16.forward(ids);
+  CHECK(std::string(at::toString(out.scalar_type())) == "BFloat16");
+  CHECK(max_diff(out, fp32.forward(ids)) <= 0.05); // logits here are O(0.1)
+}
+
+TEST_CASE("weights that do not fit config.json are refused by name") {
+  temp_dir dir("strict");
+  auto model = transformer::random(tiny(model_family::llama), 2, at::kCPU, at::kFloat);
+  model.save(dir.path);
+  named_tensors tensors = model.named_parameters();
+
+  SUBCASE("a missing tensor") {
+    tensors.pop_back();
+    save_model_weights(dir.path, tensors);
+    CHECK(contains(error_of(dir.path), "tensor 'lm_head.weight' is missing"));
+  }
+  SUBCASE("an unexpected tensor") {
+    tensors.emplace_back("model.layers.9.mlp.up_proj.weight", at::zeros({2}));
+    save_model_weights(dir.path, tensors);
+    CHECK(contains(error_of(dir.path), "unexpected tensor 'model.layers.9.mlp.up_proj.weight'"));
+  }
+  SUBCASE("a tensor of the wrong shape") {
+    tensors[0].second = at::zeros({3, 3});
+    save_model_weights(dir.path, tensors);
+    CHECK(contains(error_of(dir.path), "has shape [3, 3], config.json implies [97, 32]"));
+  }
+  SUBCASE("a config.json we cannot run") {
+    std::ofstream(dir.path / "config.json") << R"({"model_type": "gpt2"})";
+    CHECK(contains(error_of(dir.path), "model_type 'gpt2' is not supported"));
+    std::ofstream(dir.path / "config.json")
+      << R"({"model_type": "llama", "vocab_size": 97, "hidden_size": 32, "intermediate_size": 64,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 3})";
+    CHECK(contains(error_of(dir.path), "not a multiple of num_key_value_heads"));
+    std::ofstream(dir.path / "config.json")
+      << R"({"model_type": "llama", "vocab_size": 97, "hidden_size": 32, "intermediate_size": 64,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "rope_scaling": {"rope_type": "yarn"}})";
+    CHECK(contains(error_of(dir.path), "rope_scaling type 'yarn'"));
+    std::ofstream(dir.path / "config.json") << R"({"model_type": "qwen2", "vocab_size": 97})";
+    CHECK(contains(error_of(dir.path), "\"hidden_size\" must be a positive integer"));
+  }
+}
