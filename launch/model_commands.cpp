@@ -2,6 +2,7 @@
 // so that anyone can compare them with Hugging Face.
 #include "launch/commands.hpp"
 #include "models/chat_format.hpp"
+#include "models/init_model.hpp"
 #include "models/tokenizer.hpp"
 #include "runtime/errors.hpp"
 
@@ -103,9 +104,60 @@ int chat_template(const template_options& opts) {
   return static_cast<int>(exit_code::ok);
 }
 
+struct init_cli {
+  std::string family = "qwen2";
+  std::string dtype = "float32";
+  models::init_options options;
+};
+
+int init_model(init_cli& cli) {
+  if (cli.family == "qwen2")
+    cli.options.family = models::model_family::qwen2;
+  else if (cli.family == "qwen3")
+    cli.options.family = models::model_family::qwen3;
+  else if (cli.family == "llama")
+    cli.options.family = models::model_family::llama;
+  else
+    throw input_error("flag --family", fmt::format("unknown family '{}'", cli.family),
+                      "use qwen2, qwen3 or llama");
+  if (cli.dtype == "float32")
+    cli.options.dtype = at::kFloat;
+  else if (cli.dtype == "bfloat16")
+    cli.options.dtype = at::kBFloat16;
+  else
+    throw input_error("flag --dtype", fmt::format("unknown dtype '{}'", cli.dtype),
+                      "use float32 or bfloat16");
+  auto config = models::init_model(cli.options);
+  std::cout << fmt::format("wrote {} ({} {}, {:.2f}M parameters, vocab {}, seed {})\n",
+                           cli.options.out.string(), cli.family, cli.options.preset,
+                           static_cast<double>(config.parameter_count()) / 1e6, config.vocab_size,
+                           cli.options.seed);
+  return static_cast<int>(exit_code::ok);
+}
+
 } // namespace
 
 void add_model_commands(CLI::App& app, command_action& action) {
+  auto i = std::make_shared<init_cli>();
+  auto* init = app.add_subcommand("init-model", "Write a random-init Hugging Face model directory");
+  init->add_option("--family", i->family, "qwen2, qwen3 or llama")->required();
+  init
+    ->add_option("--preset", i->options.preset,
+                 "tiny, base (~25M), small (~100M), or hidden=H,layers=L,heads=N,kv_heads=K,ffn=F")
+    ->capture_default_str();
+  init->add_option("--out,-o", i->options.out, "Output directory")->required();
+  init->add_option("--seed", i->options.seed, "Initialisation seed")->capture_default_str();
+  init->add_option("--tokenizer", i->options.tokenizer_dir,
+                   "Copy tokenizer.json/tokenizer_config.json from this model directory "
+                   "(default: a byte-level tokenizer with the family's chat tokens)");
+  init->add_option("--dtype", i->dtype, "float32 or bfloat16")->capture_default_str();
+  init->add_flag("--force", i->options.force, "Overwrite a model already in --out");
+  init->callback([i, &action] {
+    action = [i] {
+      return init_model(*i);
+    };
+  });
+
   auto t = std::make_shared<tokenize_options>();
   auto* tok = app.add_subcommand(
     "tokenize", "Encode text lines from stdin to JSON id lists (or decode with --decode)");

@@ -1,0 +1,266 @@
+// Writes random-init model directories (see init_model.hpp).
+#include "models/init_model.hpp"
+
+#include "models/bpe.hpp"
+#include "models/tokenizer.hpp"
+#include "models/transformer.hpp"
+#include "runtime/errors.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace pedagogy::models {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The split patterns of the real tokenizers (Qwen2 splits digits one by one, Llama-3 by three).
+constexpr const char* qwen_pattern =
+  R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* llama_pattern =
+  R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+struct special_token {
+  const char* text;
+  bool special;
+};
+
+std::vector<special_token> specials_of(model_family family) {
+  switch (family) {
+    case model_family::qwen2:
+      return {{"<|endoftext|>", true}, {"<|im_start|>", true}, {"<|im_end|>", true}};
+    case model_family::qwen3:
+      return {{"<|endoftext|>", true},
+              {"<|im_start|>", true},
+              {"<|im_end|>", true},
+              {"<think>", false},
+              {"</think>", false}};
+    case model_family::llama:
+      return {{"<|begin_of_text|>", true}, {"<|end_of_text|>", true}, {"<|start_header_id|>", true},
+              {"<|end_header_id|>", true}, {"<|eom_id|>", true},      {"<|eot_id|>", true}};
+  }
+  return {};
+}
+
+int64_t dimension(const std::map<std::string, int64_t>& dims, const std::string& key,
+                  const std::string& preset) {
+  auto it = dims.find(key);
+  if (it == dims.end())
+    throw input_error(fmt::format("preset '{}'", preset), fmt::format("'{}' is missing", key),
+                      "write hidden=512,layers=8,heads=8,kv_heads=4,ffn=1536 (head_dim optional)");
+  return it->second;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw input_error(path.string(), "cannot read the file", "check the path");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  auto tmp = path;
+  tmp += ".tmp";
+  std::ofstream(tmp, std::ios::binary) << text;
+  std::filesystem::rename(tmp, path);
+}
+
+} // namespace
+
+model_config preset_config(model_family family, const std::string& preset, int64_t vocab_size) {
+  std::map<std::string, int64_t> dims;
+  if (preset == "tiny") {
+    dims = {{"hidden", 64}, {"layers", 2}, {"heads", 4}, {"kv_heads", 2}, {"ffn", 176}};
+  } else if (preset == "base") {
+    dims = {{"hidden", 512}, {"layers", 8}, {"heads", 8}, {"kv_heads", 4}, {"ffn", 1536}};
+  } else if (preset == "small") {
+    dims = {{"hidden", 768}, {"layers", 14}, {"heads", 12}, {"kv_heads", 4}, {"ffn", 2560}};
+  } else {
+    std::stringstream items(preset);
+    std::string item;
+    while (std::getline(items, item, ',')) {
+      auto eq = item.find('=');
+      int64_t value = 0;
+      try {
+        value = eq == std::string::npos ? 0 : std::stoll(item.substr(eq + 1));
+      } catch (const std::exception&) {
+      }
+      if (value <= 0)
+        throw input_error(
+          fmt::format("preset '{}'", preset),
+          fmt::format("'{}' is not name=positive integer", item),
+          "use tiny, base, small, or hidden=512,layers=8,heads=8,kv_heads=4,ffn=1536");
+      dims[item.substr(0, eq)] = value;
+    }
+  }
+  model_config c;
+  c.family = family;
+  c.vocab_size = vocab_size;
+  c.hidden_size = dimension(dims, "hidden", preset);
+  c.num_hidden_layers = dimension(dims, "layers", preset);
+  c.num_attention_heads = dimension(dims, "heads", preset);
+  c.num_key_value_heads = dimension(dims, "kv_heads", preset);
+  c.intermediate_size = dimension(dims, "ffn", preset);
+  c.head_dim =
+    dims.count("head_dim") != 0 ? dims["head_dim"] : c.hidden_size / c.num_attention_heads;
+  for (const auto& [key, value] : dims)
+    if (key != "hidden" && key != "layers" && key != "heads" && key != "kv_heads" && key != "ffn" &&
+        key != "head_dim")
+      throw input_error(fmt::format("preset '{}'", preset),
+                        fmt::format("unknown dimension '{}'", key),
+                        "known: hidden, layers, heads, kv_heads, ffn, head_dim");
+  if (c.num_attention_heads % c.num_key_value_heads != 0 || c.head_dim % 2 != 0)
+    throw input_error(fmt::format("preset '{}'", preset),
+                      "heads must be a multiple of kv_heads and head_dim even",
+                      "e.g. heads=8,kv_heads=4 with hidden=512 (head_dim 64)");
+  c.max_position_embeddings = 32768;
+  c.rms_norm_eps = 1e-6;
+  switch (family) {
+    case model_family::qwen2:
+      c.rope_theta = 1000000.0;
+      c.attention_bias = true;
+      c.tie_word_embeddings = true;
+      break;
+    case model_family::qwen3:
+      c.rope_theta = 1000000.0;
+      c.tie_word_embeddings = true;
+      break;
+    case model_family::llama:
+      c.rope_theta = 500000.0;
+      c.rms_norm_eps = 1e-5;
+      c.rope_scaling.llama3 = true;
+      c.max_position_embeddings = 131072;
+      break;
+  }
+  return c;
+}
+
+std::string byte_level_tokenizer_json(model_family family) {
+  byte_alphabet alphabet;
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b)
+    vocab[alphabet.spell(static_cast<uint8_t>(b))] = b;
+  json added = json::array();
+  int id = 256;
+  for (const auto& t : specials_of(family))
+    added.push_back({{"id", id++},
+                     {"content", t.text},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", t.special}});
+  const bool llama = family == model_family::llama;
+  json post_processor = {{"type", "ByteLevel"},
+                         {"add_prefix_space", false},
+                         {"trim_offsets", false},
+                         {"use_regex", false}};
+  if (llama)
+    post_processor = {
+      {"type", "TemplateProcessing"},
+      {"single", json::array({{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}},
+                              {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+      {"pair", json::array()},
+      {"special_tokens",
+       {{"<|begin_of_text|>",
+         // <|begin_of_text|> is the first added token, right after the 256 bytes.
+         {{"id", "<|begin_of_text|>"}, {"ids", {256}}, {"tokens", {"<|begin_of_text|>"}}}}}}};
+  json tokenizer = {{"version", "1.0"},
+                    {"truncation", nullptr},
+                    {"padding", nullptr},
+                    {"added_tokens", added},
+                    {"normalizer", llama ? json(nullptr) : json{{"type", "NFC"}}},
+                    {"pre_tokenizer",
+                     {{"type", "Sequence"},
+                      {"pretokenizers",
+                       {{{"type", "Split"},
+                         {"pattern", {{"Regex", llama ? llama_pattern : qwen_pattern}}},
+                         {"behavior", "Isolated"},
+                         {"invert", false}},
+                        {{"type", "ByteLevel"},
+                         {"add_prefix_space", false},
+                         {"trim_offsets", false},
+                         {"use_regex", false}}}}}},
+                    {"post_processor", post_processor},
+                    {"decoder",
+                     {{"type", "ByteLevel"},
+                      {"add_prefix_space", false},
+                      {"trim_offsets", false},
+                      {"use_regex", false}}},
+                    {"model",
+                     {{"type", "BPE"},
+                      {"dropout", nullptr},
+                      {"unk_token", nullptr},
+                      {"continuing_subword_prefix", ""},
+                      {"end_of_word_suffix", ""},
+                      {"fuse_unk", false},
+                      {"byte_fallback", false},
+                      {"ignore_merges", llama},
+                      {"vocab", vocab},
+                      {"merges", json::array()}}}};
+  return tokenizer.dump(2) + "\n";
+}
+
+std::string byte_level_tokenizer_config_json(model_family family) {
+  const bool llama = family == model_family::llama;
+  json config = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                 {"model_max_length", 32768},
+                 {"clean_up_tokenization_spaces", false},
+                 {"bos_token", llama ? json("<|begin_of_text|>") : json(nullptr)},
+                 {"eos_token", llama ? "<|eot_id|>" : "<|im_end|>"},
+                 {"pad_token", llama ? "<|end_of_text|>" : "<|endoftext|>"}};
+  return config.dump(2) + "\n";
+}
+
+model_config init_model(const init_options& options) {
+  namespace fs = std::filesystem;
+  if (options.out.empty())
+    throw input_error("--out", "no output directory given", "pass --out DIR");
+  std::error_code ec;
+  if (fs::exists(options.out / "config.json", ec) && !options.force)
+    throw input_error(options.out.string(), "already holds a model (config.json)",
+                      "choose another --out, or pass --force to overwrite it");
+
+  std::string tokenizer_json;
+  std::string tokenizer_config;
+  if (options.tokenizer_dir.empty()) {
+    tokenizer_json = byte_level_tokenizer_json(options.family);
+    tokenizer_config = byte_level_tokenizer_config_json(options.family);
+  } else {
+    tokenizer_json = read_text(options.tokenizer_dir / "tokenizer.json");
+    if (fs::exists(options.tokenizer_dir / "tokenizer_config.json", ec))
+      tokenizer_config = read_text(options.tokenizer_dir / "tokenizer_config.json");
+  }
+  // Loading it checks it and tells the vocabulary size (rounded up like released models).
+  const auto tokenizer = tokenizer::from_json(tokenizer_json, "tokenizer.json");
+  const int64_t vocab = (tokenizer.vocab_size() + 63) / 64 * 64;
+  model_config config = preset_config(options.family, options.preset, vocab);
+  const bool llama = options.family == model_family::llama;
+  auto id = [&](const char* token) -> int64_t {
+    auto found = tokenizer.token_to_id(token);
+    return found ? *found : -1;
+  };
+  config.bos_token_id = llama ? id("<|begin_of_text|>") : id("<|endoftext|>");
+  config.eos_token_ids.clear();
+  for (const char* eos : llama
+                           ? std::vector<const char*>{"<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"}
+                           : std::vector<const char*>{"<|im_end|>"})
+    if (id(eos) >= 0)
+      config.eos_token_ids.push_back(id(eos));
+
+  auto model = transformer::random(config, options.seed, at::kCPU, options.dtype);
+  model.save(options.out);
+  write_text(options.out / "tokenizer.json", tokenizer_json);
+  if (!tokenizer_config.empty())
+    write_text(options.out / "tokenizer_config.json", tokenizer_config);
+  return model.config();
+}
+
+} // namespace pedagogy::models
