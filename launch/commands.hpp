@@ -14,7 +14,10 @@ using command_action = std::function<int()>;
 // `pedagogy config show`; sets `action` when chosen.
 void add_config_command(CLI::App& app, command_action& action);
 
-// `pedagogy tokenize` and `pedagogy chat-template`.
+// `pedagogy init-model`, `pedagogy tokenize` and `pedagogy chat-template`.
 void add_model_commands(CLI::App& app, command_action& action);
+
+// `pedagogy bench tokenize|forward`.
+void add_bench_command(CLI::App& app, command_action& action);
 
 } // namespace pedagogy::launch

@@ -1,0 +1,42 @@
+// Benchmarks behind `pedagogy bench X`: each measures in one run and returns named figures,
+// printed as text or, with --json, as one JSON object so scripts can track them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pedagogy::bench {
+
+struct figures {
+  std::string title;
+  std::vector<std::pair<std::string, double>> values; // in print order
+  std::vector<std::string> notes;                     // one line each, text output only
+
+  void add(std::string name, double value) {
+    values.emplace_back(std::move(name), value);
+  }
+  std::string text() const;
+  std::string json() const;
+};
+
+struct tokenize_options {
+  std::filesystem::path tokenizer; // tokenizer.json or a model directory
+  double megabytes = 4.0;          // corpus size
+  uint64_t seed = 1;
+};
+figures tokenize(const tokenize_options& options);
+
+struct forward_options {
+  int threads = 0; // 0 = one per core
+  int repeats = 3;
+};
+figures forward(const forward_options& options);
+
+// A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
+// documents of a few kilobytes; deterministic for a seed.
+std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);
+
+} // namespace pedagogy::bench

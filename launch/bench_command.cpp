@@ -1,0 +1,52 @@
+// `pedagogy bench tokenize|forward [--json]`: runs one benchmark and prints its figures.
+#include "bench/bench.hpp"
+#include "launch/commands.hpp"
+#include "runtime/errors.hpp"
+
+#include <iostream>
+
+namespace pedagogy::launch {
+
+namespace {
+
+int print(const bench::figures& f, bool json) {
+  std::cout << (json ? f.json() + "\n" : f.text()) << std::flush;
+  return static_cast<int>(exit_code::ok);
+}
+
+} // namespace
+
+void add_bench_command(CLI::App& app, command_action& action) {
+  auto* bench = app.add_subcommand("bench", "Measure speed; every benchmark takes --json");
+  bench->require_subcommand(1);
+
+  auto json = std::make_shared<bool>(false);
+  auto t = std::make_shared<bench::tokenize_options>();
+  auto* tokenize =
+    bench->add_subcommand("tokenize", "Tokenizer MB/s and tokens/s on a varied corpus");
+  tokenize->add_option("--tokenizer,-t", t->tokenizer, "tokenizer.json or a model directory")
+    ->required();
+  tokenize->add_option("--mb", t->megabytes, "Corpus size in MB")->capture_default_str();
+  tokenize->add_flag("--json", *json, "Print one JSON object");
+  tokenize->callback([t, json, &action] {
+    action = [t, json] {
+      return print(bench::tokenize(*t), *json);
+    };
+  });
+
+  auto f = std::make_shared<bench::forward_options>();
+  auto* forward =
+    bench->add_subcommand("forward", "Prefill tokens/s on CPU, tiny and ~100M models");
+  forward->add_option("--threads", f->threads, "Intra-op threads (0 = one per core)")
+    ->capture_default_str();
+  forward->add_option("--repeats", f->repeats, "Timed repeats (best counts)")
+    ->capture_default_str();
+  forward->add_flag("--json", *json, "Print one JSON object");
+  forward->callback([f, json, &action] {
+    action = [f, json] {
+      return print(bench::forward(*f), *json);
+    };
+  });
+}
+
+} // namespace pedagogy::launch
