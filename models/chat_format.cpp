@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <ctime>
 #include <fstream>
 #include <regex>
 
@@ -196,6 +197,12 @@ chat_format chat_format::llama31(std::string date_string) {
   return f;
 }
 
+chat_format chat_format::with_date(std::string date_string) const {
+  chat_format f = *this;
+  f.date_string_ = std::move(date_string);
+  return f;
+}
+
 chat_format chat_format::from_template(std::string_view jinja, const std::string& where) {
   const std::string text(jinja);
   if (text.find("<|im_start|>") != std::string::npos) {
@@ -212,6 +219,13 @@ chat_format chat_format::from_template(std::string_view jinja, const std::string
   if (text.find("<|start_header_id|>") != std::string::npos) {
     if (text.find("Cutting Knowledge Date") == std::string::npos)
       return llama3();
+    // Llama-3.2 dates the prompt with strftime_now("%d %b %Y"), which transformers provides.
+    if (text.find("strftime_now") != std::string::npos) {
+      std::time_t now = std::time(nullptr);
+      char today[32];
+      std::strftime(today, sizeof today, "%d %b %Y", std::localtime(&now));
+      return llama31(today);
+    }
     static const std::regex date(R"re(set date_string = "([^"]+)")re");
     std::smatch match;
     return llama31(std::regex_search(text, match, date) ? match[1].str() : "26 Jul 2024");

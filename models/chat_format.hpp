@@ -7,8 +7,9 @@
 //                        user turn is written as <think>\n{reasoning}\n</think>\n\n{answer}
 //   Llama-3:             <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n
 //                        {content, stripped}<|eot_id|> ...   [<|start_header_id|>assistant...\n\n]
-//   Llama-3.1:           Llama-3 with a system block that always opens with
+//   Llama-3.1/3.2:       Llama-3 with a system block that always opens with
 //                        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+//                        (3.2's template asks for today's date, as Hugging Face renders it)
 //
 // The format is recognised from the chat template in tokenizer_config.json, or from
 // config.json's model_type when a directory has no template (our own tiny models).
@@ -35,6 +36,9 @@ public:
   static chat_format qwen3();
   static chat_format llama3();
   static chat_format llama31(std::string date_string = "26 Jul 2024");
+
+  // The same format with another "Today Date" (Llama-3.1/3.2 only), e.g. to pin it in a run.
+  chat_format with_date(std::string date_string) const;
 
   // Recognises the format from a Jinja chat template; `where` names it in errors.
   static chat_format from_template(std::string_view jinja, const std::string& where);

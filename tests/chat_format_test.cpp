@@ -32,7 +32,8 @@ void check_reference(const std::string& family, chat_family expected) {
     std::cout << "SKIPPED: no reference data for " << family << " (see tests/reference/fetch.sh)\n";
     std::exit(77);
   }
-  auto format = chat_format::from_model_dir(dir);
+  // The reference pins Llama's "Today Date"; so do we (a no-op for ChatML).
+  auto format = chat_format::from_model_dir(dir).with_date("26 Jul 2024");
   CHECK(format.family() == expected);
   std::ifstream in(dir / "chats.jsonl");
   std::string line;
@@ -72,6 +73,10 @@ TEST_CASE("Qwen3 renders like its template, thinking after the last query includ
 
 TEST_CASE("Llama-3 renders like its template, BOS and stripped contents included") {
   check_reference("llama3_1", chat_family::llama3);
+}
+
+TEST_CASE("Llama-3.2 renders like its template, date preamble included") {
+  check_reference("llama3_2", chat_family::llama31);
 }
 
 TEST_CASE("Llama-3.1 opens every dialog with the knowledge and date preamble") {

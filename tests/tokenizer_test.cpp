@@ -262,3 +262,7 @@ TEST_CASE("Qwen3 ids and decoding equal Hugging Face's on the reference corpus")
 TEST_CASE("Llama-3.1 ids, BOS and decoding equal Hugging Face's on the reference corpus") {
   check_conformance("llama3_1");
 }
+
+TEST_CASE("Llama-3.2 ids, BOS and decoding equal Hugging Face's on the reference corpus") {
+  check_conformance("llama3_2");
+}

