@@ -24,8 +24,9 @@ struct figures {
 
 struct tokenize_options {
   std::filesystem::path tokenizer; // tokenizer.json or a model directory
-  double megabytes = 4.0;          // corpus size
+  double megabytes = 4.0;          // size of the generated corpus
   uint64_t seed = 1;
+  std::filesystem::path corpus; // a text file to encode instead (split into ~4 KB documents)
 };
 figures tokenize(const tokenize_options& options);
 
@@ -38,5 +39,8 @@ figures forward(const forward_options& options);
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);
+
+// A text file as documents of about 4 KB, cut at line ends.
+std::vector<std::string> file_corpus(const std::filesystem::path& path);
 
 } // namespace pedagogy::bench

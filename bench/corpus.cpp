@@ -1,6 +1,8 @@
 // The varied text corpus the tokenizer benchmark encodes (see bench.hpp).
 #include "bench/bench.hpp"
+#include "runtime/errors.hpp"
 
+#include <fstream>
 #include <random>
 
 namespace pedagogy::bench {
@@ -47,6 +49,21 @@ std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed) {
     }
     total += doc.size();
     documents.push_back(std::move(doc));
+  }
+  return documents;
+}
+
+std::vector<std::string> file_corpus(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw input_error(path.string(), "cannot read the corpus file",
+                      "pass a UTF-8 text file to --corpus");
+  std::vector<std::string> documents(1);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (documents.back().size() >= 4096)
+      documents.emplace_back();
+    documents.back() += line + "\n";
   }
   return documents;
 }

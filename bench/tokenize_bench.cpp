@@ -13,7 +13,9 @@ figures tokenize(const tokenize_options& options) {
   if (std::filesystem::is_directory(path))
     path /= "tokenizer.json";
   auto tokenizer = models::tokenizer::from_file(path);
-  auto corpus = varied_corpus(static_cast<size_t>(options.megabytes * 1e6), options.seed);
+  auto corpus = options.corpus.empty()
+                  ? varied_corpus(static_cast<size_t>(options.megabytes * 1e6), options.seed)
+                  : file_corpus(options.corpus);
   size_t bytes = 0;
   for (const auto& doc : corpus)
     bytes += doc.size();

@@ -26,7 +26,9 @@ void add_bench_command(CLI::App& app, command_action& action) {
     bench->add_subcommand("tokenize", "Tokenizer MB/s and tokens/s on a varied corpus");
   tokenize->add_option("--tokenizer,-t", t->tokenizer, "tokenizer.json or a model directory")
     ->required();
-  tokenize->add_option("--mb", t->megabytes, "Corpus size in MB")->capture_default_str();
+  tokenize->add_option("--mb", t->megabytes, "Size of the generated corpus in MB")
+    ->capture_default_str();
+  tokenize->add_option("--corpus", t->corpus, "Encode this UTF-8 text file instead");
   tokenize->add_flag("--json", *json, "Print one JSON object");
   tokenize->callback([t, json, &action] {
     action = [t, json] {
