@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
+# ccache keys on absolute paths; relative to the checkout, a fresh clone (as CI makes) still hits.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 
 werror=OFF
 if [ "${CI:-}" = "true" ]; then
