@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 
 namespace pedagogy::models {
 
@@ -38,8 +39,7 @@ at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const a
   return at::matmul(at::softmax(scores, /*dim=*/-1), v);                 // [B, H, T, D]
 }
 
-at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, const at::Tensor& mask,
-                              layer_cache* cache) const {
+attention::qkv attention::project(const at::Tensor& x, const rope_tables& rope) const {
   const auto B = x.size(0), T = x.size(1);
   at::Tensor q = at::linear(x, q_proj, q_bias).view({B, T, heads, head_dim});    // [B, T, H, D]
   at::Tensor k = at::linear(x, k_proj, k_bias).view({B, T, kv_heads, head_dim}); // [B, T, K, D]
@@ -48,9 +48,15 @@ at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, cons
     q = q_norm->forward(q);
     k = k_norm->forward(k);
   }
-  q = apply_rope(q.transpose(1, 2), rope); // [B, H, T, D]
-  k = apply_rope(k.transpose(1, 2), rope); // [B, K, T, D]
-  v = v.transpose(1, 2);                   // [B, K, T, D]
+  return {apply_rope(q.transpose(1, 2), rope), // [B, H, T, D]
+          apply_rope(k.transpose(1, 2), rope), // [B, K, T, D]
+          v.transpose(1, 2)};                  // [B, K, T, D]
+}
+
+at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, const at::Tensor& mask,
+                              layer_cache* cache) const {
+  const auto B = x.size(0), T = x.size(1);
+  auto [q, k, v] = project(x, rope);
   if (cache != nullptr) {
     if (cache->k.defined()) {
       k = at::cat({cache->k, k}, /*dim=*/2); // [B, K, S, D]
@@ -63,6 +69,38 @@ at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, cons
   at::Tensor y =
     scaled_dot_product(q, repeat_kv(k, groups), repeat_kv(v, groups), mask);      // [B,H,T,D]
   return at::linear(y.transpose(1, 2).reshape({B, T, heads * head_dim}), o_proj); // [B,T,C]
+}
+
+at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rope,
+                                     const std::vector<packed_segment>& segments,
+                                     size_t layer) const {
+  const auto N = x.size(1);
+  auto [q, k, v] = project(x, rope); // [1, H, N, D], [1, K, N, D], [1, K, N, D]
+  const int64_t groups = heads / kv_heads;
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(segments.size());
+  for (const packed_segment& s : segments) {
+    auto [keys, values] =
+      s.kv->extend(layer, k[0].narrow(1, s.begin, s.length), v[0].narrow(1, s.begin, s.length));
+    const int64_t S = keys.size(1); // cached + new
+    // New token j (absolute position S - L + j) sees keys 0 .. S - L + j.
+    at::Tensor mask = at::zeros({1, 1, s.length, S}, q.options());
+    if (s.length > 1)
+      mask.masked_fill_(
+        at::ones({s.length, S}, q.options().dtype(at::kBool)).tril(S - s.length).logical_not(),
+        lowest_finite(q.scalar_type()));
+    outputs.push_back(
+      scaled_dot_product(q.narrow(2, s.begin, s.length), repeat_kv(keys.unsqueeze(0), groups),
+                         repeat_kv(values.unsqueeze(0), groups), mask)); // [1,H,L,D]
+  }
+  at::Tensor y = at::cat(outputs, /*dim=*/2);                                     // [1, H, N, D]
+  return at::linear(y.transpose(1, 2).reshape({1, N, heads * head_dim}), o_proj); // [1, N, C]
+}
+
+double lowest_finite(at::ScalarType dtype) {
+  return dtype == at::kHalf       ? -65504.0
+         : dtype == at::kBFloat16 ? -3.3895313892515355e38
+                                  : static_cast<double>(std::numeric_limits<float>::lowest());
 }
 
 } // namespace pedagogy::models

@@ -8,6 +8,7 @@
 
 #include "models/rms_norm.hpp"
 #include "models/rope.hpp"
+#include "models/sequence_kv.hpp"
 
 #include <ATen/Tensor.h>
 
@@ -19,6 +20,13 @@ namespace pedagogy::models {
 struct layer_cache {
   at::Tensor k; // [B, K, S, D]
   at::Tensor v; // [B, K, S, D]
+};
+
+// Rows [begin, begin + length) of a packed batch belong to the sequence whose cache is `kv`.
+struct packed_segment {
+  sequence_kv* kv = nullptr;
+  int64_t begin = 0;
+  int64_t length = 0;
 };
 
 struct attention {
@@ -33,7 +41,24 @@ struct attention {
   // new keys and values and supplies the earlier ones. Returns [B, T, C].
   at::Tensor forward(const at::Tensor& x, const rope_tables& rope, const at::Tensor& mask,
                      layer_cache* cache) const;
+
+  // Packed rows of many sequences, x [1, N, C] with rope for [1, N]: the projections run over all
+  // N rows at once, attention per segment against that sequence's cache (extended, not advanced).
+  at::Tensor forward_packed(const at::Tensor& x, const rope_tables& rope,
+                            const std::vector<packed_segment>& segments, size_t layer) const;
+
+private:
+  struct qkv {
+    at::Tensor q; // [B, H, T, D]
+    at::Tensor k; // [B, K, T, D]
+    at::Tensor v; // [B, K, T, D]
+  };
+  qkv project(const at::Tensor& x, const rope_tables& rope) const;
 };
+
+// The value masked attention scores get: the dtype's most negative finite number (as transformers
+// does), so a row with nothing to attend to stays finite instead of turning into NaN.
+double lowest_finite(at::ScalarType dtype);
 
 // q [B, H, T, D], k and v [B, H, S, D], mask [B, 1, T, S] -> [B, H, T, D].
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -568,9 +568,11 @@ std::string tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   std::string bytes;
   bool first = true;
   for (int32_t id : ids) {
-    if (skip_special_tokens && is_special(id))
+    // Ids past the tokenizer (models pad their vocabulary) decode to nothing, as in HF.
+    if ((skip_special_tokens && is_special(id)) || id < 0 ||
+        static_cast<size_t>(id) >= t.tokens.size() || t.tokens[static_cast<size_t>(id)].empty())
       continue;
-    const std::string& token = id_to_token(id);
+    const std::string& token = t.tokens[static_cast<size_t>(id)];
     if (!t.byte_level_decoder) {
       bytes += (first ? "" : " ") + token;
     } else if (!t.model->alphabet().unspell(token, bytes)) {

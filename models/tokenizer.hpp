@@ -41,6 +41,7 @@ public:
 
   // Throws input_error when `text` is not valid UTF-8.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
+  // Ids the tokenizer does not know (a model's padded vocabulary) are skipped, as in HF.
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
 
   std::optional<int32_t> token_to_id(std::string_view token) const;

@@ -179,11 +179,7 @@ at::Tensor transformer::hidden_states(const at::Tensor& ids, const at::Tensor& a
                          .unsqueeze(0); // [1, T, S]
   if (attention_mask.defined())
     allowed = allowed.logical_and(attention_mask.to(device).to(at::kBool).unsqueeze(1)); // [B,T,S]
-  // Masked scores get the most negative finite value of the dtype (as transformers does), so a
-  // row with nothing to attend to (a padding query) stays finite instead of turning into NaN.
-  const double lowest = dtype() == at::kHalf       ? -65504.0
-                        : dtype() == at::kBFloat16 ? -3.3895313892515355e38
-                                                   : std::numeric_limits<float>::lowest();
+  const double lowest = lowest_finite(dtype());
   at::Tensor mask = at::zeros({allowed.size(0), 1, T, S}, embed_tokens.options())
                       .masked_fill(allowed.logical_not().unsqueeze(1), lowest); // [B or 1, 1, T, S]
   mask = mask.expand({B, 1, T, S});
@@ -197,6 +193,26 @@ at::Tensor transformer::hidden_states(const at::Tensor& ids, const at::Tensor& a
     h = h + layer.ffn.forward(layer.post_attention_layernorm.forward(h));
   }
   return norm_.forward(h); // [B, T, C]
+}
+
+at::Tensor transformer::forward_packed(const at::Tensor& tokens, const at::Tensor& positions,
+                                       const std::vector<packed_segment>& segments) const {
+  const auto device = embed_tokens.device();
+  rope_tables rope = rope_for_positions(inv_freq_, positions.to(device).unsqueeze(0), dtype());
+  at::Tensor h = at::embedding(embed_tokens, tokens.to(device)).unsqueeze(0); // [1, N, C]
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const decoder_layer& layer = layers_[i];
+    h = h + layer.self_attn.forward_packed(layer.input_layernorm.forward(h), rope, segments, i);
+    h = h + layer.ffn.forward(layer.post_attention_layernorm.forward(h));
+  }
+  for (const packed_segment& s : segments)
+    s.kv->advance(s.length);
+  return norm_.forward(h)[0]; // [N, C]
+}
+
+sequence_kv transformer::new_sequence_kv() const {
+  return sequence_kv(config_.num_hidden_layers, config_.num_key_value_heads, config_.head_dim,
+                     embed_tokens.options());
 }
 
 at::Tensor transformer::logits(const at::Tensor& hidden) const {

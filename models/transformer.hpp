@@ -59,6 +59,14 @@ public:
   // cache is extended by these tokens. Returns the final hidden states [B, T, C].
   at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& attention_mask,
                            const at::Tensor& positions, kv_cache* cache) const;
+  // Many sequences packed into one row: tokens [N] and their positions [N]; each segment names
+  // its rows and its cache, which is extended by them. Returns the final hidden states [N, C].
+  // Projections and MLP run over all N rows at once (continuous batching without padding).
+  at::Tensor forward_packed(const at::Tensor& tokens, const at::Tensor& positions,
+                            const std::vector<packed_segment>& segments) const;
+  // An empty cache for one sequence of this model (device and dtype of the weights).
+  sequence_kv new_sequence_kv() const;
+
   // [..., C] -> [..., V]; pick the positions you need before calling.
   at::Tensor logits(const at::Tensor& hidden) const;
   // hidden_states followed by logits for every position: [B, T, V].

@@ -1,0 +1,483 @@
+// The generation engine's scheduler (see engine.hpp): admission under the KV budget, one packed
+// forward per step, token choice and stopping, sessions and forks.
+#include "models/engine.hpp"
+
+#include "models/tokenizer.hpp"
+#include "models/transformer.hpp"
+#include "runtime/errors.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace pedagogy::models {
+
+struct engine::session {
+  session_history history;
+  sequence_kv kv; // computed prefix of the history; empty when evicted
+  bool busy = false;
+  uint64_t last_used = 0;
+};
+
+struct engine::sequence {
+  request_state* owner = nullptr;
+  int64_t index = 0;           // sample index; -1 = the shared prefill of n > 1 samples
+  std::vector<int32_t> tokens; // the whole context: prompt, then what was generated
+  sequence_kv own;             // the cache when it is not a session's
+  sequence_kv* kv = nullptr;
+  sampling_rng rng{0};
+  completion out;
+  size_t forced = 0; // forced-prefix tokens emitted so far
+  bool done = false;
+
+  int64_t pending() const {
+    return static_cast<int64_t>(tokens.size()) - kv->length();
+  }
+};
+
+struct engine::request_state {
+  uint64_t id = 0;
+  generation_request request;
+  session* sess = nullptr;
+  std::vector<std::unique_ptr<sequence>> sequences;
+  int64_t footprint = 0; // most KV tokens it may hold
+  bool cancelled = false;
+};
+
+std::string to_string(finish_reason reason) {
+  switch (reason) {
+    case finish_reason::stop:
+      return "stop";
+    case finish_reason::length:
+      return "length";
+    case finish_reason::cancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+engine::engine(const transformer& model, const tokenizer& tokens, engine_options options)
+  : model_(model), tokenizer_(tokens), options_(options) {}
+
+engine::~engine() = default;
+
+// ---- requests ----------------------------------------------------------------------------------
+
+void engine::check(const generation_request& request) const {
+  const sampling_params& p = request.params;
+  auto bad = [](const std::string& problem, const std::string& hint) {
+    throw input_error("generation request", problem, hint);
+  };
+  if (p.n < 1)
+    bad(fmt::format("n = {}", p.n), "ask for at least one sample");
+  if (!std::isfinite(p.temperature) || p.temperature < 0)
+    bad(fmt::format("temperature = {}", p.temperature), "use 0 (greedy) or a positive number");
+  if (p.top_k < 0)
+    bad(fmt::format("top_k = {}", p.top_k), "use 0 (off) or a positive number");
+  if (!(p.top_p > 0 && p.top_p <= 1))
+    bad(fmt::format("top_p = {}", p.top_p), "use a value in (0, 1]; 1 is off");
+  if (p.max_new_tokens < 1)
+    bad(fmt::format("max_new_tokens = {}", p.max_new_tokens), "allow at least one new token");
+  if (static_cast<int64_t>(p.forced_prefix.size()) > p.max_new_tokens)
+    bad("the forced prefix is longer than max_new_tokens", "raise max_new_tokens");
+  const int64_t vocab = model_.config().vocab_size;
+  for (const auto* list : {&request.tokens, &p.forced_prefix, &p.stop_token_ids})
+    for (int32_t id : *list)
+      if (id < 0 || id >= vocab)
+        bad(fmt::format("token id {} is outside the vocabulary [0, {})", id, vocab),
+            "encode with the model's own tokenizer");
+
+  size_t history = 0;
+  switch (request.mode) {
+    case session_mode::none:
+      if (!request.session.empty())
+        bad("a session is named but the mode is none", "use mode open or resume");
+      break;
+    case session_mode::open:
+      if (request.session.empty() || sessions_.count(request.session) != 0)
+        bad(fmt::format("cannot open session '{}': {}", request.session,
+                        request.session.empty() ? "no name" : "it exists"),
+            "open each session once; continue it with resume");
+      break;
+    case session_mode::resume: {
+      auto it = sessions_.find(request.session);
+      if (it == sessions_.end())
+        bad(fmt::format("unknown session '{}'", request.session), "open it first");
+      if (it->second->busy)
+        bad(fmt::format("session '{}' already has a request in flight", request.session),
+            "wait for its result before the next turn");
+      history = it->second->history.tokens.size();
+      break;
+    }
+  }
+  const int64_t context = static_cast<int64_t>(history + request.tokens.size());
+  if (context == 0)
+    bad("the prompt is empty", "send at least one token");
+  if (context + p.max_new_tokens > options_.max_context)
+    bad(fmt::format("{} prompt tokens + max_new_tokens {} exceed the context of {} tokens", context,
+                    p.max_new_tokens, options_.max_context),
+        "shorten the dialog or lower max_new_tokens");
+  const int64_t footprint =
+    p.n == 1 ? context + p.max_new_tokens : context + p.n * (context + p.max_new_tokens);
+  if (footprint > options_.kv_cache_tokens)
+    bad(fmt::format("the request needs {} KV tokens, the cache holds {}", footprint,
+                    options_.kv_cache_tokens),
+        "raise kv_cache_tokens or ask for fewer samples");
+}
+
+uint64_t engine::submit(generation_request request) {
+  check(request);
+  auto r = std::make_unique<request_state>();
+  r->id = next_id_++;
+  if (request.mode != session_mode::none) {
+    auto& slot = sessions_[request.session];
+    if (!slot)
+      slot = std::make_unique<session>();
+    r->sess = slot.get();
+    r->sess->busy = true;
+    auto& h = r->sess->history;
+    h.tokens.insert(h.tokens.end(), request.tokens.begin(), request.tokens.end());
+    h.sampled.insert(h.sampled.end(), request.tokens.size(), 0);
+    h.logprobs.insert(h.logprobs.end(), request.tokens.size(), 0.0f);
+    h.versions.insert(h.versions.end(), request.tokens.size(), -1);
+  }
+  r->request = std::move(request);
+  waiting_.push_back(std::move(r));
+  return waiting_.back()->id;
+}
+
+bool engine::cancel(uint64_t id) {
+  for (auto& r : running_)
+    if (r->id == id)
+      return r->cancelled = true;
+  for (auto& r : waiting_)
+    if (r->id == id)
+      return r->cancelled = true;
+  return false;
+}
+
+bool engine::has_work() const {
+  return !waiting_.empty() || !running_.empty();
+}
+
+// ---- admission ---------------------------------------------------------------------------------
+
+int64_t engine::cached_tokens() const {
+  int64_t total = 0;
+  for (const auto& [name, s] : sessions_)
+    total += s->kv.length();
+  for (const auto& r : running_)
+    for (const auto& s : r->sequences)
+      if (s->kv == &s->own)
+        total += s->own.length();
+  return total;
+}
+
+// Evicts idle sessions' caches, least recently used first, until `tokens` more fit.
+bool engine::make_room(int64_t tokens) {
+  auto occupancy = [&] {
+    int64_t total = 0;
+    for (const auto& r : running_)
+      total += r->footprint;
+    for (const auto& [name, s] : sessions_)
+      if (!s->busy)
+        total += s->kv.length();
+    return total;
+  };
+  while (occupancy() + tokens > options_.kv_cache_tokens) {
+    session* victim = nullptr;
+    for (auto& [name, s] : sessions_)
+      if (!s->busy && s->kv.length() > 0 && (victim == nullptr || s->last_used < victim->last_used))
+        victim = s.get();
+    if (victim == nullptr)
+      return false;
+    victim->kv.clear();
+    ++stats_.evictions;
+  }
+  return true;
+}
+
+void engine::admit() {
+  int64_t running_sequences = 0;
+  for (const auto& r : running_)
+    running_sequences += std::max<int64_t>(r->request.params.n, 1);
+  while (!waiting_.empty()) {
+    request_state& r = *waiting_.front();
+    const sampling_params& p = r.request.params;
+    if (running_sequences + p.n > options_.max_batch_sequences && running_sequences > 0)
+      return;
+    auto s = std::make_unique<sequence>();
+    s->owner = &r;
+    s->index = p.n == 1 ? 0 : -1;
+    s->rng = sampling_rng(p.seed);
+    if (r.sess != nullptr) {
+      s->tokens = r.sess->history.tokens;
+      if (r.sess->kv.empty())
+        r.sess->kv = model_.new_sequence_kv();
+      s->kv = &r.sess->kv;
+    } else {
+      s->tokens = r.request.tokens;
+      s->own = model_.new_sequence_kv();
+      s->kv = &s->own;
+    }
+    const int64_t context = static_cast<int64_t>(s->tokens.size());
+    r.footprint =
+      p.n == 1 ? context + p.max_new_tokens : context + p.n * (context + p.max_new_tokens);
+    if (!make_room(r.footprint) && !running_.empty())
+      return; // wait for running requests to finish
+    stats_.prefill_reused += s->kv->length();
+    stats_.prefill_computed += s->pending();
+    r.sequences.push_back(std::move(s));
+    running_sequences += p.n;
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+}
+
+// ---- choosing tokens and stopping --------------------------------------------------------------
+
+void engine::choose_next(sequence& s, const at::Tensor& logits) {
+  const sampling_params& p = s.owner->request.params;
+  token_choice choice;
+  const bool forced = s.forced < p.forced_prefix.size();
+  if (forced) {
+    choice.token = p.forced_prefix[s.forced++];
+    choice.logprob = token_logprob(logits, choice.token, p.temperature);
+  } else {
+    choice = sample_token(logits, p.temperature, p.top_k, p.top_p, s.rng);
+  }
+  completion& out = s.out;
+  if (out.tokens.empty())
+    out.weights_version = version_;
+  out.tokens.push_back(choice.token);
+  out.logprobs.push_back(choice.logprob);
+  out.sampled.push_back(forced ? 0 : 1);
+  s.tokens.push_back(choice.token);
+  ++stats_.generated;
+
+  const auto& stops = p.stop_token_ids;
+  if (!forced && std::find(stops.begin(), stops.end(), choice.token) != stops.end())
+    return finish(s, finish_reason::stop);
+  if (!p.stop_strings.empty()) {
+    const std::string text = tokenizer_.decode(out.tokens);
+    for (const auto& stop : p.stop_strings) {
+      if (auto at = text.find(stop); !stop.empty() && at != std::string::npos) {
+        finish(s, finish_reason::stop);
+        out.text = text.substr(0, at);
+        return;
+      }
+    }
+  }
+  if (static_cast<int64_t>(out.tokens.size()) >= p.max_new_tokens ||
+      static_cast<int64_t>(s.tokens.size()) >= options_.max_context)
+    finish(s, finish_reason::length);
+}
+
+void engine::finish(sequence& s, finish_reason reason) {
+  s.done = true;
+  completion& out = s.out;
+  out.reason = reason;
+  std::vector<int32_t> visible = out.tokens;
+  const auto& stops = s.owner->request.params.stop_token_ids;
+  if (reason == finish_reason::stop && !visible.empty() &&
+      std::find(stops.begin(), stops.end(), visible.back()) != stops.end())
+    visible.pop_back();
+  out.text = tokenizer_.decode(visible);
+
+  session* sess = s.owner->sess;
+  if (sess == nullptr || s.kv != &sess->kv)
+    return;
+  auto& h = sess->history;
+  if (reason == finish_reason::cancelled) {
+    // What was generated is dropped; so are its keys and values.
+    sess->kv.truncate(std::min<int64_t>(sess->kv.length(), static_cast<int64_t>(h.tokens.size())));
+    return;
+  }
+  h.tokens.insert(h.tokens.end(), out.tokens.begin(), out.tokens.end());
+  h.sampled.insert(h.sampled.end(), out.sampled.begin(), out.sampled.end());
+  h.logprobs.insert(h.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+  for (uint8_t sampled : out.sampled)
+    h.versions.push_back(sampled != 0 ? version_ : -1);
+}
+
+// The prompt of an n > 1 request is done: each sample gets a copy of its cache and its own seed.
+void engine::fork(request_state& r, const at::Tensor& logits) {
+  std::unique_ptr<sequence> parent = std::move(r.sequences.front());
+  r.sequences.clear();
+  const sampling_params& p = r.request.params;
+  for (int64_t i = 0; i < p.n; ++i) {
+    auto child = std::make_unique<sequence>();
+    child->owner = &r;
+    child->index = i;
+    child->tokens = parent->tokens;
+    child->own = parent->kv->fork();
+    child->kv = &child->own;
+    child->rng = sampling_rng(p.seed + static_cast<uint64_t>(i));
+    choose_next(*child, logits);
+    r.sequences.push_back(std::move(child));
+  }
+}
+
+// ---- the step ----------------------------------------------------------------------------------
+
+std::vector<generation_result> engine::step() {
+  const auto start = std::chrono::steady_clock::now();
+  ++tick_;
+  std::vector<generation_result> results = drain_cancelled_waiting();
+  admit();
+  for (auto& r : running_)
+    if (r->cancelled)
+      for (auto& s : r->sequences)
+        if (!s->done)
+          finish(*s, finish_reason::cancelled);
+
+  // Rows due this step: one for each decoding sequence, then prompt chunks, within the budget.
+  std::vector<packed_segment> segments;
+  std::vector<sequence*> due;
+  std::vector<int64_t> due_rows;
+  std::vector<int64_t> tokens;
+  std::vector<int64_t> positions;
+  int64_t budget = options_.max_batch_tokens;
+  for (bool decoding : {true, false}) {
+    for (auto& r : running_) {
+      for (auto& s : r->sequences) {
+        const int64_t pending = s->done ? 0 : s->pending();
+        if (pending == 0 || (pending == 1) != decoding || budget == 0)
+          continue;
+        const int64_t take = std::min(pending, budget);
+        const int64_t first = s->kv->length();
+        segments.push_back({s->kv, static_cast<int64_t>(tokens.size()), take});
+        for (int64_t i = 0; i < take; ++i) {
+          tokens.push_back(s->tokens[static_cast<size_t>(first + i)]);
+          positions.push_back(first + i);
+        }
+        budget -= take;
+        if (take == pending) {
+          due.push_back(s.get());
+          due_rows.push_back(static_cast<int64_t>(tokens.size()) - 1);
+        }
+      }
+    }
+  }
+  if (!tokens.empty()) {
+    at::NoGradGuard no_grad;
+    at::Tensor hidden = model_.forward_packed(at::tensor(tokens, at::kLong),
+                                              at::tensor(positions, at::kLong), segments);
+    at::Tensor rows = at::tensor(due_rows, at::kLong).to(hidden.device());
+    at::Tensor logits = model_.logits(hidden.index_select(0, rows)).to(at::kCPU, at::kFloat);
+    for (size_t i = 0; i < due.size(); ++i) {
+      sequence& s = *due[i];
+      if (s.index < 0)
+        fork(*s.owner, logits[static_cast<int64_t>(i)]);
+      else
+        choose_next(s, logits[static_cast<int64_t>(i)]);
+    }
+    ++stats_.steps;
+  }
+  stats_.busy_seconds +=
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& result : collect())
+    results.push_back(std::move(result));
+  return results;
+}
+
+// A request cancelled before admission never ran: it finishes empty.
+std::vector<generation_result> engine::drain_cancelled_waiting() {
+  std::vector<generation_result> results;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (!(*it)->cancelled) {
+      ++it;
+      continue;
+    }
+    generation_result result{(*it)->id, {}};
+    completion empty;
+    empty.reason = finish_reason::cancelled;
+    result.completions.assign(static_cast<size_t>((*it)->request.params.n), empty);
+    if ((*it)->sess != nullptr)
+      (*it)->sess->busy = false;
+    results.push_back(std::move(result));
+    it = waiting_.erase(it);
+  }
+  return results;
+}
+
+// Requests whose samples are all done leave the batch with their results.
+std::vector<generation_result> engine::collect() {
+  std::vector<generation_result> results;
+  for (auto it = running_.begin(); it != running_.end();) {
+    request_state& r = **it;
+    const bool all_done =
+      !r.sequences.empty() && r.sequences.front()->index >= 0 &&
+      std::all_of(r.sequences.begin(), r.sequences.end(), [](const auto& s) { return s->done; });
+    const bool cancelled_before_fork = r.cancelled && r.sequences.front()->index < 0;
+    if (!all_done && !cancelled_before_fork) {
+      ++it;
+      continue;
+    }
+    generation_result result{r.id, {}};
+    if (cancelled_before_fork) {
+      completion empty;
+      empty.reason = finish_reason::cancelled;
+      result.completions.assign(static_cast<size_t>(r.request.params.n), empty);
+      if (r.sess != nullptr)
+        r.sess->kv.truncate(std::min<int64_t>(r.sess->kv.length(),
+                                              static_cast<int64_t>(r.sess->history.tokens.size())));
+    } else {
+      for (auto& s : r.sequences)
+        result.completions.push_back(std::move(s->out));
+    }
+    if (r.sess != nullptr) {
+      r.sess->busy = false;
+      r.sess->last_used = tick_;
+    }
+    results.push_back(std::move(result));
+    it = running_.erase(it);
+  }
+  return results;
+}
+
+// ---- sessions, weights, statistics -------------------------------------------------------------
+
+session_history engine::close_session(const std::string& name) {
+  auto it = sessions_.find(name);
+  if (it == sessions_.end())
+    throw input_error("close_session", fmt::format("unknown session '{}'", name),
+                      "close each session once");
+  if (it->second->busy)
+    throw input_error("close_session", fmt::format("session '{}' has a request in flight", name),
+                      "close it after its result arrived");
+  session_history history = std::move(it->second->history);
+  sessions_.erase(it);
+  return history;
+}
+
+const session_history& engine::history(const std::string& name) const {
+  auto it = sessions_.find(name);
+  if (it == sessions_.end())
+    throw input_error("history", fmt::format("unknown session '{}'", name), "open it first");
+  return it->second->history;
+}
+
+void engine::weights_updated(int64_t version) {
+  version_ = version;
+  for (auto& [name, s] : sessions_)
+    if (!s->busy)
+      s->kv.clear();
+}
+
+engine_stats engine::stats() const {
+  engine_stats s = stats_;
+  s.waiting = static_cast<int64_t>(waiting_.size());
+  s.running = 0;
+  for (const auto& r : running_)
+    for (const auto& seq : r->sequences)
+      s.running += seq->done ? 0 : 1;
+  s.sessions = static_cast<int64_t>(sessions_.size());
+  s.cached_tokens = cached_tokens();
+  return s;
+}
+
+} // namespace pedagogy::models
