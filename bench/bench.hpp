@@ -36,6 +36,12 @@ struct forward_options {
 };
 figures forward(const forward_options& options);
 
+struct generate_options {
+  std::string preset = "base"; // model size (init-model presets)
+  int threads = 0;             // 0 = one per core
+};
+figures generate(const generate_options& options);
+
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);

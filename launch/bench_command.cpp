@@ -44,6 +44,20 @@ void add_bench_command(CLI::App& app, command_action& action) {
   forward->add_option("--repeats", f->repeats, "Timed repeats (best counts)")
     ->capture_default_str();
   forward->add_flag("--json", *json, "Print one JSON object");
+  auto g = std::make_shared<bench::generate_options>();
+  auto* generate = bench->add_subcommand(
+    "generate", "Engine tokens/s vs concurrency, sessions vs re-sent dialogs, forks vs copies");
+  generate->add_option("--preset", g->preset, "Model size: tiny, base (~25M), small (~100M)")
+    ->capture_default_str();
+  generate->add_option("--threads", g->threads, "Intra-op threads (0 = one per core)")
+    ->capture_default_str();
+  generate->add_flag("--json", *json, "Print one JSON object");
+  generate->callback([g, json, &action] {
+    action = [g, json] {
+      return print(bench::generate(*g), *json);
+    };
+  });
+
   forward->callback([f, json, &action] {
     action = [f, json] {
       return print(bench::forward(*f), *json);

@@ -19,6 +19,17 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t groups) { // [B, K, S, D] -> [
   return x.unsqueeze(2).expand({B, K, groups, S, D}).reshape({B, K * groups, S, D});
 }
 
+// One new token against a sequence's whole cache: every key is visible, so no mask is needed,
+// and the query heads of each group share their key/value head through a batched matmul
+// instead of copies of it. q [1, H, 1, D], keys and values [K, S, D] -> [1, H, 1, D].
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values) {
+  const int64_t K = keys.size(0), H = q.size(1), D = q.size(3);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  at::Tensor grouped = q.reshape({K, H / K, D});                                      // [K, G, D]
+  at::Tensor probs = at::softmax(at::bmm(grouped, keys.transpose(1, 2)) * scale, -1); // [K, G, S]
+  return at::bmm(probs, values).view({1, H, 1, D}); // [1, H, 1, D]
+}
+
 } // namespace
 
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -82,13 +93,16 @@ at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rop
   for (const packed_segment& s : segments) {
     auto [keys, values] =
       s.kv->extend(layer, k[0].narrow(1, s.begin, s.length), v[0].narrow(1, s.begin, s.length));
+    if (s.length == 1) {
+      outputs.push_back(decode_attention(q.narrow(2, s.begin, 1), keys, values));
+      continue;
+    }
     const int64_t S = keys.size(1); // cached + new
     // New token j (absolute position S - L + j) sees keys 0 .. S - L + j.
     at::Tensor mask = at::zeros({1, 1, s.length, S}, q.options());
-    if (s.length > 1)
-      mask.masked_fill_(
-        at::ones({s.length, S}, q.options().dtype(at::kBool)).tril(S - s.length).logical_not(),
-        lowest_finite(q.scalar_type()));
+    mask.masked_fill_(
+      at::ones({s.length, S}, q.options().dtype(at::kBool)).tril(S - s.length).logical_not(),
+      lowest_finite(q.scalar_type()));
     outputs.push_back(
       scaled_dot_product(q.narrow(2, s.begin, s.length), repeat_kv(keys.unsqueeze(0), groups),
                          repeat_kv(values.unsqueeze(0), groups), mask)); // [1,H,L,D]

@@ -1,0 +1,141 @@
+// `pedagogy bench generate`: the engine on the workload it is built for, measured in one run:
+// throughput against concurrency, multi-turn sessions against re-sending the dialog, and n = 8
+// forked samples against 8 independent requests.
+#include "bench/bench.hpp"
+#include "models/engine.hpp"
+#include "models/init_model.hpp"
+#include "models/tokenizer.hpp"
+#include "models/transformer.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+
+namespace pedagogy::bench {
+
+namespace {
+
+using namespace models;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<int32_t> text_tokens(int64_t length, int64_t salt) {
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < length; ++i)
+    ids.push_back(static_cast<int32_t>(32 + (i * 7 + salt * 13) % 90));
+  return ids;
+}
+
+generation_request request(std::vector<int32_t> tokens, int64_t max_new, uint64_t seed) {
+  generation_request r;
+  r.tokens = std::move(tokens);
+  r.params.temperature = 1.0;
+  r.params.seed = seed;
+  r.params.max_new_tokens = max_new;
+  return r;
+}
+
+void drain(engine& e) {
+  while (e.has_work())
+    e.step();
+}
+
+} // namespace
+
+figures generate(const generate_options& options) {
+  const int threads =
+    options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  at::set_num_threads(threads);
+  auto tok = tokenizer::from_json(byte_level_tokenizer_json(model_family::qwen2), "byte-level");
+  auto config = preset_config(model_family::qwen2, options.preset, 320);
+  auto model = transformer::random(config, 0, at::kCPU, at::kFloat);
+  engine_options eo;
+  eo.max_batch_sequences = 256;
+  eo.max_batch_tokens = 512;
+
+  figures f;
+  f.title = fmt::format("bench generate: {} model ({:.1f}M parameters, fp32), CPU, {} thread(s)",
+                        options.preset, config.parameter_count() / 1e6, threads);
+
+  // Throughput against concurrency: c requests of 32 prompt and 32 new tokens each.
+  double single = 0;
+  for (int64_t c : {1, 8, 32, 64}) {
+    engine e(model, tok, eo);
+    for (int64_t i = 0; i < c; ++i)
+      e.submit(request(text_tokens(32, i), 32, static_cast<uint64_t>(i)));
+    const auto start = std::chrono::steady_clock::now();
+    drain(e);
+    const double rate = static_cast<double>(e.stats().generated) / seconds_since(start);
+    f.add(fmt::format("tokens_per_s_concurrency_{}", c), rate);
+    if (c == 1)
+      single = rate;
+    if (c == 32)
+      f.add("speedup_32_vs_1", rate / single);
+  }
+
+  // Eight dialogs of eight turns: each turn adds 24 tokens and generates 16. With sessions a turn
+  // prefills its new tokens; without, the whole dialog is sent again.
+  const int64_t dialogs = 8, turns = 8;
+  auto dialog_run = [&](bool sessions) {
+    engine e(model, tok, eo);
+    std::vector<std::vector<int32_t>> history(dialogs);
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t t = 0; t < turns; ++t) {
+      std::vector<uint64_t> ids;
+      for (int64_t d = 0; d < dialogs; ++d) {
+        auto said = text_tokens(24, d * 100 + t);
+        history[d].insert(history[d].end(), said.begin(), said.end());
+        auto r = request(sessions ? said : history[d], 16, static_cast<uint64_t>(d * 100 + t));
+        if (sessions) {
+          r.session = fmt::format("dialog-{}", d);
+          r.mode = t == 0 ? session_mode::open : session_mode::resume;
+        }
+        ids.push_back(e.submit(std::move(r)));
+      }
+      while (e.has_work())
+        for (auto& result : e.step())
+          for (int64_t d = 0; d < dialogs; ++d)
+            if (ids[static_cast<size_t>(d)] == result.id)
+              history[d].insert(history[d].end(), result.completions[0].tokens.begin(),
+                                result.completions[0].tokens.end());
+    }
+    return std::pair{e.stats().prefill_computed, seconds_since(start)};
+  };
+  auto [with_prefill, with_time] = dialog_run(true);
+  auto [without_prefill, without_time] = dialog_run(false);
+  f.add("prefill_tokens_with_sessions", static_cast<double>(with_prefill));
+  f.add("prefill_tokens_without_sessions", static_cast<double>(without_prefill));
+  f.add("prefill_reduction_sessions", static_cast<double>(without_prefill) / with_prefill);
+  f.add("dialog_speedup_sessions", without_time / with_time);
+
+  // n = 8 samples of one 256-token prompt, forked, against 8 independent requests.
+  auto fork_run = [&](bool forked) {
+    engine e(model, tok, eo);
+    if (forked) {
+      auto r = request(text_tokens(256, 5), 16, 1);
+      r.params.n = 8;
+      e.submit(std::move(r));
+    } else {
+      for (uint64_t i = 0; i < 8; ++i)
+        e.submit(request(text_tokens(256, 5), 16, 1 + i));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    drain(e);
+    return std::pair{e.stats().prefill_computed, seconds_since(start)};
+  };
+  auto [fork_prefill, fork_time] = fork_run(true);
+  auto [independent_prefill, independent_time] = fork_run(false);
+  f.add("fork_prefill_reduction", static_cast<double>(independent_prefill) / fork_prefill);
+  f.add("fork_speedup", independent_time / fork_time);
+  f.notes.push_back("concurrency c: c requests of 32 prompt + 32 generated tokens, temperature 1");
+  f.notes.push_back("sessions: 8 dialogs x 8 turns, +24 tokens and 16 generated per turn");
+  f.notes.push_back("fork: n = 8 samples of a 256-token prompt vs 8 requests, 16 tokens each");
+  return f;
+}
+
+} // namespace pedagogy::bench
