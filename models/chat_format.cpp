@@ -273,6 +273,24 @@ std::string chat_format::render(const std::vector<chat_message>& messages,
   return {};
 }
 
+std::string chat_format::continuation(const std::vector<chat_message>& messages,
+                                      bool add_generation_prompt, bool turn_closed) const {
+  check_roles(messages);
+  std::string out = turn_closed ? "" : end_of_turn();
+  const bool chatml = family_ == chat_family::chatml || family_ == chat_family::qwen3;
+  if (chatml) {
+    out += "\n"; // the template's newline after <|im_end|>
+    for (const auto& m : messages)
+      out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+  } else {
+    for (const auto& m : messages)
+      out += llama_turn(m.role, m.content);
+  }
+  if (add_generation_prompt)
+    out += generation_prompt();
+  return out;
+}
+
 std::string chat_format::generation_prompt() const {
   return family_ == chat_family::chatml || family_ == chat_family::qwen3
            ? "<|im_start|>assistant\n"

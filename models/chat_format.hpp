@@ -48,6 +48,14 @@ public:
   // Throws input_error for a role other than system, user and assistant.
   std::string render(const std::vector<chat_message>& messages, bool add_generation_prompt) const;
 
+  // The text that follows an assistant turn already in a session: the rest of the template after
+  // that turn, then `messages`, then optionally the generation prompt. When the turn was cut off
+  // before its end-of-turn token, `turn_closed` = false puts the token in first.
+  // render(m + [reply] + more, g) == render(m, true) + reply + end_of_turn() +
+  // continuation(more, g, true) for every family (Qwen3: for replies without thinking).
+  std::string continuation(const std::vector<chat_message>& messages, bool add_generation_prompt,
+                           bool turn_closed) const;
+
   chat_family family() const {
     return family_;
   }

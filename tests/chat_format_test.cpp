@@ -140,3 +140,21 @@ TEST_CASE("strip follows Python's notion of whitespace") {
   CHECK(python_strip("\uFEFFa") == "\uFEFFa"); // a BOM is not whitespace to Python
   CHECK(python_strip("   ").empty());
 }
+
+TEST_CASE("a continuation extends a rendered dialog exactly as a full rendering would") {
+  const std::vector<chat_message> start = {{"system", "Be a tutor."}, {"user", "What is 3x = 9?"}};
+  const std::string reply = "What could you divide both sides by?";
+  const std::vector<chat_message> more = {{"user", "By 3?"}};
+  for (const auto& format : {chat_format::chatml("Default."), chat_format::qwen3(),
+                             chat_format::llama3(), chat_format::llama31()}) {
+    CAPTURE(static_cast<int>(format.family()));
+    auto whole = start;
+    whole.push_back({"assistant", reply});
+    whole.insert(whole.end(), more.begin(), more.end());
+    const std::string stepwise = format.render(start, true) + reply + format.end_of_turn() +
+                                 format.continuation(more, true, true);
+    CHECK(stepwise == format.render(whole, true));
+    // A cut-off turn gets its end-of-turn token from the continuation instead.
+    CHECK(format.render(start, true) + reply + format.continuation(more, true, false) == stepwise);
+  }
+}

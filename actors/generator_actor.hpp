@@ -1,0 +1,38 @@
+// The generator actor: one generation engine on one device, serving tutor, student or judge
+// requests from many conversations at once. It is spawned detached (it blocks on compute) and
+// runs one engine step per self-message, so new requests, cancellations and status queries are
+// taken between steps.
+#pragma once
+
+#include "actors/messages.hpp"
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace pedagogy::actors {
+
+using generator_actor =
+  caf::typed_actor<caf::replies_to<generate_atom, generate_request>::with<generate_reply>,
+                   caf::replies_to<close_atom, std::string>::with<token_history>,
+                   caf::replies_to<status_atom>::with<generator_status>,
+                   caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<step_atom>>;
+
+struct generator_setup {
+  std::string role = "generator"; // "tutor", "student", "judge": for logs and status
+  std::filesystem::path model;    // Hugging Face model directory
+  std::string device = "cpu";     // "cpu", "cuda", "cuda:N"
+  std::string dtype = "float32";  // "float32" or "bfloat16"
+  int64_t max_context = 8192;
+  int64_t max_batch_sequences = 64;
+  int64_t max_batch_tokens = 512;
+  int64_t kv_cache_tokens = 1 << 20;
+};
+
+// Loads the model (throws input_error for a bad directory, before any actor exists) and spawns
+// the generator.
+generator_actor spawn_generator(caf::actor_system& system, const generator_setup& setup);
+
+} // namespace pedagogy::actors

@@ -1,0 +1,17 @@
+// Announces the protocol's message types to CAF (see messages.hpp).
+#include "actors/messages.hpp"
+
+namespace pedagogy::actors {
+
+void add_message_types(caf::actor_system_config& config) {
+  config.add_message_type<chat_turn>("pedagogy::chat_turn");
+  config.add_message_type<std::vector<chat_turn>>("std::vector<pedagogy::chat_turn>");
+  config.add_message_type<generate_request>("pedagogy::generate_request");
+  config.add_message_type<generated_text>("pedagogy::generated_text");
+  config.add_message_type<std::vector<generated_text>>("std::vector<pedagogy::generated_text>");
+  config.add_message_type<generate_reply>("pedagogy::generate_reply");
+  config.add_message_type<token_history>("pedagogy::token_history");
+  config.add_message_type<generator_status>("pedagogy::generator_status");
+}
+
+} // namespace pedagogy::actors

@@ -1,0 +1,127 @@
+// The protocol between actors: every message type, its 0.17-style inspect() (so any actor can
+// live on any rank), and the atoms. Tensors never travel here: token ids and floats only.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pedagogy::actors {
+
+// ---- atoms: verbs of at most 10 characters -----------------------------------------------------
+
+using generate_atom = caf::atom_constant<caf::atom("generate")>;
+using close_atom = caf::atom_constant<caf::atom("close")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
+
+// ---- generation
+// ----------------------------------------------------------------------------------
+
+// One chat message.
+struct chat_turn {
+  std::string role; // "system", "user" or "assistant"
+  std::string content;
+};
+
+// A request to a generator. A session's first request carries its whole dialog; later ones only
+// the messages new since its last turn (the generator keeps the exact tokens).
+struct generate_request {
+  std::string session;             // "" = a one-off prompt
+  bool open_session = false;       // true: start `session`; false: continue it
+  std::vector<chat_turn> messages; // rendered with the model's chat format
+  std::vector<int32_t> tokens;     // raw prompt ids instead, when `messages` is empty
+  bool add_generation_prompt = true;
+  double temperature = 1.0; // 0 = greedy
+  int64_t top_k = 0;        // 0 = off
+  double top_p = 1.0;       // 1 = off
+  uint64_t seed = 0;        // sample i uses seed + i
+  int64_t max_new_tokens = 256;
+  int64_t n = 1; // samples of the same prompt
+  std::vector<std::string> stop_strings;
+  std::string forced_prefix; // text every sample starts with (e.g. "<think>")
+};
+
+// One sample.
+struct generated_text {
+  std::vector<int32_t> tokens;  // exact sampled ids, end-of-turn token included
+  std::vector<float> logprobs;  // log_softmax(logits / T) per token
+  std::vector<uint8_t> sampled; // 1 = sampled, 0 = forced
+  std::string text;             // without the end-of-turn token or stop string
+  std::string finish_reason;    // "stop", "length" or "cancelled"
+  int64_t weights_version = 0;
+};
+
+struct generate_reply {
+  std::vector<generated_text> completions; // n of them
+};
+
+// A session's exact token history, returned when it is closed.
+struct token_history {
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> sampled;  // 1 where the generator sampled the token
+  std::vector<float> logprobs;   // 0 where it did not
+  std::vector<int64_t> versions; // weights version of sampled tokens, -1 elsewhere
+};
+
+// What a generator is doing, for logs and live inspection.
+struct generator_status {
+  std::string role;
+  int64_t running = 0;
+  int64_t waiting = 0;
+  int64_t sessions = 0;
+  int64_t cached_tokens = 0;
+  int64_t prefill_computed = 0;
+  int64_t prefill_reused = 0;
+  int64_t generated = 0;
+  int64_t steps = 0;
+  int64_t evictions = 0;
+  double busy_seconds = 0;
+  int64_t weights_version = 0;
+};
+
+// ---- inspect
+// -------------------------------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_turn& x) {
+  return f(caf::meta::type_name("chat_turn"), x.role, x.content);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
+  return f(caf::meta::type_name("generate_request"), x.session, x.open_session, x.messages,
+           x.tokens, x.add_generation_prompt, x.temperature, x.top_k, x.top_p, x.seed,
+           x.max_new_tokens, x.n, x.stop_strings, x.forced_prefix);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generated_text& x) {
+  return f(caf::meta::type_name("generated_text"), x.tokens, x.logprobs, x.sampled, x.text,
+           x.finish_reason, x.weights_version);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generate_reply& x) {
+  return f(caf::meta::type_name("generate_reply"), x.completions);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, token_history& x) {
+  return f(caf::meta::type_name("token_history"), x.tokens, x.sampled, x.logprobs, x.versions);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generator_status& x) {
+  return f(caf::meta::type_name("generator_status"), x.role, x.running, x.waiting, x.sessions,
+           x.cached_tokens, x.prefill_computed, x.prefill_reused, x.generated, x.steps, x.evictions,
+           x.busy_seconds, x.weights_version);
+}
+
+// Announces every message type to an actor system (needed to cross process boundaries).
+void add_message_types(caf::actor_system_config& config);
+
+} // namespace pedagogy::actors

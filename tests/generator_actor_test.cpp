@@ -1,0 +1,200 @@
+// The generator actor as a thin shell around the engine: same tokens, exact session histories,
+// concurrent requesters, cancellation in mailbox order, errors that do not stop it.
+#include "actors/generator_actor.hpp"
+#include "models/chat_format.hpp"
+#include "models/engine.hpp"
+#include "models/init_model.hpp"
+#include "models/tokenizer.hpp"
+#include "models/transformer.hpp"
+#include "torch_doctest.hpp"
+
+#include <caf/all.hpp>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using namespace pedagogy;
+using namespace pedagogy::actors;
+
+namespace {
+
+const auto timeout = std::chrono::seconds(120);
+
+// A tiny model on disk and an actor system with one generator serving it.
+struct fixture {
+  fs::path dir = fs::temp_directory_path() / "pedagogy_generator_test";
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  generator_actor generator;
+
+  fixture() {
+    fs::remove_all(dir);
+    models::init_options init;
+    init.family = models::model_family::qwen2;
+    init.seed = 3;
+    init.out = dir;
+    models::init_model(init);
+    add_message_types(config);
+    config.set("scheduler.max-threads", 2);
+    system = std::make_unique<caf::actor_system>(config);
+    generator_setup setup;
+    setup.role = "tutor";
+    setup.model = dir;
+    generator = spawn_generator(*system, setup);
+  }
+  ~fixture() {
+    {
+      caf::scoped_actor self{*system};
+      self->send_exit(generator, caf::exit_reason::user_shutdown);
+      self->wait_for(generator);
+    }
+    generator = nullptr; // no handle may outlive the system
+    system.reset();
+    fs::remove_all(dir);
+  }
+};
+
+generate_request greedy(std::vector<chat_turn> messages, int64_t max_new) {
+  generate_request r;
+  r.messages = std::move(messages);
+  r.temperature = 0;
+  r.max_new_tokens = max_new;
+  return r;
+}
+
+generate_reply ask(caf::scoped_actor& self, const generator_actor& g, const generate_request& r) {
+  generate_reply out;
+  self->request(g, timeout, generate_atom::value, r)
+    .receive([&](generate_reply& reply) { out = std::move(reply); },
+             [&](caf::error& e) { FAIL("generate failed: " << self->system().render(e)); });
+  return out;
+}
+
+std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+} // namespace
+
+TEST_CASE("the generator answers with the tokens the engine produces for the rendered chat") {
+  fixture f;
+  caf::scoped_actor self{*f.system};
+  const std::vector<chat_turn> chat = {{"system", "You tutor."}, {"user", "What is 2+2?"}};
+  auto reply = ask(self, f.generator, greedy(chat, 6));
+  REQUIRE(reply.completions.size() == 1);
+
+  // The same work done directly with the engine.
+  auto model = models::transformer::load(f.dir, at::kCPU, at::kFloat);
+  auto tok = models::tokenizer::from_file(f.dir / "tokenizer.json");
+  auto format = models::chat_format::from_model_dir(f.dir);
+  models::engine e(model, tok, {});
+  models::generation_request direct;
+  direct.tokens =
+    tok.encode(format.render({{"system", "You tutor."}, {"user", "What is 2+2?"}}, true));
+  direct.params.temperature = 0;
+  direct.params.max_new_tokens = 6;
+  direct.params.stop_token_ids = {*tok.token_to_id("<|im_end|>"),
+                                  *tok.token_to_id("<|endoftext|>")};
+  e.submit(direct);
+  std::vector<models::generation_result> results;
+  while (e.has_work())
+    for (auto& r : e.step())
+      results.push_back(std::move(r));
+  CHECK(reply.completions[0].tokens == results.at(0).completions.at(0).tokens);
+  CHECK(reply.completions[0].text == results.at(0).completions.at(0).text);
+}
+
+TEST_CASE(
+  "a session's history is the rendered prompt, the samples and the continuations, exactly") {
+  fixture f;
+  caf::scoped_actor self{*f.system};
+  auto tok = models::tokenizer::from_file(f.dir / "tokenizer.json");
+  auto format = models::chat_format::from_model_dir(f.dir);
+
+  auto first = greedy({{"system", "You tutor."}, {"user", "Solve 3x = 9."}}, 5);
+  first.session = "dialog-1";
+  first.open_session = true;
+  auto r1 = ask(self, f.generator, first);
+  auto second = greedy({{"user", "Is it 3?"}}, 4);
+  second.session = "dialog-1";
+  auto r2 = ask(self, f.generator, second);
+
+  token_history history;
+  self->request(f.generator, timeout, close_atom::value, std::string("dialog-1"))
+    .receive([&](token_history& h) { history = std::move(h); },
+             [&](caf::error& e) { FAIL(self->system().render(e)); });
+  const bool closed = r1.completions[0].finish_reason == "stop";
+  auto expected =
+    tok.encode(format.render({{"system", "You tutor."}, {"user", "Solve 3x = 9."}}, true));
+  expected = concat(expected, r1.completions[0].tokens);
+  expected =
+    concat(expected, tok.encode(format.continuation({{"user", "Is it 3?"}}, true, closed)));
+  expected = concat(expected, r2.completions[0].tokens);
+  CHECK(history.tokens == expected);
+  CHECK(std::count(history.sampled.begin(), history.sampled.end(), 1) == 5 + 4);
+}
+
+TEST_CASE("many requesters are served together, and the status counts them") {
+  fixture f;
+  caf::scoped_actor self{*f.system};
+  // All requests are in the mailbox before the first reply: the engine batches them.
+  using handle =
+    caf::response_handle<caf::blocking_actor, caf::detail::type_list<generate_reply>, true>;
+  std::vector<handle> handles;
+  for (int i = 0; i < 6; ++i) {
+    auto r = greedy({{"user", std::string(static_cast<size_t>(i + 1), 'a')}}, 5);
+    r.n = i % 2 + 1;
+    handles.push_back(self->request(f.generator, timeout, generate_atom::value, r));
+  }
+  int answered = 0;
+  for (auto& h : handles)
+    h.receive(
+      [&](generate_reply& reply) { answered += static_cast<int>(reply.completions.size()); },
+      [&](caf::error& e) { FAIL(self->system().render(e)); });
+  CHECK(answered == 9);
+  self->request(f.generator, timeout, status_atom::value)
+    .receive(
+      [&](generator_status& s) {
+        CHECK(s.role == "tutor");
+        CHECK(s.generated == 9 * 5);
+        CHECK(s.steps < 9 * 5); // fewer forwards than tokens: requests shared steps
+      },
+      [&](caf::error& e) { FAIL(self->system().render(e)); });
+}
+
+TEST_CASE("a cancel queued behind its request finishes it as cancelled") {
+  fixture f;
+  caf::scoped_actor self{*f.system};
+  auto r = greedy({{"user", "Talk for a long time."}}, 200);
+  r.session = "long";
+  r.open_session = true;
+  // Mailbox order: generate, cancel, then the generator's own first step.
+  auto handle = self->request(f.generator, timeout, generate_atom::value, r);
+  self->send(f.generator, cancel_atom::value, std::string("long"));
+  handle.receive(
+    [&](generate_reply& reply) { CHECK(reply.completions[0].finish_reason == "cancelled"); },
+    [&](caf::error& e) { FAIL(self->system().render(e)); });
+}
+
+TEST_CASE("bad requests get an error and the generator keeps serving") {
+  fixture f;
+  caf::scoped_actor self{*f.system};
+  auto unknown = greedy({{"user", "hi"}}, 3);
+  unknown.session = "never-opened";
+  std::string message;
+  self->request(f.generator, timeout, generate_atom::value, unknown)
+    .receive([&](generate_reply&) { FAIL("an unknown session was accepted"); },
+             [&](caf::error& e) { message = self->system().render(e); });
+  CHECK(message.find("unknown session 'never-opened'") != std::string::npos);
+
+  auto zero = greedy({{"user", "hi"}}, 3);
+  zero.n = 0;
+  self->request(f.generator, timeout, generate_atom::value, zero)
+    .receive([&](generate_reply&) { FAIL("n = 0 was accepted"); }, [&](caf::error&) {});
+  auto role = greedy({{"narrator", "hi"}}, 3);
+  self->request(f.generator, timeout, generate_atom::value, role)
+    .receive([&](generate_reply&) { FAIL("an unknown role was accepted"); }, [&](caf::error&) {});
+
+  CHECK(ask(self, f.generator, greedy({{"user", "hi"}}, 3)).completions[0].tokens.size() == 3);
+}
