@@ -37,8 +37,9 @@ struct forward_options {
 figures forward(const forward_options& options);
 
 struct generate_options {
-  std::string preset = "base"; // model size (init-model presets)
-  int threads = 0;             // 0 = one per core
+  std::string preset = "base";   // model size (init-model presets)
+  std::string dtype = "float32"; // "float32" or "bfloat16"
+  int threads = 0;               // 0 = one per core
 };
 figures generate(const generate_options& options);
 

@@ -53,14 +53,15 @@ figures generate(const generate_options& options) {
   at::set_num_threads(threads);
   auto tok = tokenizer::from_json(byte_level_tokenizer_json(model_family::qwen2), "byte-level");
   auto config = preset_config(model_family::qwen2, options.preset, 320);
-  auto model = transformer::random(config, 0, at::kCPU, at::kFloat);
+  const at::ScalarType dtype = options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  auto model = transformer::random(config, 0, at::kCPU, dtype);
   engine_options eo;
   eo.max_batch_sequences = 256;
   eo.max_batch_tokens = 512;
 
   figures f;
-  f.title = fmt::format("bench generate: {} model ({:.1f}M parameters, fp32), CPU, {} thread(s)",
-                        options.preset, config.parameter_count() / 1e6, threads);
+  f.title = fmt::format("bench generate: {} model ({:.1f}M parameters, {}), CPU, {} thread(s)",
+                        options.preset, config.parameter_count() / 1e6, options.dtype, threads);
 
   // Throughput against concurrency: c requests of 32 prompt and 32 new tokens each.
   double single = 0;

@@ -49,6 +49,9 @@ void add_bench_command(CLI::App& app, command_action& action) {
     "generate", "Engine tokens/s vs concurrency, sessions vs re-sent dialogs, forks vs copies");
   generate->add_option("--preset", g->preset, "Model size: tiny, base (~25M), small (~100M)")
     ->capture_default_str();
+  generate->add_option("--dtype", g->dtype, "float32 or bfloat16")
+    ->check(CLI::IsMember({"float32", "bfloat16"}))
+    ->capture_default_str();
   generate->add_option("--threads", g->threads, "Intra-op threads (0 = one per core)")
     ->capture_default_str();
   generate->add_flag("--json", *json, "Print one JSON object");

@@ -1,9 +1,9 @@
 // Multi-head causal self-attention with grouped-query heads (Ainslie et al. 2023), rotary
 // positions, optional q/k/v bias (Qwen2) and optional per-head RMSNorm of q and k (Qwen3).
 //
-// scaled_dot_product() is the fast path (PyTorch's fused kernel on torch 2.x, its composite op on
-// 1.13); reference_attention() is the readable softmax(q k^T / sqrt(D) + mask) v that tests hold
-// it against.
+// scaled_dot_product() is the fast path (PyTorch's fused kernel on torch 2.x; on 1.13, whose only
+// op is a slow private composite, the plain math); reference_attention() is the readable
+// softmax(q k^T / sqrt(D) + mask) v that tests hold it against.
 #pragma once
 
 #include "models/rms_norm.hpp"
@@ -54,6 +54,10 @@ private:
     at::Tensor v; // [B, K, T, D]
   };
   qkv project(const at::Tensor& x, const rope_tables& rope) const;
+  void attend_decode_rows(kv_pool& pool, size_t layer, const at::Tensor& q, const at::Tensor& k,
+                          const at::Tensor& v, const std::vector<int64_t>& slots,
+                          const std::vector<int64_t>& lengths,
+                          const std::vector<int64_t>& decode_rows, at::Tensor& rows) const;
 };
 
 // The value masked attention scores get: the dtype's most negative finite number (as transformers

@@ -60,7 +60,7 @@ std::string to_string(finish_reason reason) {
 }
 
 engine::engine(const transformer& model, const tokenizer& tokens, engine_options options)
-  : model_(model), tokenizer_(tokens), options_(options) {}
+  : model_(model), tokenizer_(tokens), options_(options), pool_(model.new_kv_pool()) {}
 
 engine::~engine() = default;
 
@@ -216,11 +216,11 @@ void engine::admit() {
     if (r.sess != nullptr) {
       s->tokens = r.sess->history.tokens;
       if (r.sess->kv.empty())
-        r.sess->kv = model_.new_sequence_kv();
+        r.sess->kv = sequence_kv(pool_);
       s->kv = &r.sess->kv;
     } else {
       s->tokens = r.request.tokens;
-      s->own = model_.new_sequence_kv();
+      s->own = sequence_kv(pool_);
       s->kv = &s->own;
     }
     const int64_t context = static_cast<int64_t>(s->tokens.size());

@@ -144,6 +144,7 @@ private:
   int64_t version_ = 0;
   uint64_t next_id_ = 1;
   uint64_t tick_ = 0;
+  std::shared_ptr<kv_pool> pool_; // every cache of this engine, so decode rows batch together
   std::map<std::string, std::unique_ptr<session>> sessions_;
   std::deque<std::unique_ptr<request_state>> waiting_;
   std::vector<std::unique_ptr<request_state>> running_;

@@ -1,42 +1,98 @@
-// Growable per-sequence KV cache (see sequence_kv.hpp).
+// The pooled KV cache (see sequence_kv.hpp).
 #include "models/sequence_kv.hpp"
 
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 namespace pedagogy::models {
 
-sequence_kv::sequence_kv(int64_t layers, int64_t kv_heads, int64_t head_dim,
-                         at::TensorOptions options)
+kv_pool::kv_pool(int64_t layers, int64_t kv_heads, int64_t head_dim, at::TensorOptions options)
   : kv_heads_(kv_heads), head_dim_(head_dim), options_(options) {
   k_.resize(static_cast<size_t>(layers));
   v_.resize(static_cast<size_t>(layers));
 }
 
-void sequence_kv::reserve(int64_t tokens) {
-  const int64_t capacity = k_[0].defined() ? k_[0].size(1) : 0;
-  if (tokens <= capacity)
-    return;
-  const int64_t grown = std::max<int64_t>({tokens, 2 * capacity, 64});
+void kv_pool::resize(int64_t slots, int64_t capacity) {
   for (size_t l = 0; l < k_.size(); ++l) {
     for (auto* store : {&k_[l], &v_[l]}) {
-      at::Tensor bigger = at::empty({kv_heads_, grown, head_dim_}, options_);
-      if (store->defined() && length_ > 0)
-        bigger.narrow(1, 0, length_).copy_(store->narrow(1, 0, length_));
+      at::Tensor bigger = at::empty({slots, kv_heads_, capacity, head_dim_}, options_);
+      if (store->defined() && slots_ > 0 && capacity_ > 0)
+        bigger.narrow(0, 0, slots_).narrow(2, 0, capacity_).copy_(*store);
       *store = bigger;
     }
   }
+  slots_ = slots;
+  capacity_ = capacity;
+}
+
+int64_t kv_pool::allocate() {
+  if (free_.empty()) {
+    const int64_t before = slots_;
+    const int64_t grown = std::max<int64_t>(2 * slots_, 4);
+    resize(grown, std::max<int64_t>(capacity_, 64));
+    for (int64_t s = grown - 1; s >= before; --s)
+      free_.push_back(s);
+  }
+  const int64_t slot = free_.back();
+  free_.pop_back();
+  return slot;
+}
+
+void kv_pool::release(int64_t slot) {
+  free_.push_back(slot);
+}
+
+void kv_pool::reserve_tokens(int64_t tokens) {
+  if (tokens > capacity_)
+    resize(slots_, std::max(tokens, 2 * capacity_));
+}
+
+void kv_pool::copy_slot(int64_t from, int64_t to, int64_t tokens) {
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l][to].narrow(1, 0, tokens).copy_(k_[l][from].narrow(1, 0, tokens));
+    v_[l][to].narrow(1, 0, tokens).copy_(v_[l][from].narrow(1, 0, tokens));
+  }
+}
+
+sequence_kv::sequence_kv(std::shared_ptr<kv_pool> pool) : pool_(std::move(pool)) {
+  slot_ = pool_->allocate();
+}
+
+sequence_kv::~sequence_kv() {
+  clear();
+}
+
+sequence_kv::sequence_kv(sequence_kv&& other) noexcept
+  : pool_(std::move(other.pool_)), slot_(other.slot_), length_(other.length_) {
+  other.slot_ = -1;
+  other.length_ = 0;
+}
+
+sequence_kv& sequence_kv::operator=(sequence_kv&& other) noexcept {
+  if (this != &other) {
+    clear();
+    pool_ = std::move(other.pool_);
+    slot_ = other.slot_;
+    length_ = other.length_;
+    other.slot_ = -1;
+    other.length_ = 0;
+  }
+  return *this;
 }
 
 std::pair<at::Tensor, at::Tensor> sequence_kv::extend(size_t layer, const at::Tensor& k,
                                                       const at::Tensor& v) {
   const int64_t T = k.size(1);
-  if (layer == 0)
-    reserve(length_ + T);
-  k_[layer].narrow(1, length_, T).copy_(k);
-  v_[layer].narrow(1, length_, T).copy_(v);
-  return {k_[layer].narrow(1, 0, length_ + T), v_[layer].narrow(1, 0, length_ + T)};
+  PEDAGOGY_CHECK(length_ + T <= pool_->capacity(), "KV capacity {} not reserved for {} tokens",
+                 pool_->capacity(), length_ + T);
+  at::Tensor keys = pool_->keys(layer)[slot_];     // [K, capacity, D]
+  at::Tensor values = pool_->values(layer)[slot_]; // [K, capacity, D]
+  keys.narrow(1, length_, T).copy_(k);
+  values.narrow(1, length_, T).copy_(v);
+  return {keys.narrow(1, 0, length_ + T), values.narrow(1, 0, length_ + T)};
 }
 
 void sequence_kv::advance(int64_t tokens) {
@@ -49,23 +105,17 @@ void sequence_kv::truncate(int64_t tokens) {
 }
 
 sequence_kv sequence_kv::fork() const {
-  sequence_kv copy(static_cast<int64_t>(k_.size()), kv_heads_, head_dim_, options_);
-  if (length_ == 0)
-    return copy;
-  copy.reserve(length_);
-  for (size_t l = 0; l < k_.size(); ++l) {
-    copy.k_[l].narrow(1, 0, length_).copy_(k_[l].narrow(1, 0, length_));
-    copy.v_[l].narrow(1, 0, length_).copy_(v_[l].narrow(1, 0, length_));
-  }
+  sequence_kv copy(pool_);
+  if (length_ > 0)
+    pool_->copy_slot(slot_, copy.slot_, length_);
   copy.length_ = length_;
   return copy;
 }
 
 void sequence_kv::clear() {
-  for (auto& t : k_)
-    t = at::Tensor();
-  for (auto& t : v_)
-    t = at::Tensor();
+  if (slot_ >= 0 && pool_)
+    pool_->release(slot_);
+  slot_ = -1;
   length_ = 0;
 }
 

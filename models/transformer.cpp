@@ -198,6 +198,8 @@ at::Tensor transformer::hidden_states(const at::Tensor& ids, const at::Tensor& a
 at::Tensor transformer::forward_packed(const at::Tensor& tokens, const at::Tensor& positions,
                                        const std::vector<packed_segment>& segments) const {
   const auto device = embed_tokens.device();
+  for (const packed_segment& s : segments) // no cache may move once the layers run
+    s.kv->pool()->reserve_tokens(s.kv->length() + s.length);
   rope_tables rope = rope_for_positions(inv_freq_, positions.to(device).unsqueeze(0), dtype());
   at::Tensor h = at::embedding(embed_tokens, tokens.to(device)).unsqueeze(0); // [1, N, C]
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -210,9 +212,13 @@ at::Tensor transformer::forward_packed(const at::Tensor& tokens, const at::Tenso
   return norm_.forward(h)[0]; // [N, C]
 }
 
+std::shared_ptr<kv_pool> transformer::new_kv_pool() const {
+  return std::make_shared<kv_pool>(config_.num_hidden_layers, config_.num_key_value_heads,
+                                   config_.head_dim, embed_tokens.options());
+}
+
 sequence_kv transformer::new_sequence_kv() const {
-  return sequence_kv(config_.num_hidden_layers, config_.num_key_value_heads, config_.head_dim,
-                     embed_tokens.options());
+  return sequence_kv(new_kv_pool());
 }
 
 at::Tensor transformer::logits(const at::Tensor& hidden) const {

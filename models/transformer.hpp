@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,7 +65,9 @@ public:
   // Projections and MLP run over all N rows at once (continuous batching without padding).
   at::Tensor forward_packed(const at::Tensor& tokens, const at::Tensor& positions,
                             const std::vector<packed_segment>& segments) const;
-  // An empty cache for one sequence of this model (device and dtype of the weights).
+  // A KV pool for many sequences of this model (device and dtype of the weights).
+  std::shared_ptr<kv_pool> new_kv_pool() const;
+  // An empty cache for one sequence, in a pool of its own.
   sequence_kv new_sequence_kv() const;
 
   // [..., C] -> [..., V]; pick the positions you need before calling.
