@@ -158,10 +158,9 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
     },
     [=](close_atom, const std::string& session) -> caf::result<token_history> {
       try {
-        auto h = self->state.engine->close_session(session);
+        auto history = self->state.engine->close_session(session);
         self->state.turn_closed.erase(session);
-        return token_history{std::move(h.tokens), std::move(h.sampled), std::move(h.logprobs),
-                             std::move(h.versions)};
+        return history;
       } catch (const input_error& e) {
         return caf::make_error(caf::sec::invalid_argument, std::string(e.what()));
       }

@@ -2,6 +2,8 @@
 // live on any rank), and the atoms. Tensors never travel here: token ids and floats only.
 #pragma once
 
+#include "models/session_history.hpp"
+
 #include <caf/all.hpp>
 
 #include <cstdint>
@@ -60,12 +62,7 @@ struct generate_reply {
 };
 
 // A session's exact token history, returned when it is closed.
-struct token_history {
-  std::vector<int32_t> tokens;
-  std::vector<uint8_t> sampled;  // 1 where the generator sampled the token
-  std::vector<float> logprobs;   // 0 where it did not
-  std::vector<int64_t> versions; // weights version of sampled tokens, -1 elsewhere
-};
+using token_history = models::session_history;
 
 // What a generator is doing, for logs and live inspection.
 struct generator_status {
@@ -109,10 +106,19 @@ typename Inspector::result_type inspect(Inspector& f, generate_reply& x) {
   return f(caf::meta::type_name("generate_reply"), x.completions);
 }
 
+} // namespace pedagogy::actors
+
+namespace pedagogy::models {
+
+// In the namespace of the type, where argument-dependent lookup finds it.
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, token_history& x) {
+typename Inspector::result_type inspect(Inspector& f, session_history& x) {
   return f(caf::meta::type_name("token_history"), x.tokens, x.sampled, x.logprobs, x.versions);
 }
+
+} // namespace pedagogy::models
+
+namespace pedagogy::actors {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generator_status& x) {

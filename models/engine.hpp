@@ -13,6 +13,7 @@
 
 #include "models/sampler.hpp"
 #include "models/sequence_kv.hpp"
+#include "models/session_history.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -65,15 +66,6 @@ struct completion {
 struct generation_result {
   uint64_t id = 0;
   std::vector<completion> completions; // n of them, in sample order
-};
-
-// A session's exact token history. With n = 1 the generated tokens join it; with n > 1 only the
-// prompt does (the samples are branches).
-struct session_history {
-  std::vector<int32_t> tokens;
-  std::vector<uint8_t> sampled;  // 1 where the engine sampled the token
-  std::vector<float> logprobs;   // 0 where it did not
-  std::vector<int64_t> versions; // weights version of sampled tokens, -1 elsewhere
 };
 
 struct engine_options {

@@ -58,10 +58,4 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-// Replaces each maximal invalid UTF-8 subsequence by U+FFFD, as Rust's from_utf8_lossy does.
-std::string utf8_lossy(std::string_view bytes);
-
-// The byte offset of the first invalid UTF-8 sequence, or npos when `text` is valid.
-size_t find_invalid_utf8(std::string_view text);
-
 } // namespace pedagogy::models

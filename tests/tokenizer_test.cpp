@@ -4,6 +4,7 @@
 #include "models/bpe.hpp"
 #include "models/pretokenizer.hpp"
 #include "models/tokenizer.hpp"
+#include "models/utf8.hpp"
 #include "runtime/errors.hpp"
 
 #include <doctest/doctest.h>
