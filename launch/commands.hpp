@@ -17,7 +17,10 @@ void add_config_command(CLI::App& app, command_action& action);
 // `pedagogy init-model`, `pedagogy tokenize` and `pedagogy chat-template`.
 void add_model_commands(CLI::App& app, command_action& action);
 
-// `pedagogy bench tokenize|forward`.
+// `pedagogy grade`.
+void add_grade_command(CLI::App& app, command_action& action);
+
+// `pedagogy bench tokenize|forward|generate`.
 void add_bench_command(CLI::App& app, command_action& action);
 
 } // namespace pedagogy::launch

@@ -1,0 +1,236 @@
+// Answer checking: extraction of the last \boxed{}, and a table of equal and unequal answers in
+// math mode (with normalisation) and exact mode (the reference's string match).
+#include "classroom/answer_check.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace pedagogy::classroom;
+
+namespace {
+
+struct case_row {
+  const char* reference;
+  const char* candidate;
+  bool same;
+};
+
+// Math mode: the reference answer, what the student boxed, and whether they agree.
+const std::vector<case_row> math_cases = {
+  // integers, signs, leading zeros, thousands separators
+  {"5", "5", true},
+  {"5", "5.0", true},
+  {"5", "05", true},
+  {"5", "+5", true},
+  {"-5", "-5", true},
+  {"-5", "5", false},
+  {"5", "6", false},
+  {"0", "-0", true},
+  {"1000", "1,000", true},
+  {"1000000", "1,000,000", true},
+  {"1,000", "1000", true},
+  {"12", "12.", true},
+  {"-3", "\u22123", true},
+  {"-3", "- 3", true},
+  {"3", "-3", false},
+  {"1000", "100", false},
+  {"123456789", "123456789", true},
+  {"123456789", "123456788", false},
+  // decimals
+  {"0.5", ".5", true},
+  {"0.25", "0.250", true},
+  {"3.14", "3.14159", false},
+  {"0.333", "1/3", false},
+  {"2.5", "2.50", true},
+  {"-0.75", "-.75", true},
+  {"0.1", "0.01", false},
+  {"1.5", "3/2", true},
+  // fractions, mixed numbers
+  {"0.5", "1/2", true},
+  {"0.5", "\\frac{1}{2}", true},
+  {"\\frac{3}{4}", "0.75", true},
+  {"\\frac{3}{4}", "3/4", true},
+  {"\\frac{3}{4}", "\\dfrac{3}{4}", true},
+  {"\\frac{3}{4}", "\\tfrac34", true},
+  {"\\frac{3}{4}", "\\frac34", true},
+  {"\\frac{6}{8}", "\\frac{3}{4}", true},
+  {"-\\frac{1}{2}", "\\frac{-1}{2}", true},
+  {"-\\frac{1}{2}", "-0.5", true},
+  {"\\frac{1}{2}", "\\frac{1}{3}", false},
+  {"\\frac{3}{4}", "4/3", false},
+  {"1\\frac{1}{2}", "1.5", true},
+  {"3\\frac{1}{4}", "13/4", true},
+  {"\\frac{1}{3}", "0.3333333333333", true},
+  {"\\frac{1}{3}", "0.33", false},
+  {"\\frac{10}{4}", "2.5", true},
+  {"\\frac{22}{7}", "\\pi", false},
+  {"7/2", "\\frac{7}{2}", true},
+  {"\\frac{-3}{-4}", "0.75", true},
+  {"\\frac{1}{0}", "1", false},
+  // percentages
+  {"50", "50\\%", true},
+  {"50\\%", "50", true},
+  {"50\\%", "0.5", true},
+  {"0.5", "50%", true},
+  {"25%", "20%", false},
+  {"12.5\\%", "0.125", true},
+  {"100\\%", "1", true},
+  {"30", "0.3", false},
+  // scientific notation
+  {"1500", "1.5e3", true},
+  {"1500", "1.5\\times10^3", true},
+  {"1500", "1.5 \\times 10^{3}", true},
+  {"0.0001", "1e-4", true},
+  {"2e5", "200000", true},
+  {"1500", "1.5e4", false},
+  {"3\\cdot10^{2}", "300", true},
+  {"6.02\\times10^{23}", "6.02e23", true},
+  // text, units, degrees, money, assignments
+  {"5", "5 \\text{ cm}", true},
+  {"5", "5\\text{cm}", true},
+  {"5", "5 cm", true},
+  {"12", "12 apples", true},
+  {"90", "90^\\circ", true},
+  {"90", "90^{\\circ}", true},
+  {"90", "90\u00B0", true},
+  {"45", "\\text{45}", true},
+  {"5", "\\$5", true},
+  {"5", "5 dollars", true},
+  {"7", "x = 7", true},
+  {"7", "x=7", true},
+  {"7", "y = 8", false},
+  {"3", "3 \\text{ hours}", true},
+  {"60", "60 \\mbox{ km/h}", false},
+  {"20", "\\textbf{20}", true},
+  {"8", "8 \\mathrm{m}^2", false},
+  {"4", "4 feet", true},
+  {"4", "5 feet", false},
+  {"180", "180 degrees", true},
+  // LaTeX spacing and wrappers
+  {"10", "\\,10", true},
+  {"10", "10\\!", true},
+  {"10", "$10$", true},
+  {"10", "\\(10\\)", true},
+  {"10", "\\displaystyle 10", true},
+  {"\\frac{1}{2}", "\\left(\\frac{1}{2}\\right)", true},
+  {"10", "(10)", true},
+  {"10", "((10))", true},
+  {"x^2", "x^{2}", true},
+  {"a_1", "a_{1}", true},
+  {"10", "\\; 10 \\;", true},
+  {"10", "1 0", true},
+  // roots and pi
+  {"2\\sqrt{3}", "2\\sqrt3", true},
+  {"\\sqrt{2}", "1.41421356237", true},
+  {"\\sqrt{2}", "1.414", false},
+  {"\\pi", "3.14", false},
+  {"2\\pi", "2\\pi", true},
+  {"\\frac{\\pi}{2}", "\\frac{\\pi}{2}", true},
+  {"\\sqrt{16}", "4", true},
+  {"3\\sqrt{2}", "\\sqrt{18}", true},
+  {"2\\pi", "\\pi", false},
+  {"\\frac{\\pi}{4}", "0.785398163397", true},
+  // tuples, intervals, sets, lists
+  {"(1,2)", "(1, 2)", true},
+  {"(1,2)", "(2,1)", false},
+  {"(1,2)", "[1,2]", false},
+  {"[1,2)", "[1, 2)", true},
+  {"[1,2)", "[1,2]", false},
+  {"(0,\\infty)", "(0, \\infty)", true},
+  {"\\{1,2,3\\}", "\\{3,2,1\\}", true},
+  {"\\{1,2\\}", "\\{1,2,3\\}", false},
+  {"(\\frac12, 3)", "(0.5,3)", true},
+  {"1, 2", "2, 1", true},
+  {"1,2", "1,3", false},
+  {"(-1, 4)", "(-1,4)", true},
+  {"(3, -2)", "(3,2)", false},
+  {"\\{-1, 1\\}", "\\{1, -1\\}", true},
+  {"[0, 1]", "[0,1]", true},
+  {"(1,2,3)", "(1,2)", false},
+  {"x=1, y=2", "x=1, y=2", true},
+  {"\\{5\\}", "\\{5\\}", true},
+  {"2, 3", "3, 2", true},
+  {"(2, 3)", "(3, 2)", false},
+  // symbolic text (no algebra)
+  {"2x+1", "2x + 1", true},
+  {"2x+1", "1+2x", false},
+  {"ABC", "abc", true},
+  {"\\text{yes}", "Yes", true},
+  {"A", "B", false},
+  {"\\text{(C)}", "C", true},
+  {"x^2-1", "x^2 - 1", true},
+  {"\\infty", "\\infty", true},
+  {"-\\infty", "\\infty", false},
+  {"\\emptyset", "\\emptyset", true},
+  {"n+1", "n + 1", true},
+  {"n+1", "n-1", false},
+  {"Tuesday", "tuesday", true},
+  {"Tuesday", "Monday", false},
+  {"\\frac{5}{2}", "2\\frac{1}{2}", true},
+  {"-2", "\\frac{4}{-2}", true},
+  {"0.001", "10^{-3}", true},
+  {"1000", "10^3", true},
+  {"100", "10^3", false},
+};
+
+// Exact mode: the reference's case-insensitive match of the trimmed strings.
+const std::vector<case_row> exact_cases = {
+  {"5", "5", true},
+  {"5", "5.0", false},
+  {"Yes", "yes", true},
+  {" 5 ", "5", true},
+  {"\\frac{1}{2}", "1/2", false},
+  {"1000", "1,000", false},
+  {"50", "50\\%", false},
+  {"x", "X", true},
+  {"(1,2)", "(1, 2)", false},
+  {"7", "x = 7", false},
+};
+
+} // namespace
+
+TEST_CASE("math-mode equivalence: a table of equal and unequal answers") {
+  CHECK(math_cases.size() + exact_cases.size() >= 150);
+  int wrong = 0;
+  for (const auto& c : math_cases) {
+    const bool got = same_answer(c.reference, c.candidate, answer_mode::math);
+    if (got != c.same) {
+      ++wrong;
+      MESSAGE("reference '" << std::string(c.reference) << "' vs '" << std::string(c.candidate)
+                            << "': expected " << (c.same ? "equal" : "different")
+                            << ", normalised '" << normalize_answer(c.reference) << "' vs '"
+                            << normalize_answer(c.candidate) << "'");
+    }
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("exact mode is the reference's trimmed, case-insensitive string match") {
+  for (const auto& c : exact_cases) {
+    CAPTURE(c.reference);
+    CAPTURE(c.candidate);
+    CHECK(same_answer(c.reference, c.candidate, answer_mode::exact) == c.same);
+  }
+}
+
+TEST_CASE("the last boxed answer is extracted, nested braces included") {
+  CHECK(last_boxed("The answer is \\boxed{42}.") == "42");
+  CHECK(last_boxed("so \\boxed{\\frac{1}{2}} is it") == "\\frac{1}{2}");
+  CHECK(last_boxed("first \\boxed{1}, then \\boxed{2}") == "2");
+  CHECK(last_boxed("\\boxed{\\{1, \\{2\\}\\}}") == "\\{1, \\{2\\}\\}");
+  CHECK(last_boxed("\\fbox{7}") == "7");
+  CHECK(last_boxed("no box here") == std::nullopt);
+  CHECK(last_boxed("\\boxed{3") == std::nullopt); // cut off
+  CHECK(last_boxed("\\boxed{}") == std::nullopt);
+  // The reference's verifier string contains an empty \boxed{} from its system prompt: a
+  // solution without its own box must not match anything.
+  auto g = grade_solution("I think it is 5.", "5", answer_mode::math);
+  CHECK_FALSE(g.correct);
+  CHECK_FALSE(g.extracted.has_value());
+  auto h = grade_solution("Step 1 ... so $x = \\boxed{\\dfrac{3}{4}}$", "0.75", answer_mode::math);
+  CHECK(h.correct);
+  CHECK(h.extracted == "\\dfrac{3}{4}");
+  CHECK_FALSE(grade_solution("\\boxed{\\dfrac{3}{4}}", "0.75", answer_mode::exact).correct);
+}
