@@ -1,6 +1,8 @@
 // Answer extraction, normalisation and comparison (see answer_check.hpp).
 #include "classroom/answer_check.hpp"
 
+#include "classroom/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -11,16 +13,6 @@
 namespace pedagogy::classroom {
 
 namespace {
-
-std::string trim(std::string_view s) {
-  size_t begin = 0;
-  size_t end = s.size();
-  while (begin < end && std::isspace(static_cast<unsigned char>(s[begin])))
-    ++begin;
-  while (end > begin && std::isspace(static_cast<unsigned char>(s[end - 1])))
-    --end;
-  return std::string(s.substr(begin, end - begin));
-}
 
 std::string lower(std::string s) {
   for (char& c : s)
@@ -267,7 +259,7 @@ std::optional<std::string> last_boxed(std::string_view text) {
 }
 
 std::string normalize_answer(std::string_view answer) {
-  std::string s = trim(answer);
+  std::string s = trim_ascii(answer);
   // Unicode spellings first.
   replace_all(s, "\u2212", "-"); // minus sign
   replace_all(s, "\u00D7", "\\times");
@@ -291,12 +283,12 @@ std::string normalize_answer(std::string_view answer) {
   replace_all(s, "\\dfrac", "\\frac");
   replace_all(s, "\\tfrac", "\\frac");
   replace_all(s, "\\%", "%");
-  s = trim(s);
+  s = trim_ascii(s);
   // "x = 7" -> "7" (one simple assignment only).
   static const std::regex assignment(R"(^[a-zA-Z][a-zA-Z0-9_]*\s*=\s*([^=]+)$)");
   std::smatch m;
   if (std::regex_match(s, m, assignment))
-    s = trim(m[1].str());
+    s = trim_ascii(m[1].str());
   // "5 cm", "12 apples", "7 dollars" -> the number.
   static const std::regex units(R"(^(.*\d%?)\s+[a-zA-Z][a-zA-Z. ]*$)");
   if (std::regex_match(s, m, units))
@@ -319,7 +311,7 @@ std::string normalize_answer(std::string_view answer) {
 
 bool same_answer(std::string_view reference, std::string_view candidate, answer_mode mode) {
   if (mode == answer_mode::exact)
-    return lower(trim(reference)) == lower(trim(candidate));
+    return lower(trim_ascii(reference)) == lower(trim_ascii(candidate));
   return equal(parse_value(normalize_answer(reference)), parse_value(normalize_answer(candidate)));
 }
 

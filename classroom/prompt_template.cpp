@@ -1,6 +1,7 @@
 // Parsing and rendering prompt templates (see prompt_template.hpp).
 #include "classroom/prompt_template.hpp"
 
+#include "classroom/text.hpp"
 #include "runtime/errors.hpp"
 
 #include <fmt/format.h>
@@ -24,16 +25,6 @@ namespace {
 
 using node = prompt_template::node;
 using nodes = std::vector<std::shared_ptr<node>>;
-
-std::string trim(std::string_view s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b])))
-    ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])))
-    --e;
-  return std::string(s.substr(b, e - b));
-}
 
 std::vector<std::string> words(std::string_view s) {
   std::vector<std::string> out;
@@ -78,7 +69,7 @@ public:
       if (end == std::string_view::npos)
         fail(line, fmt::format("'{}{}' is never closed", '{', kind),
              fmt::format("close it with '{}'", close));
-      const std::string inside = trim(text_.substr(tag + 2, end - tag - 2));
+      const std::string inside = trim_ascii(text_.substr(tag + 2, end - tag - 2));
       pos_ = end + 2;
       if (kind == '#') {
         skip_newline();
@@ -144,9 +135,9 @@ private:
     n->type = node::kind::variable;
     n->line = line;
     auto bar = inside.find('|');
-    n->text = trim(inside.substr(0, bar));
+    n->text = trim_ascii(inside.substr(0, bar));
     if (bar != std::string::npos) {
-      n->filter = trim(inside.substr(bar + 1));
+      n->filter = trim_ascii(inside.substr(bar + 1));
       if (n->filter != "capitalize")
         fail(line, fmt::format("unknown filter '{}'", n->filter), "the only filter is capitalize");
     }
