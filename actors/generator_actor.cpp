@@ -109,10 +109,13 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
   for (auto& result : results) {
     auto promise = s.pending.find(result.id);
     if (auto session = s.session_of.find(result.id); session != s.session_of.end()) {
-      const auto& c = result.completions.front();
-      s.turn_closed[session->second] = c.reason == models::finish_reason::stop &&
-                                       !c.tokens.empty() &&
-                                       c.tokens.back() == s.loaded->end_of_turn;
+      // Only a single sample continues its session; n > 1 samples are branches.
+      if (result.completions.size() == 1) {
+        const auto& c = result.completions.front();
+        s.turn_closed[session->second] = c.reason == models::finish_reason::stop &&
+                                         !c.tokens.empty() &&
+                                         c.tokens.back() == s.loaded->end_of_turn;
+      }
       s.in_flight.erase(session->second);
       s.session_of.erase(session);
     }
@@ -148,8 +151,7 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       }
       if (!request.session.empty()) {
         s.in_flight[request.session] = id;
-        if (request.n == 1)
-          s.session_of[id] = request.session;
+        s.session_of[id] = request.session;
       }
       auto promise = self->make_response_promise<generate_reply>();
       s.pending.emplace(id, promise);
