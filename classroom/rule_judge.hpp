@@ -1,0 +1,20 @@
+// Judges without a model: deterministic rules standing in for a judge LLM (tests, the tiny
+// preset, cheap ablations). Only the answer-leak rule has one:
+//
+//   does_not_leak_answer: REJECT when the reference answer appears in a tutor turn as the
+//   student sees it (think blocks hidden): as a whole number/word in the text ("12" leaks in
+//   "so 12 apples", not in "112"), or as the value of a \boxed{} the tutor wrote.
+#pragma once
+
+#include "classroom/conversation.hpp"
+
+#include <string_view>
+
+namespace pedagogy::classroom {
+
+// Whether `rule` has a rule-based verdict.
+bool has_rule_judge(std::string_view rule);
+
+verdict rule_verdict(std::string_view rule, const conversation& dialog, std::string_view answer);
+
+} // namespace pedagogy::classroom

@@ -1,0 +1,102 @@
+// Rendering each party's view of a dialog (see views.hpp).
+#include "classroom/views.hpp"
+
+#include "runtime/errors.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace pedagogy::classroom {
+
+namespace {
+
+prompt_template read_template(const std::filesystem::path& file, const std::string& what) {
+  std::ifstream in(file);
+  if (!in)
+    throw input_error(file.string(), fmt::format("cannot read the {} template", what),
+                      "check classroom.templates_dir, or add the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return prompt_template::parse(text.str(), file.string());
+}
+
+template_context with_cast(const cast& who) {
+  return {{"problem", who.problem},
+          {"student_name", who.student_name},
+          {"include_thinking", who.include_thinking}};
+}
+
+const prompt_template& find(const std::map<std::string, prompt_template>& from,
+                            const std::string& key, const char* what) {
+  auto it = from.find(key);
+  PEDAGOGY_CHECK(it != from.end(), "no {} template '{}' was loaded", what, key);
+  return it->second;
+}
+
+} // namespace
+
+prompt_set prompt_set::load(const std::filesystem::path& dir,
+                            const std::vector<std::string>& personas,
+                            const std::vector<std::string>& judge_rules) {
+  prompt_set out{read_template(dir / "tutor.txt", "tutor"),
+                 read_template(dir / "student_initial_attempt.txt", "initial attempt"),
+                 read_template(dir / "initial_attempt_wrapper.txt", "attempt wrapper"),
+                 read_template(dir / "student_attempt.txt", "pre-dialog attempt"),
+                 read_template(dir / "student_final.txt", "final solution"),
+                 {},
+                 {}};
+  for (const auto& p : personas)
+    out.personas.emplace(p, read_template(dir / "personas" / (p + ".txt"), "persona"));
+  for (const auto& r : judge_rules)
+    out.judges.emplace(r, read_template(dir / "judges" / (r + ".txt"), "judge"));
+  return out;
+}
+
+std::vector<view_message> tutor_view(const prompt_set& prompts, const cast& who,
+                                     const conversation& dialog) {
+  std::vector<view_message> out{{"system", prompts.tutor.render(with_cast(who))}};
+  for (const auto& m : dialog.messages())
+    out.push_back({m.from_tutor ? "assistant" : "user", m.content});
+  return out;
+}
+
+std::vector<view_message> student_view(const prompt_set& prompts, const cast& who,
+                                       const conversation& dialog) {
+  std::vector<view_message> out{
+    {"system", find(prompts.personas, who.persona, "persona").render(with_cast(who))}};
+  for (const auto& m : dialog.messages())
+    out.push_back({m.from_tutor ? "user" : "assistant", visible_text(m.content)});
+  return out;
+}
+
+std::vector<view_message> initial_attempt_view(const prompt_set& prompts, const cast& who) {
+  return {{"system", prompts.initial_attempt.render(with_cast(who))}};
+}
+
+std::string wrap_attempt(const prompt_set& prompts, const std::string& attempt) {
+  return prompts.attempt_wrapper.render({{"attempt", attempt}});
+}
+
+std::vector<view_message> final_solution_view(const prompt_set& prompts, const cast& who,
+                                              const conversation& dialog) {
+  auto out = student_view(prompts, who, dialog);
+  out.push_back({"user", prompts.final_solution.render({})});
+  return out;
+}
+
+std::vector<view_message> pre_dialog_view(const prompt_set& prompts, const cast& who) {
+  return {{"user", prompts.pre_dialog_attempt.render(with_cast(who))}};
+}
+
+std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
+                         const conversation& dialog) {
+  std::vector<template_record> messages;
+  for (const auto& m : dialog.messages())
+    messages.push_back(
+      {{"role", m.from_tutor ? "teacher" : "student"}, {"content", visible_text(m.content)}});
+  return find(prompts.judges, rule, "judge").render({{"conversation", std::move(messages)}});
+}
+
+} // namespace pedagogy::classroom

@@ -1,0 +1,65 @@
+// What each party of a dialog sees (classroom.md §1.5), rendered from prompt_templates/:
+//
+//   tutor     system = tutor.txt; its own turns as assistant, the student's as user, raw (its
+//             thinking and end markers kept)
+//   student   system = personas/<persona>.txt; its own turns as assistant, the tutor's as user,
+//             think blocks and end markers removed
+//   student, first turn of an ATTEMPTED dialog: student_initial_attempt.txt alone, as system;
+//             the answer is wrapped with initial_attempt_wrapper.txt
+//   student, final solutions: the student view + student_final.txt as user
+//   judge     judges/<rule>.txt with the hidden dialog, as one user message
+#pragma once
+
+#include "classroom/conversation.hpp"
+#include "classroom/prompt_template.hpp"
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pedagogy::classroom {
+
+struct view_message {
+  std::string role; // system, user or assistant
+  std::string content;
+};
+
+// Every template a classroom needs, parsed once at start so that a bad file fails before any
+// model is loaded.
+struct prompt_set {
+  prompt_template tutor;
+  prompt_template initial_attempt;
+  prompt_template attempt_wrapper;
+  prompt_template pre_dialog_attempt;
+  prompt_template final_solution;
+  std::map<std::string, prompt_template> personas; // by persona name
+  std::map<std::string, prompt_template> judges;   // by rule name
+
+  // Reads <dir>/tutor.txt, ..., personas/<p>.txt, judges/<r>.txt; throws input_error naming the
+  // missing or broken file. Judge rules handled without a model (`rule_judges`) need no file.
+  static prompt_set load(const std::filesystem::path& dir, const std::vector<std::string>& personas,
+                         const std::vector<std::string>& judge_rules);
+};
+
+// The people of one dialog.
+struct cast {
+  std::string problem;
+  std::string student_name; // "" = unnamed
+  std::string persona;      // key into prompt_set::personas
+  bool include_thinking = false;
+};
+
+std::vector<view_message> tutor_view(const prompt_set& prompts, const cast& who,
+                                     const conversation& dialog);
+std::vector<view_message> student_view(const prompt_set& prompts, const cast& who,
+                                       const conversation& dialog);
+std::vector<view_message> initial_attempt_view(const prompt_set& prompts, const cast& who);
+std::string wrap_attempt(const prompt_set& prompts, const std::string& attempt);
+std::vector<view_message> final_solution_view(const prompt_set& prompts, const cast& who,
+                                              const conversation& dialog);
+std::vector<view_message> pre_dialog_view(const prompt_set& prompts, const cast& who);
+std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
+                         const conversation& dialog);
+
+} // namespace pedagogy::classroom

@@ -1,0 +1,71 @@
+// `pedagogy make-problems`: writes a generated problem set (see classroom/problem_generator.hpp).
+// The bundled data/ files are its output:
+//   pedagogy make-problems --seed 1 --count 400 --out data/problems_train.jsonl
+//   pedagogy make-problems --seed 2 --count 100 --exclude data/problems_train.jsonl
+//     --out data/problems_test.jsonl            (one command line)
+#include "classroom/problem_generator.hpp"
+#include "launch/commands.hpp"
+#include "runtime/errors.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+namespace pedagogy::launch {
+
+namespace {
+
+struct make_problems_options {
+  uint64_t seed = 1;
+  int64_t count = 400;
+  std::string out;
+  std::vector<std::string> exclude;
+};
+
+int make_problems(const make_problems_options& opts) {
+  std::vector<classroom::problem> excluded;
+  for (const auto& path : opts.exclude) {
+    auto more = classroom::load_problems(path, {});
+    excluded.insert(excluded.end(), more.begin(), more.end());
+  }
+  const auto problems = classroom::generate_problems(opts.seed, opts.count, excluded);
+  // Written whole to a temporary file first, so an existing set is never left half-written.
+  const std::filesystem::path out = opts.out;
+  const std::filesystem::path partial = out.string() + ".partial";
+  {
+    std::ofstream file(partial, std::ios::trunc);
+    if (!file)
+      throw input_error(out.string(), "cannot write the problem set",
+                        "check that the folder exists and is writable");
+    for (const auto& p : problems)
+      file << classroom::to_jsonl(p) << '\n';
+  }
+  std::filesystem::rename(partial, out);
+  std::cout << fmt::format("wrote {} problems to {} (seed {})\n", problems.size(), out.string(),
+                           opts.seed);
+  return static_cast<int>(exit_code::ok);
+}
+
+} // namespace
+
+void add_problems_command(CLI::App& app, command_action& action) {
+  auto opts = std::make_shared<make_problems_options>();
+  auto* cmd = app.add_subcommand(
+    "make-problems", "Write a generated set of arithmetic and algebra word problems (JSONL)");
+  cmd->add_option("--seed", opts->seed, "Generator seed")->capture_default_str();
+  cmd->add_option("--count", opts->count, "Number of problems")
+    ->check(CLI::PositiveNumber)
+    ->capture_default_str();
+  cmd->add_option("--out,-o", opts->out, "Output JSONL")->required();
+  cmd->add_option("--exclude", opts->exclude, "Problem sets whose problems must not repeat");
+  cmd->callback([opts, &action] {
+    action = [opts] {
+      return make_problems(*opts);
+    };
+  });
+}
+
+} // namespace pedagogy::launch
