@@ -104,6 +104,7 @@ void describe(V& v, openai_config& c) {
 template <class V>
 void describe(V& v, role_config& c) {
   v.field("model", c.model);
+  v.field("init", c.init);
   v.field("backend", c.backend);
   v.field("device", c.device);
   v.field("dtype", c.dtype);

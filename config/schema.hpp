@@ -91,6 +91,9 @@ struct openai_config {
 // One generating role. The tutor is trainable; student and judge are frozen.
 struct role_config {
   std::string model; // Hugging Face model directory (local path, no download)
+  // When `model` does not exist, create a random-init model there ("<family>:<preset>", e.g.
+  // "qwen2:tiny", as `pedagogy init-model`); "" = the model must exist.
+  std::string init;
   backend_kind backend = backend_kind::engine; // engine | openai | rule (rule: judge only)
   // "auto" (cuda:<local rank> when there is a GPU, else cpu), "cpu", "cuda", "cuda:N".
   std::string device = "auto";

@@ -107,6 +107,17 @@ void check_role(const rules& r, const role_config& role, const std::string& name
               fmt::format("{}openai.base_url = \"{}\" is not an http(s) URL", p, url),
               "write it as http://HOST:PORT/v1");
   }
+  if (!role.init.empty()) {
+    const auto colon = role.init.find(':');
+    const std::string family = role.init.substr(0, colon);
+    r.require(colon != std::string::npos && colon + 1 < role.init.size() &&
+                (family == "qwen2" || family == "qwen3" || family == "llama"),
+              fmt::format("{}init = \"{}\" is not <family>:<preset>", p, role.init),
+              "e.g. \"qwen2:tiny\"; families qwen2, qwen3, llama; presets tiny, base, small");
+    r.require(role.backend == backend_kind::engine,
+              fmt::format("{}init needs backend = \"engine\"", p),
+              "remove init, or let our engine serve the model");
+  }
   r.require(valid_device(role.device),
             fmt::format("{}device = \"{}\" is not a device", p, role.device),
             "use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"");
@@ -255,6 +266,12 @@ void validate(const config& cfg, std::string_view source) {
   check_role(r, cfg.student, "student");
   check_role(r, cfg.judge, "judge");
   check_classroom(r, cfg.classroom);
+  if (cfg.judge.backend == backend_kind::rule)
+    for (const auto& rule : cfg.classroom.judge_rules)
+      r.require(rule == "does_not_leak_answer",
+                fmt::format("judge.backend = \"rule\" cannot judge rule '{}'", rule),
+                "only \"does_not_leak_answer\" has a rule; use a model judge (backend \"engine\" "
+                "or \"openai\") for other rules");
   for (auto [value, key] :
        {std::pair{cfg.reward.end_marker_bonus, "reward.end_marker_bonus"},
         std::pair{cfg.reward.length_penalty, "reward.length_penalty"},

@@ -111,15 +111,7 @@ struct init_cli {
 };
 
 int init_model(init_cli& cli) {
-  if (cli.family == "qwen2")
-    cli.options.family = models::model_family::qwen2;
-  else if (cli.family == "qwen3")
-    cli.options.family = models::model_family::qwen3;
-  else if (cli.family == "llama")
-    cli.options.family = models::model_family::llama;
-  else
-    throw input_error("flag --family", fmt::format("unknown family '{}'", cli.family),
-                      "use qwen2, qwen3 or llama");
+  cli.options.family = models::family_from_name(cli.family, "flag --family");
   if (cli.dtype == "float32")
     cli.options.dtype = at::kFloat;
   else if (cli.dtype == "bfloat16")

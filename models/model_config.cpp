@@ -36,6 +36,14 @@ std::string to_string(model_family family) {
   return "?";
 }
 
+model_family family_from_name(const std::string& name, const std::string& where) {
+  for (auto f : {model_family::qwen2, model_family::qwen3, model_family::llama})
+    if (name == to_string(f))
+      return f;
+  throw input_error(where, fmt::format("unknown model family '{}'", name),
+                    "use qwen2, qwen3 or llama");
+}
+
 model_config model_config::load(const std::filesystem::path& dir) {
   const auto path = dir / "config.json";
   std::ifstream in(path);

@@ -49,5 +49,7 @@ struct model_config {
 };
 
 std::string to_string(model_family family);
+// "qwen2", "qwen3" or "llama"; throws input_error naming `where` otherwise.
+model_family family_from_name(const std::string& name, const std::string& where);
 
 } // namespace pedagogy::models
