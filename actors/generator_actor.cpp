@@ -182,13 +182,15 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
   };
 }
 
-at::ScalarType parse_dtype(const std::string& dtype) {
+at::ScalarType parse_dtype(const std::string& dtype, const at::Device& device) {
+  if (dtype == "auto")
+    return device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (dtype == "float32")
     return at::kFloat;
   if (dtype == "bfloat16")
     return at::kBFloat16;
   throw input_error("generator setup", fmt::format("unknown dtype '{}'", dtype),
-                    "use float32 or bfloat16");
+                    "use auto, float32 or bfloat16");
 }
 
 } // namespace
@@ -197,13 +199,14 @@ generator_actor spawn_generator(caf::actor_system& system, const generator_setup
   auto loaded = std::make_shared<loaded_model>();
   at::Device device(at::kCPU);
   try {
-    device = at::Device(setup.device);
+    device = setup.device == "auto" ? at::Device(at::hasCUDA() ? at::kCUDA : at::kCPU)
+                                    : at::Device(setup.device);
   } catch (const std::exception&) {
     throw input_error("generator setup", fmt::format("'{}' is not a device", setup.device),
                       "use cpu, cuda or cuda:N");
   }
   loaded->model = std::make_unique<models::transformer>(
-    models::transformer::load(setup.model, device, parse_dtype(setup.dtype)));
+    models::transformer::load(setup.model, device, parse_dtype(setup.dtype, device)));
   loaded->tokenizer = std::make_unique<models::tokenizer>(
     models::tokenizer::from_file(setup.model / "tokenizer.json"));
   loaded->format = models::chat_format::from_model_dir(setup.model);

@@ -23,8 +23,8 @@ using generator_actor =
 struct generator_setup {
   std::string role = "generator"; // "tutor", "student", "judge": for logs and status
   std::filesystem::path model;    // Hugging Face model directory
-  std::string device = "cpu";     // "cpu", "cuda", "cuda:N"
-  std::string dtype = "float32";  // "float32" or "bfloat16"
+  std::string device = "cpu";     // "auto" (cuda when there is one), "cpu", "cuda", "cuda:N"
+  std::string dtype = "float32";  // "auto" (bfloat16 on cuda), "float32" or "bfloat16"
   int64_t max_context = 8192;
   int64_t max_batch_sequences = 64;
   int64_t max_batch_tokens = 512;

@@ -1,6 +1,8 @@
 // Announces the protocol's message types to CAF (see messages.hpp).
 #include "actors/messages.hpp"
 
+#include "actors/dialog.hpp"
+
 namespace pedagogy::actors {
 
 void add_message_types(caf::actor_system_config& config) {
@@ -12,6 +14,7 @@ void add_message_types(caf::actor_system_config& config) {
   config.add_message_type<generate_reply>("pedagogy::generate_reply");
   config.add_message_type<token_history>("pedagogy::token_history");
   config.add_message_type<generator_status>("pedagogy::generator_status");
+  config.add_message_type<dialog_result>("pedagogy::dialog_result");
 }
 
 } // namespace pedagogy::actors

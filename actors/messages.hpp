@@ -2,6 +2,7 @@
 // live on any rank), and the atoms. Tensors never travel here: token ids and floats only.
 #pragma once
 
+#include "classroom/record.hpp"
 #include "models/session_history.hpp"
 
 #include <caf/all.hpp>
@@ -117,6 +118,61 @@ typename Inspector::result_type inspect(Inspector& f, session_history& x) {
 }
 
 } // namespace pedagogy::models
+
+namespace pedagogy::classroom {
+
+// The dialog record's parts; enums and optionals travel as plain numbers and vectors (CAF 0.17
+// knows neither), restored by a load callback.
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dialog_message& x) {
+  return f(caf::meta::type_name("dialog_message"), x.from_tutor, x.content, x.tokens);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verdict& x) {
+  bool ok = x.value == decision::ok;
+  return f(caf::meta::type_name("verdict"), ok, x.reasoning,
+           caf::meta::load_callback([&]() -> caf::error {
+             x.value = ok ? decision::ok : decision::reject;
+             return caf::none;
+           }));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, judge_record& x) {
+  return f(caf::meta::type_name("judge_record"), x.rule, x.verdicts, x.unparsed);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, solution_record& x) {
+  return f(caf::meta::type_name("solution_record"), x.text, x.extracted, x.correct, x.tokens);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reward_breakdown& x) {
+  std::vector<double> solve_rate;
+  if (x.solve_rate)
+    solve_rate.push_back(*x.solve_rate);
+  return f(caf::meta::type_name("reward_breakdown"), solve_rate, x.end, x.thinking, x.end_marker,
+           x.length, x.total, caf::meta::load_callback([&]() -> caf::error {
+             x.solve_rate.reset();
+             if (!solve_rate.empty())
+               x.solve_rate = solve_rate.front();
+             return caf::none;
+           }));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dialog_record& x) {
+  return f(caf::meta::type_name("dialog_record"), x.id, x.status, x.error, x.step, x.problem_index,
+           x.sample, x.problem, x.answer, x.type, x.student_name, x.persona, x.messages,
+           x.judgements, x.solutions, x.reward, x.rejected, x.ended_by_tutor, x.tutor_turns,
+           x.tutor_tokens, x.student_tokens, x.judge_tokens, x.solution_tokens, x.weights_version,
+           x.seconds, x.waiting_seconds);
+}
+
+} // namespace pedagogy::classroom
 
 namespace pedagogy::actors {
 

@@ -20,7 +20,13 @@ void add_model_commands(CLI::App& app, command_action& action);
 // `pedagogy grade`.
 void add_grade_command(CLI::App& app, command_action& action);
 
-// `pedagogy bench tokenize|forward|generate`.
+// `pedagogy make-problems`.
+void add_problems_command(CLI::App& app, command_action& action);
+
+// `pedagogy rollout`.
+void add_rollout_command(CLI::App& app, command_action& action);
+
+// `pedagogy bench tokenize|forward|generate|classroom`.
 void add_bench_command(CLI::App& app, command_action& action);
 
 } // namespace pedagogy::launch

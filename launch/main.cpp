@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   pedagogy::launch::add_config_command(app, action);
   pedagogy::launch::add_model_commands(app, action);
   pedagogy::launch::add_grade_command(app, action);
+  pedagogy::launch::add_problems_command(app, action);
+  pedagogy::launch::add_rollout_command(app, action);
   pedagogy::launch::add_bench_command(app, action);
 
   try {

@@ -1,0 +1,141 @@
+// One dialog's conversation with the generators, as a plain object: the conversation actor
+// (async schedule) and the lock-step baseline both drive it, so they differ only in *when*
+// they send the calls it asks for.
+//
+//   runner.next()        -> the generator call to make now (generate or close), or none
+//   runner.on_reply(r)   <- the reply to that call
+//   runner.on_failure(e) <- the call failed: a transient failure is retried (up to
+//                           max_call_retries), then the dialog is recorded as failed with the
+//                           reason; a request the generator refuses is not retried
+//   runner.finish()      -> the record, plus the tutor's exact token history for training
+//
+// In-process work (rule judges, grading, rewards) happens inside next(). Sessions: the tutor
+// and the student each keep one generator session per dialog, so every turn sends only the new
+// messages and the tutor's session returns the exact ids it was shown and sampled; both are
+// closed as soon as the dialog no longer needs them (the tutor's when the talking ends).
+#pragma once
+
+#include "actors/messages.hpp"
+#include "classroom/answer_check.hpp"
+#include "classroom/conversation.hpp"
+#include "classroom/problems.hpp"
+#include "classroom/record.hpp"
+#include "classroom/views.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pedagogy::actors {
+
+enum class role_kind { tutor, student, judge };
+
+struct role_sampling {
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+};
+
+// Everything a dialog needs besides its problem, shared read-only by all dialogs of a run.
+struct classroom_setup {
+  classroom::prompt_set prompts;
+  classroom::dialog_limits limits;
+  classroom::reward_weights weights;
+  std::optional<classroom::answer_mode> check; // none = every solution scores 0
+  std::vector<std::string> personas;
+  std::vector<std::string> student_names;
+  std::optional<classroom::dialog_type> forced_type; // none = chosen per problem
+  uint64_t scenario_seed = 0;
+  bool use_thinking = false;
+  bool force_thinking = false;
+  bool rule_judge = false; // judges are rules (classroom/rule_judge), not a model
+  role_sampling tutor, student, judge;
+  int64_t max_tokens_per_turn = 1024;
+  int64_t max_tokens_per_student_attempt = 3900;
+  int64_t max_tokens_per_judge_attempt = 2048;
+  int64_t number_student_attempts = 8;
+  int64_t max_call_retries = 2; // per generator call, after the first try
+};
+
+// One dialog to run: the problem, which sample of its group, and its seed.
+struct dialog_job {
+  int64_t step = 0;
+  int64_t problem_index = 0;
+  int64_t sample = 0;
+  classroom::problem problem;
+  uint64_t seed = 0; // sampling seeds of its generator calls derive from it
+};
+
+// The result of a dialog: its record and the tutor's token history (empty when the tutor never
+// spoke or the dialog failed).
+struct dialog_result {
+  classroom::dialog_record record;
+  token_history tutor;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dialog_result& x) {
+  return f(caf::meta::type_name("dialog_result"), x.record, x.tutor);
+}
+
+// The kinds of call, in the order the lock-step baseline runs its phases.
+enum class call_stage { close, tutor, student, judge, solutions };
+
+struct dialog_call {
+  role_kind role = role_kind::tutor;
+  call_stage stage = call_stage::tutor;
+  generate_request request; // for close: only `session` is used
+};
+
+class dialog_runner {
+public:
+  dialog_runner(std::shared_ptr<const classroom_setup> setup, dialog_job job);
+
+  std::optional<dialog_call> next();
+  void on_reply(generate_reply reply);
+  void on_closed(token_history history);
+  void on_failure(const std::string& reason, bool retryable = true);
+  // Ends the dialog as failed (an exception escaped while preparing a call); the runner then
+  // only closes its sessions.
+  void abort(const std::string& reason);
+  dialog_result finish();
+
+  const dialog_job& job() const {
+    return job_;
+  }
+
+private:
+  enum class step_kind { none, tutor_turn, initial_attempt, student_turn, judge, solutions, close };
+  dialog_call remember(dialog_call call);
+  dialog_call tutor_turn();
+  dialog_call student_turn();
+  dialog_call judge_round();
+  dialog_call solutions();
+  generate_request request(const role_sampling& sampling, int64_t max_new_tokens);
+  static std::vector<chat_turn> unseen(const std::vector<classroom::view_message>& view,
+                                       size_t seen);
+  void grade();
+  void fail(const std::string& reason);
+
+  std::shared_ptr<const classroom_setup> setup_;
+  dialog_job job_;
+  classroom::cast cast_;
+  classroom::conversation dialog_;
+  std::string id_;
+  step_kind waiting_ = step_kind::none;
+  std::optional<dialog_call> last_call_;
+  step_kind last_kind_ = step_kind::none;
+  bool retry_ = false;
+  int64_t retries_ = 0;
+  int64_t calls_ = 0;
+  size_t tutor_seen_ = 0, student_seen_ = 0; // view messages each session already holds
+  bool tutor_open_ = false, student_open_ = false;
+  bool failed_ = false;
+  token_history tutor_history_;
+  classroom::dialog_record record_;
+  std::chrono::steady_clock::time_point started_, call_started_;
+};
+
+} // namespace pedagogy::actors

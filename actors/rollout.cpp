@@ -1,0 +1,261 @@
+// Conversation actors and the two rollout schedules (see rollout.hpp).
+#include "actors/rollout.hpp"
+
+#include "runtime/errors.hpp"
+#include "runtime/logging.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace pedagogy::actors {
+
+namespace {
+
+const generator_actor& generator_for(const role_generators& g, role_kind role) {
+  switch (role) {
+    case role_kind::tutor:
+      return g.tutor;
+    case role_kind::student:
+      return g.student;
+    case role_kind::judge:
+      break;
+  }
+  return g.judge;
+}
+
+// A refused request (bad input: the prompt does not fit, a malformed session) fails the same
+// way again; anything else (an engine or network failure) may pass on a retry.
+bool retryable(const caf::error& e) {
+  return !(e.category() == caf::atom("system") &&
+           e.code() == static_cast<uint8_t>(caf::sec::invalid_argument));
+}
+
+std::optional<dialog_call> next_call(dialog_runner& runner) {
+  try {
+    return runner.next();
+  } catch (const std::exception& e) {
+    // A template or a generator reply the classroom cannot use: this dialog fails, not the run.
+    runner.abort(e.what());
+    return runner.next();
+  }
+}
+
+struct conversation_state {
+  std::unique_ptr<dialog_runner> runner;
+  static inline const char* name = "conversation";
+};
+
+using conversation_pointer = caf::stateful_actor<conversation_state>*;
+
+void advance(conversation_pointer self, const role_generators& generators, int64_t index,
+             const caf::actor& reply_to) {
+  auto& runner = *self->state.runner;
+  auto call = next_call(runner);
+  if (!call) {
+    self->send(reply_to, index, runner.finish());
+    self->quit();
+    return;
+  }
+  const auto& generator = generator_for(generators, call->role);
+  auto on_error = [=](caf::error& e) {
+    self->state.runner->on_failure(self->system().render(e), retryable(e));
+    advance(self, generators, index, reply_to);
+  };
+  if (!generator) {
+    auto missing = caf::make_error(caf::sec::invalid_argument, "no generator for this role");
+    on_error(missing);
+    return;
+  }
+  if (call->stage == call_stage::close) {
+    self->request(generator, caf::infinite, close_atom::value, call->request.session)
+      .then(
+        [=](token_history& history) {
+          self->state.runner->on_closed(std::move(history));
+          advance(self, generators, index, reply_to);
+        },
+        on_error);
+    return;
+  }
+  self->request(generator, caf::infinite, generate_atom::value, call->request)
+    .then(
+      [=](generate_reply& reply) {
+        self->state.runner->on_reply(std::move(reply));
+        advance(self, generators, index, reply_to);
+      },
+      on_error);
+}
+
+caf::behavior conversation(conversation_pointer self, std::shared_ptr<const classroom_setup> setup,
+                           role_generators generators, dialog_job job, int64_t index,
+                           caf::actor reply_to) {
+  self->state.runner = std::make_unique<dialog_runner>(std::move(setup), std::move(job));
+  advance(self, generators, index, reply_to);
+  return {};
+}
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a ^ (b + 0x9E3779B97F4A7C15ull + (a << 6) + (a >> 2));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// A record for a dialog whose actor died without reporting.
+dialog_result lost(const dialog_job& job, const std::string& reason) {
+  dialog_result r;
+  r.record.id = fmt::format("{}/{}/{}", job.step, job.problem_index, job.sample);
+  r.record.status = "failed";
+  r.record.error = reason;
+  r.record.step = job.step;
+  r.record.problem_index = job.problem_index;
+  r.record.sample = job.sample;
+  r.record.problem = job.problem.text;
+  r.record.answer = job.problem.answer;
+  return r;
+}
+
+} // namespace
+
+std::vector<dialog_job> make_jobs(int64_t step, const std::vector<classroom::problem>& problems,
+                                  const std::vector<int64_t>& problem_indices, int64_t samples,
+                                  uint64_t seed) {
+  std::vector<dialog_job> jobs;
+  for (int64_t index : problem_indices) {
+    PEDAGOGY_CHECK(index >= 0 && index < static_cast<int64_t>(problems.size()),
+                   "problem index {} out of range", index);
+    for (int64_t sample = 0; sample < samples; ++sample)
+      jobs.push_back({step, index, sample, problems[static_cast<size_t>(index)],
+                      mix(mix(mix(seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(index)),
+                          static_cast<uint64_t>(sample))});
+  }
+  return jobs;
+}
+
+caf::actor spawn_conversation(caf::actor_system& system,
+                              std::shared_ptr<const classroom_setup> setup,
+                              const role_generators& generators, dialog_job job, int64_t index,
+                              caf::actor reply_to) {
+  return system.spawn(conversation, std::move(setup), generators, std::move(job), index,
+                      std::move(reply_to));
+}
+
+std::vector<dialog_result> run_rollout(caf::actor_system& system,
+                                       std::shared_ptr<const classroom_setup> setup,
+                                       const role_generators& generators,
+                                       std::vector<dialog_job> jobs, const result_sink& sink) {
+  std::vector<std::optional<dialog_result>> results(jobs.size());
+  caf::scoped_actor self{system};
+  std::map<caf::actor_addr, int64_t> index_of;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    auto actor =
+      spawn_conversation(system, setup, generators, jobs[i], static_cast<int64_t>(i), self);
+    self->monitor(actor);
+    index_of.emplace(actor.address(), static_cast<int64_t>(i));
+  }
+  size_t done = 0;
+  auto deliver = [&](int64_t index, dialog_result result) {
+    auto& slot = results[static_cast<size_t>(index)];
+    if (slot)
+      return;
+    if (sink)
+      sink(result);
+    slot = std::move(result);
+    ++done;
+  };
+  while (done < jobs.size()) {
+    self->receive([&](int64_t index, dialog_result& result) { deliver(index, std::move(result)); },
+                  [&](caf::down_msg& down) {
+                    // A conversation that stops without its record (it reports before it quits, so
+                    // a normal exit finds the slot filled) is recorded as failed instead of waited
+                    // for.
+                    auto it = index_of.find(down.source);
+                    if (it == index_of.end() || results[static_cast<size_t>(it->second)])
+                      return;
+                    self->receive([&](int64_t index,
+                                      dialog_result& result) { deliver(index, std::move(result)); },
+                                  caf::after(std::chrono::seconds(0)) >> [] {});
+                    if (!results[static_cast<size_t>(it->second)])
+                      deliver(it->second, lost(jobs[static_cast<size_t>(it->second)],
+                                               "the conversation actor stopped: " +
+                                                 system.render(down.reason)));
+                  });
+  }
+  std::vector<dialog_result> out;
+  for (auto& r : results)
+    out.push_back(std::move(*r));
+  return out;
+}
+
+std::vector<dialog_result> run_lockstep(caf::actor_system& system,
+                                        std::shared_ptr<const classroom_setup> setup,
+                                        const role_generators& generators,
+                                        std::vector<dialog_job> jobs, const result_sink& sink) {
+  std::vector<dialog_runner> runners;
+  std::vector<std::optional<dialog_call>> calls;
+  std::vector<std::optional<dialog_result>> results(jobs.size());
+  for (auto& job : jobs) {
+    runners.emplace_back(setup, std::move(job));
+    calls.push_back(next_call(runners.back()));
+  }
+  caf::scoped_actor self{system};
+  for (;;) {
+    // The earliest phase any dialog waits in; every dialog in it goes, the rest wait.
+    std::optional<call_stage> stage;
+    for (const auto& c : calls)
+      if (c && (!stage || c->stage < *stage))
+        stage = c->stage;
+    if (!stage)
+      break;
+    std::vector<size_t> members;
+    for (size_t i = 0; i < calls.size(); ++i)
+      if (calls[i] && calls[i]->stage == *stage)
+        members.push_back(i);
+    auto on_error = [&](size_t i) {
+      return [&, i](caf::error& e) {
+        runners[i].on_failure(system.render(e), retryable(e));
+      };
+    };
+    if (*stage == call_stage::close) {
+      using handle =
+        decltype(self->request(generators.tutor, caf::infinite, close_atom::value, std::string()));
+      std::vector<std::pair<size_t, handle>> sent;
+      for (size_t i : members)
+        sent.emplace_back(i, self->request(generator_for(generators, calls[i]->role), caf::infinite,
+                                           close_atom::value, calls[i]->request.session));
+      for (auto& [i, h] : sent)
+        h.receive([&, i = i](token_history& history) { runners[i].on_closed(std::move(history)); },
+                  on_error(i));
+    } else {
+      using handle = decltype(self->request(generators.tutor, caf::infinite, generate_atom::value,
+                                            generate_request()));
+      std::vector<std::pair<size_t, handle>> sent;
+      for (size_t i : members) {
+        const auto& generator = generator_for(generators, calls[i]->role);
+        if (!generator) {
+          runners[i].abort("no generator for this role");
+          continue;
+        }
+        sent.emplace_back(
+          i, self->request(generator, caf::infinite, generate_atom::value, calls[i]->request));
+      }
+      for (auto& [i, h] : sent)
+        h.receive([&, i = i](generate_reply& reply) { runners[i].on_reply(std::move(reply)); },
+                  on_error(i));
+    }
+    for (size_t i : members) {
+      calls[i] = next_call(runners[i]);
+      if (!calls[i]) {
+        results[i] = runners[i].finish();
+        if (sink)
+          sink(*results[i]);
+      }
+    }
+  }
+  std::vector<dialog_result> out;
+  for (size_t i = 0; i < runners.size(); ++i)
+    out.push_back(results[i] ? std::move(*results[i]) : runners[i].finish());
+  return out;
+}
+
+} // namespace pedagogy::actors

@@ -1,0 +1,54 @@
+// Running many dialogs: problems x G samples against one set of generators.
+//
+// run_rollout() is the real schedule: one conversation actor per dialog, all started at once;
+// each moves to its next turn, its judges and its solutions as soon as its own previous call
+// returns, so the generators' continuous batches stay full and no dialog waits for another.
+// run_lockstep() is the Python reference's schedule, kept only as a benchmark baseline: every
+// dialog's tutor turn, then every dialog's student turn, ..., then all judging, then all
+// solutions, each phase waiting for its slowest member.
+#pragma once
+
+#include "actors/dialog.hpp"
+#include "actors/generator_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace pedagogy::actors {
+
+struct role_generators {
+  generator_actor tutor;
+  generator_actor student;
+  generator_actor judge; // unset when the judges are rules
+};
+
+// The dialogs of one step: each problem G times; job seeds derive from `seed`, the step, the
+// problem index and the sample, so a run is reproducible and resumable.
+std::vector<dialog_job> make_jobs(int64_t step, const std::vector<classroom::problem>& problems,
+                                  const std::vector<int64_t>& problem_indices, int64_t samples,
+                                  uint64_t seed);
+
+// Called once per finished dialog, in finishing order (for progress lines and streaming JSONL).
+using result_sink = std::function<void(const dialog_result&)>;
+
+// The results in job order. Never throws for a failing dialog: its record says why.
+std::vector<dialog_result> run_rollout(caf::actor_system& system,
+                                       std::shared_ptr<const classroom_setup> setup,
+                                       const role_generators& generators,
+                                       std::vector<dialog_job> jobs, const result_sink& sink = {});
+
+std::vector<dialog_result> run_lockstep(caf::actor_system& system,
+                                        std::shared_ptr<const classroom_setup> setup,
+                                        const role_generators& generators,
+                                        std::vector<dialog_job> jobs, const result_sink& sink = {});
+
+// One conversation actor: runs `job` and sends (index, dialog_result) to `reply_to`.
+caf::actor spawn_conversation(caf::actor_system& system,
+                              std::shared_ptr<const classroom_setup> setup,
+                              const role_generators& generators, dialog_job job, int64_t index,
+                              caf::actor reply_to);
+
+} // namespace pedagogy::actors

@@ -1,0 +1,159 @@
+// Config to classroom setup and generators (see setup.hpp).
+#include "actors/setup.hpp"
+
+#include "actors/openai_generator.hpp"
+#include "models/init_model.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/logging.hpp"
+
+#include <caf/io/all.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+
+namespace pedagogy::actors {
+
+namespace {
+
+role_sampling sampling_of(const config::role_config& role) {
+  return {role.sampling.temperature, role.sampling.top_k, role.sampling.top_p};
+}
+
+bool judging(const config::config& cfg) {
+  return cfg.classroom.number_judge_attempts > 0 && !cfg.classroom.judge_rules.empty();
+}
+
+} // namespace
+
+void configure_actor_system(caf::actor_system_config& system_config, const config::config& cfg,
+                            bool with_middleman) {
+  add_message_types(system_config);
+  if (cfg.cluster.scheduler_threads > 0)
+    system_config.set("scheduler.max-threads", static_cast<size_t>(cfg.cluster.scheduler_threads));
+  if (with_middleman)
+    system_config.load<caf::io::middleman>();
+}
+
+std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config& cfg) {
+  const auto& c = cfg.classroom;
+  const bool rules = cfg.judge.backend == config::backend_kind::rule;
+  auto s = std::make_shared<classroom_setup>();
+  s->prompts = classroom::prompt_set::load(c.templates_dir, c.personas,
+                                           rules ? std::vector<std::string>{} : c.judge_rules);
+  s->limits.max_tutor_turns = c.max_tutor_turns;
+  s->limits.max_tokens_in_conversation = c.max_tokens_in_conversation;
+  s->limits.judge_rules = c.judge_rules;
+  s->limits.judge_attempts = c.number_judge_attempts;
+  s->limits.judge_parse_rounds = c.judge_parse_rounds;
+  s->limits.unparsed_rejects = c.unparsed_verdict == config::verdict_policy::reject;
+  s->limits.ignore_rejected_judge = c.ignore_rejected_judge;
+  s->weights.rejection_penalty = c.rejection_penalty;
+  s->weights.end_marker_bonus = cfg.reward.end_marker_bonus;
+  s->weights.length_penalty = cfg.reward.length_penalty;
+  s->weights.thinking_unbalanced_penalty = cfg.reward.thinking_unbalanced_penalty;
+  s->weights.thinking_bonus = cfg.reward.thinking_bonus;
+  s->weights.max_tokens_per_turn = c.max_tokens_per_turn;
+  switch (cfg.reward.check) {
+    case config::answer_check::math:
+      s->check = classroom::answer_mode::math;
+      break;
+    case config::answer_check::exact:
+      s->check = classroom::answer_mode::exact;
+      break;
+    case config::answer_check::none:
+      break;
+  }
+  s->personas = c.personas;
+  s->student_names = c.student_names;
+  if (c.type == config::conversation_type::guided)
+    s->forced_type = classroom::dialog_type::guided;
+  else if (c.type == config::conversation_type::attempted)
+    s->forced_type = classroom::dialog_type::attempted;
+  s->scenario_seed = static_cast<uint64_t>(c.scenario_seed);
+  s->use_thinking = c.use_thinking;
+  s->force_thinking = c.force_thinking;
+  s->rule_judge = rules;
+  s->tutor = sampling_of(cfg.tutor);
+  s->student = sampling_of(cfg.student);
+  s->judge = sampling_of(cfg.judge);
+  s->max_tokens_per_turn = c.max_tokens_per_turn;
+  s->max_tokens_per_student_attempt = c.max_tokens_per_student_attempt;
+  s->max_tokens_per_judge_attempt = c.max_tokens_per_judge_attempt;
+  s->number_student_attempts = c.number_student_attempts;
+  return s;
+}
+
+bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed) {
+  const std::filesystem::path dir = role.model;
+  if (role.init.empty() || std::filesystem::exists(dir / "config.json"))
+    return false;
+  const auto colon = role.init.find(':');
+  models::init_options options;
+  options.family = models::family_from_name(role.init.substr(0, colon), name + ".init");
+  options.preset = role.init.substr(colon + 1);
+  options.seed = seed;
+  options.out = dir;
+  options.force = std::filesystem::exists(dir); // an empty or half-written folder
+  auto made = models::init_model(options);
+  log::get("setup")->info("{}: created a random-init {} model in {} ({:.2f}M parameters, seed {})",
+                          name, role.init, dir.string(),
+                          static_cast<double>(made.parameter_count()) / 1e6, seed);
+  return true;
+}
+
+generator_actor spawn_role_generator(caf::actor_system& system, const config::role_config& role,
+                                     const std::string& name) {
+  if (role.backend == config::backend_kind::openai) {
+    openai_setup o;
+    o.role = name;
+    o.base_url = role.openai.base_url;
+    o.model = role.openai.model.empty() ? role.model : role.openai.model;
+    o.api_key_env = role.openai.api_key_env;
+    o.max_concurrency = role.openai.max_concurrency;
+    o.timeout_s = role.openai.timeout_s;
+    o.max_retries = role.openai.max_retries;
+    return spawn_openai_generator(system, o);
+  }
+  PEDAGOGY_CHECK(role.backend == config::backend_kind::engine, "{} has no model backend", name);
+  generator_setup g;
+  g.role = name;
+  g.model = role.model;
+  g.device = role.device;
+  switch (role.dtype) {
+    case config::dtype_kind::auto_:
+      g.dtype = "auto";
+      break;
+    case config::dtype_kind::float32:
+      g.dtype = "float32";
+      break;
+    case config::dtype_kind::bfloat16:
+      g.dtype = "bfloat16";
+      break;
+  }
+  g.max_context = role.max_context;
+  g.max_batch_sequences = role.max_batch_sequences;
+  g.kv_cache_tokens =
+    role.kv_cache_tokens > 0 ? role.kv_cache_tokens : role.max_batch_sequences * role.max_context;
+  if (!std::filesystem::exists(std::filesystem::path(role.model) / "config.json"))
+    throw input_error(fmt::format("{}.model", name),
+                      fmt::format("'{}' is not a model directory (no config.json)", role.model),
+                      "point it at a Hugging Face model folder, or set " + name +
+                        ".init = \"qwen2:tiny\" to create a random one");
+  return spawn_generator(system, g);
+}
+
+role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg) {
+  const auto seed = static_cast<uint64_t>(cfg.train.seed);
+  ensure_model(cfg.tutor, "tutor", seed);
+  ensure_model(cfg.student, "student", seed + 1);
+  role_generators g;
+  g.tutor = spawn_role_generator(system, cfg.tutor, "tutor");
+  g.student = spawn_role_generator(system, cfg.student, "student");
+  if (judging(cfg) && cfg.judge.backend != config::backend_kind::rule) {
+    ensure_model(cfg.judge, "judge", seed + 2);
+    g.judge = spawn_role_generator(system, cfg.judge, "judge");
+  }
+  return g;
+}
+
+} // namespace pedagogy::actors

@@ -1,0 +1,34 @@
+// From a config to running parts: the classroom's shared setup (templates parsed, limits,
+// sampling) and one generator per role (engine, OpenAI endpoint, or none for rule judges),
+// creating random-init models first where a role asks for it (`init`).
+#pragma once
+
+#include "actors/dialog.hpp"
+#include "actors/rollout.hpp"
+#include "config/schema.hpp"
+
+#include <caf/all.hpp>
+
+#include <memory>
+
+namespace pedagogy::actors {
+
+// Message types, scheduler threads and (for distribution) the I/O module.
+void configure_actor_system(caf::actor_system_config& system_config, const config::config& cfg,
+                            bool with_middleman);
+
+// Throws input_error for a missing or broken template.
+std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config& cfg);
+
+// Creates the model of a role with `init` when its directory does not exist yet. Returns true
+// when it wrote one.
+bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed);
+
+// The generator of one role as the config describes it (engine or OpenAI endpoint).
+generator_actor spawn_role_generator(caf::actor_system& system, const config::role_config& role,
+                                     const std::string& name);
+
+// Tutor, student and judge (no judge actor when the judges are rules or judging is off).
+role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg);
+
+} // namespace pedagogy::actors

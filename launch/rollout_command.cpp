@@ -1,0 +1,160 @@
+// `pedagogy rollout`: runs dialogs (problems x G samples) with the configured tutor, student and
+// judges, and writes one record per dialog to a JSONL file as each finishes, with a progress
+// line. The same classroom the trainer uses, without learning.
+#include "actors/rollout.hpp"
+#include "actors/setup.hpp"
+#include "classroom/problems.hpp"
+#include "classroom/record.hpp"
+#include "config/config.hpp"
+#include "launch/commands.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/logging.hpp"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <numeric>
+
+namespace pedagogy::launch {
+
+namespace {
+
+struct rollout_options {
+  std::string config_path;
+  std::string problems;
+  std::string out;
+  int64_t limit = 0;
+  int64_t samples = 0;
+  bool force = false;
+  std::vector<std::string> overrides;
+};
+
+// Running totals for the progress line and the summary.
+struct tally {
+  int64_t done = 0, failed = 0, rejected = 0, with_solutions = 0;
+  double reward = 0, solve_rate = 0;
+  void add(const classroom::dialog_record& r) {
+    ++done;
+    if (r.status != "ok") {
+      ++failed;
+      return;
+    }
+    rejected += r.rejected;
+    reward += r.reward.total;
+    if (r.reward.solve_rate) {
+      ++with_solutions;
+      solve_rate += *r.reward.solve_rate;
+    }
+  }
+  std::string line(int64_t total, double seconds) const {
+    const int64_t ok = done - failed;
+    return fmt::format("rollout {}/{} dialogs | {:.2f} dialogs/s | reward {:+.3f} | solve rate "
+                       "{:.3f} | rejected {:.0f}% | failed {}",
+                       done, total, seconds > 0 ? static_cast<double>(done) / seconds : 0.0,
+                       ok ? reward / static_cast<double>(ok) : 0.0,
+                       with_solutions ? solve_rate / static_cast<double>(with_solutions) : 0.0,
+                       ok ? 100.0 * static_cast<double>(rejected) / static_cast<double>(ok) : 0.0,
+                       failed);
+  }
+};
+
+int rollout(const rollout_options& opts) {
+  const auto cfg = config::load_file(opts.config_path, opts.overrides);
+  log::options log_options;
+  log_options.levels = cfg.logging.level;
+  log::setup(log_options);
+  if (cfg.cluster.torch_threads > 0)
+    at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
+
+  const std::filesystem::path out = opts.out;
+  if (std::filesystem::exists(out) && !opts.force)
+    throw input_error(out.string(), "the output file exists",
+                      "pass --force to overwrite it, or choose another --out");
+  const std::string problems_path = opts.problems.empty() ? cfg.data.train : opts.problems;
+  auto problems =
+    classroom::load_problems(problems_path, {cfg.data.problem_field, cfg.data.answer_field},
+                             opts.limit > 0 ? opts.limit : cfg.data.max_problems);
+  if (problems.empty())
+    throw input_error(problems_path, "no problems", "the file has no rows");
+  const int64_t samples = opts.samples > 0 ? opts.samples : cfg.train.samples_per_problem;
+
+  // Everything that can be wrong with the input fails here, before any model is loaded.
+  auto setup = actors::make_classroom_setup(cfg);
+  if (out.has_parent_path())
+    std::filesystem::create_directories(out.parent_path());
+  std::ofstream file(out, std::ios::trunc);
+  if (!file)
+    throw input_error(out.string(), "cannot write the output file",
+                      "check that the folder is writable");
+
+  caf::actor_system_config system_config;
+  actors::configure_actor_system(system_config, cfg, false);
+  caf::actor_system system{system_config};
+  auto generators = actors::spawn_role_generators(system, cfg);
+
+  std::vector<int64_t> indices(problems.size());
+  std::iota(indices.begin(), indices.end(), 0);
+  auto jobs =
+    actors::make_jobs(0, problems, indices, samples, static_cast<uint64_t>(cfg.train.seed));
+  const auto total = static_cast<int64_t>(jobs.size());
+  log::get("rollout")->info("{} problems x {} samples from {} -> {}", problems.size(), samples,
+                            problems_path, out.string());
+
+  tally t;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  int64_t printed_at = 0;
+  actors::run_rollout(
+    system, setup, generators, std::move(jobs), [&](const actors::dialog_result& result) {
+      file << classroom::to_json_line(result.record) << '\n';
+      file.flush();
+      t.add(result.record);
+      if (result.record.status != "ok")
+        log::get("rollout")->warn("dialog {} failed: {}", result.record.id, result.record.error);
+      // On a terminal the line updates in place; in a log, about every 10%.
+      if (tty) {
+        std::cerr << '\r' << t.line(total, elapsed()) << std::flush;
+      } else if (t.done * 10 / total > printed_at * 10 / total || t.done == total) {
+        std::cerr << t.line(total, elapsed()) << '\n';
+        printed_at = t.done;
+      }
+    });
+  if (tty)
+    std::cerr << '\n';
+  std::cout << fmt::format("wrote {} dialogs to {} in {:.1f} s ({} failed)\n", t.done, out.string(),
+                           elapsed(), t.failed);
+  return static_cast<int>(t.failed == t.done ? exit_code::failure : exit_code::ok);
+}
+
+} // namespace
+
+void add_rollout_command(CLI::App& app, command_action& action) {
+  auto opts = std::make_shared<rollout_options>();
+  auto* cmd = app.add_subcommand(
+    "rollout", "Run dialogs (problems x samples) with the configured models and write records");
+  cmd->add_option("--config,-c", opts->config_path, "TOML config file")->required();
+  cmd->add_option("--problems", opts->problems,
+                  "Problems JSONL (default: the config's data.train)");
+  cmd->add_option("--out,-o", opts->out, "Output JSONL, one dialog record per line")->required();
+  cmd->add_option("--limit", opts->limit, "Use the first N problems (default: data.max_problems)");
+  cmd->add_option("--samples", opts->samples,
+                  "Dialogs per problem (default: train.samples_per_problem)");
+  cmd->add_flag("--force", opts->force, "Overwrite --out if it exists");
+  cmd->add_option("overrides", opts->overrides, "Config overrides section.key=value");
+  cmd->callback([opts, &action] {
+    action = [opts] {
+      return rollout(*opts);
+    };
+  });
+}
+
+} // namespace pedagogy::launch
