@@ -286,6 +286,8 @@ prompt_template prompt_template::parse(std::string_view text, std::string name) 
 std::string prompt_template::render(const template_context& context) const {
   std::string out;
   renderer(context, name_).render(body_, out);
+  if (!out.empty() && out.back() == '\n')
+    out.pop_back(); // as Jinja does by default (keep_trailing_newline=False)
   return out;
 }
 

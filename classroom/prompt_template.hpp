@@ -4,8 +4,9 @@
 //   {% for m in messages %} ... {% endfor %}
 //   {# a comment #}
 // A tag that ends its line takes the newline with it (Jinja's trim_blocks), so templates can put
-// tags on lines of their own. Using a variable the context lacks is an error naming the template,
-// the line and the variables that exist; so is any syntax error.
+// tags on lines of their own; one trailing newline is dropped, as in Jinja. Using a variable the
+// context lacks is an error naming the template, the line and the variables that exist; so is
+// any syntax error.
 #pragma once
 
 #include <map>

@@ -76,3 +76,9 @@ TEST_CASE("syntax errors are reported with their line") {
   CHECK(error_of("{% for m messages %}{% endfor %}").problem() == "malformed for");
   CHECK(error_of("{% while x %}").hint().find("known tags") != std::string::npos);
 }
+
+TEST_CASE("one trailing newline is dropped, as Jinja does; others stay") {
+  CHECK(render("Hello {{ name }}\n", {{"name", std::string("Ada")}}) == "Hello Ada");
+  CHECK(render("Hello\n\n", {}) == "Hello\n");
+  CHECK(render("Hello", {}) == "Hello");
+}
