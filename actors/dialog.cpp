@@ -50,7 +50,10 @@ dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialo
   const auto scene = classroom::choose_scenario(job_.problem.text, s.scenario_seed,
                                                 s.student_names.size(), s.personas.size());
   const auto type = s.forced_type.value_or(scene.type);
-  dialog_ = classroom::conversation(type, s.limits);
+  auto limits = s.limits;
+  if (job_.max_tutor_turns > 0)
+    limits.max_tutor_turns = job_.max_tutor_turns;
+  dialog_ = classroom::conversation(type, std::move(limits));
   cast_ = {job_.problem.text, s.student_names.empty() ? "" : s.student_names[scene.name],
            s.personas[scene.persona], s.use_thinking};
   id_ = fmt::format("{}/{}/{}", job_.step, job_.problem_index, job_.sample);
@@ -137,9 +140,15 @@ std::vector<chat_turn> dialog_runner::unseen(const std::vector<classroom::view_m
   return out;
 }
 
+int64_t dialog_runner::turn_limit() const {
+  if (job_.turn_tokens.empty())
+    return setup_->max_tokens_per_turn;
+  return job_.turn_tokens[dialog_.messages().size() % job_.turn_tokens.size()];
+}
+
 dialog_call dialog_runner::tutor_turn() {
   const auto& s = *setup_;
-  dialog_call call{role_kind::tutor, call_stage::tutor, request(s.tutor, s.max_tokens_per_turn)};
+  dialog_call call{role_kind::tutor, call_stage::tutor, request(s.tutor, turn_limit())};
   auto& r = call.request;
   r.session = id_ + "/tutor";
   r.open_session = !tutor_open_;
@@ -153,8 +162,7 @@ dialog_call dialog_runner::tutor_turn() {
 
 dialog_call dialog_runner::student_turn() {
   const auto& s = *setup_;
-  dialog_call call{role_kind::student, call_stage::student,
-                   request(s.student, s.max_tokens_per_turn)};
+  dialog_call call{role_kind::student, call_stage::student, request(s.student, turn_limit())};
   auto& r = call.request;
   if (dialog_.type() == classroom::dialog_type::attempted && dialog_.messages().empty()) {
     // The attempt is a one-off prompt of its own; the student's session starts after it.

@@ -66,6 +66,13 @@ struct dialog_job {
   int64_t sample = 0;
   classroom::problem problem;
   uint64_t seed = 0; // sampling seeds of its generator calls derive from it
+  // Overrides the classroom's max_tutor_turns for this dialog (0 = keep it): benchmarks use it
+  // to make dialogs of varied lengths, as tutors that end early do.
+  int64_t max_tutor_turns = 0;
+  // New-token limits of this dialog's turns, cycled (empty = the classroom's
+  // max_tokens_per_turn): benchmarks use them for replies of varied lengths, as models that stop
+  // on their own make them.
+  std::vector<int64_t> turn_tokens;
 };
 
 // The result of a dialog: its record and the tutor's token history (empty when the tutor never
@@ -114,6 +121,7 @@ private:
   dialog_call judge_round();
   dialog_call solutions();
   generate_request request(const role_sampling& sampling, int64_t max_new_tokens);
+  int64_t turn_limit() const;
   static std::vector<chat_turn> unseen(const std::vector<classroom::view_message>& view,
                                        size_t seen);
   void grade();

@@ -124,10 +124,16 @@ std::vector<dialog_job> make_jobs(int64_t step, const std::vector<classroom::pro
   for (int64_t index : problem_indices) {
     PEDAGOGY_CHECK(index >= 0 && index < static_cast<int64_t>(problems.size()),
                    "problem index {} out of range", index);
-    for (int64_t sample = 0; sample < samples; ++sample)
-      jobs.push_back({step, index, sample, problems[static_cast<size_t>(index)],
-                      mix(mix(mix(seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(index)),
-                          static_cast<uint64_t>(sample))});
+    for (int64_t sample = 0; sample < samples; ++sample) {
+      dialog_job job;
+      job.step = step;
+      job.problem_index = index;
+      job.sample = sample;
+      job.problem = problems[static_cast<size_t>(index)];
+      job.seed = mix(mix(mix(seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(index)),
+                     static_cast<uint64_t>(sample));
+      jobs.push_back(std::move(job));
+    }
   }
   return jobs;
 }

@@ -43,6 +43,18 @@ struct generate_options {
 };
 figures generate(const generate_options& options);
 
+struct classroom_options {
+  std::string preset = "base"; // tutor and student size (init-model presets)
+  int64_t problems = 4;
+  int64_t samples = 4;
+  int64_t tokens_per_turn = 16; // replies of 1/8 to 2x this; each final solution this
+  // Intra-op threads (process-wide, so per engine). 1 = each role computes on a core of its own,
+  // as each has its own GPU in a real placement; 0 = one per core, roles sharing every core.
+  int threads = 1;
+  std::filesystem::path templates = "prompt_templates";
+};
+figures classroom(const classroom_options& options);
+
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);

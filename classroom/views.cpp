@@ -12,14 +12,30 @@ namespace pedagogy::classroom {
 
 namespace {
 
-prompt_template read_template(const std::filesystem::path& file, const std::string& what) {
+// Parses a template and renders it once per combination of the variables its role gets, so a
+// misspelt variable stops the run at start instead of failing every dialog later.
+prompt_template read_template(const std::filesystem::path& file, const std::string& what,
+                              const std::vector<template_context>& trials) {
   std::ifstream in(file);
   if (!in)
     throw input_error(file.string(), fmt::format("cannot read the {} template", what),
                       "check classroom.templates_dir, or add the file");
   std::stringstream text;
   text << in.rdbuf();
-  return prompt_template::parse(text.str(), file.string());
+  auto parsed = prompt_template::parse(text.str(), file.string());
+  for (const auto& context : trials)
+    parsed.render(context);
+  return parsed;
+}
+
+std::vector<template_context> cast_trials() {
+  std::vector<template_context> out;
+  for (const char* name : {"", "Alex"})
+    for (bool thinking : {false, true})
+      out.push_back({{"problem", std::string("1 + 1?")},
+                     {"student_name", std::string(name)},
+                     {"include_thinking", thinking}});
+  return out;
 }
 
 template_context with_cast(const cast& who) {
@@ -40,17 +56,23 @@ const prompt_template& find(const std::map<std::string, prompt_template>& from,
 prompt_set prompt_set::load(const std::filesystem::path& dir,
                             const std::vector<std::string>& personas,
                             const std::vector<std::string>& judge_rules) {
-  prompt_set out{read_template(dir / "tutor.txt", "tutor"),
-                 read_template(dir / "student_initial_attempt.txt", "initial attempt"),
-                 read_template(dir / "initial_attempt_wrapper.txt", "attempt wrapper"),
-                 read_template(dir / "student_attempt.txt", "pre-dialog attempt"),
-                 read_template(dir / "student_final.txt", "final solution"),
+  const auto with_cast = cast_trials();
+  const std::vector<template_context> with_dialog = {
+    {{"conversation",
+      std::vector<template_record>{{{"role", "teacher"}, {"content", "Hi"}},
+                                   {{"role", "student"}, {"content", "Hello"}}}}}};
+  prompt_set out{read_template(dir / "tutor.txt", "tutor", with_cast),
+                 read_template(dir / "student_initial_attempt.txt", "initial attempt", with_cast),
+                 read_template(dir / "initial_attempt_wrapper.txt", "attempt wrapper",
+                               {{{"attempt", std::string("x = 2")}}}),
+                 read_template(dir / "student_attempt.txt", "pre-dialog attempt", with_cast),
+                 read_template(dir / "student_final.txt", "final solution", {{}}),
                  {},
                  {}};
   for (const auto& p : personas)
-    out.personas.emplace(p, read_template(dir / "personas" / (p + ".txt"), "persona"));
+    out.personas.emplace(p, read_template(dir / "personas" / (p + ".txt"), "persona", with_cast));
   for (const auto& r : judge_rules)
-    out.judges.emplace(r, read_template(dir / "judges" / (r + ".txt"), "judge"));
+    out.judges.emplace(r, read_template(dir / "judges" / (r + ".txt"), "judge", with_dialog));
   return out;
 }
 

@@ -36,8 +36,9 @@ struct prompt_set {
   std::map<std::string, prompt_template> personas; // by persona name
   std::map<std::string, prompt_template> judges;   // by rule name
 
-  // Reads <dir>/tutor.txt, ..., personas/<p>.txt, judges/<r>.txt; throws input_error naming the
-  // missing or broken file. Judge rules handled without a model (`rule_judges`) need no file.
+  // Reads <dir>/tutor.txt, ..., personas/<p>.txt, judges/<r>.txt and renders each once with the
+  // variables its role gets; throws input_error naming the missing or broken file (and line for
+  // a syntax error or an unknown variable). Pass no rules when the judges are rules.
   static prompt_set load(const std::filesystem::path& dir, const std::vector<std::string>& personas,
                          const std::vector<std::string>& judge_rules);
 };

@@ -1,4 +1,5 @@
-// `pedagogy bench tokenize|forward [--json]`: runs one benchmark and prints its figures.
+// `pedagogy bench tokenize|forward|generate|classroom [--json]`: runs one benchmark and prints its
+// figures.
 #include "bench/bench.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
@@ -58,6 +59,28 @@ void add_bench_command(CLI::App& app, command_action& action) {
   generate->callback([g, json, &action] {
     action = [g, json] {
       return print(bench::generate(*g), *json);
+    };
+  });
+
+  auto c = std::make_shared<bench::classroom_options>();
+  auto* classroom = bench->add_subcommand(
+    "classroom", "Conversations/s: async conversation actors vs the reference's lock-step phases");
+  classroom->add_option("--preset", c->preset, "Tutor/student size: tiny, base (~25M), small")
+    ->capture_default_str();
+  classroom->add_option("--problems", c->problems, "Problems")->capture_default_str();
+  classroom->add_option("--samples", c->samples, "Dialogs per problem")->capture_default_str();
+  classroom->add_option("--tokens-per-turn", c->tokens_per_turn, "New tokens per turn/solution")
+    ->capture_default_str();
+  classroom
+    ->add_option("--threads", c->threads,
+                 "Intra-op threads per engine (1 = a core per role, 0 = all cores shared)")
+    ->capture_default_str();
+  classroom->add_option("--templates", c->templates, "Prompt templates folder")
+    ->capture_default_str();
+  classroom->add_flag("--json", *json, "Print one JSON object");
+  classroom->callback([c, json, &action] {
+    action = [c, json] {
+      return print(bench::classroom(*c), *json);
     };
   });
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `pedagogy bench tokenize --json` prints one JSON object with the figures scripts rely on.
+# `pedagogy bench tokenize|classroom --json` print one JSON object with the figures scripts rely on.
 set -euo pipefail
 pedagogy=$1
 work=$2
+templates=$3
 rm -rf "$work"
 "$pedagogy" init-model --family qwen2 --preset tiny --out "$work/model" >/dev/null
 out=$("$pedagogy" bench tokenize --tokenizer "$work/model" --mb 0.05 --json)
@@ -11,3 +12,11 @@ for key in mb_per_s tokens_per_s; do
 done
 [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || { echo "FAIL: not one line: $out" >&2; exit 1; }
 echo "cli_bench_json: ok ($out)"
+
+out=$("$pedagogy" --log-level warn bench classroom --preset tiny --problems 1 --samples 2 \
+  --templates "$templates" --json)
+for key in async_conversations_per_s lockstep_conversations_per_s async_vs_lockstep; do
+  [[ "$out" == *"\"$key\":"* ]] || { echo "FAIL: no $key in $out" >&2; exit 1; }
+done
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || { echo "FAIL: not one line: $out" >&2; exit 1; }
+echo "cli_bench_json classroom: ok ($out)"
