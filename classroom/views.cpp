@@ -58,9 +58,8 @@ prompt_set prompt_set::load(const std::filesystem::path& dir,
                             const std::vector<std::string>& judge_rules) {
   const auto with_cast = cast_trials();
   const std::vector<template_context> with_dialog = {
-    {{"conversation",
-      std::vector<template_record>{{{"role", "teacher"}, {"content", "Hi"}},
-                                   {{"role", "student"}, {"content", "Hello"}}}}}};
+    {{"conversation", std::vector<template_record>{{{"role", "teacher"}, {"content", "Hi"}},
+                                                   {{"role", "student"}, {"content", "Hello"}}}}}};
   prompt_set out{read_template(dir / "tutor.txt", "tutor", with_cast),
                  read_template(dir / "student_initial_attempt.txt", "initial attempt", with_cast),
                  read_template(dir / "initial_attempt_wrapper.txt", "attempt wrapper",

@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
       pedagogy::log::validate_levels(log_level, "flag --log-level");
       log_options.levels = log_level;
       log_options.levels_are_final = true;
+      // Through the environment, the flag also beats the level of a config a command reads
+      // later (and reaches processes this one starts).
+      setenv(pedagogy::log::level_env_var, log_level.c_str(), 1);
     }
     pedagogy::log::setup(log_options);
     return action ? action() : static_cast<int>(exit_code::ok);

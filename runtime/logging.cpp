@@ -10,7 +10,6 @@
 
 #include <cstdlib>
 #include <mutex>
-#include <optional>
 #include <vector>
 
 namespace pedagogy::log {
@@ -21,7 +20,6 @@ struct process_sinks {
   std::mutex mutex;
   std::vector<spdlog::sink_ptr> sinks;
   std::string pattern;
-  std::optional<std::string> final_levels; // from the command line, kept across setups
 };
 
 process_sinks& state() {
@@ -104,11 +102,7 @@ void setup(const options& opts) {
   std::string levels = opts.levels;
   std::string levels_where = "logging.level";
   const char* env = std::getenv(level_env_var);
-  if (opts.levels_are_final)
-    s.final_levels = opts.levels;
-  if (!opts.levels_are_final && s.final_levels) {
-    levels = *s.final_levels; // the command line's --log-level beats a later config
-  } else if (!opts.levels_are_final && env != nullptr && *env != '\0') {
+  if (!opts.levels_are_final && env != nullptr && *env != '\0') {
     levels = env;
     levels_where = fmt::format("environment variable {}", level_env_var);
   }

@@ -14,8 +14,7 @@ namespace pedagogy::log {
 struct options {
   // Level spec: "info", or a default plus per-logger levels, e.g. "info,engine=debug".
   std::string levels = "info";
-  // true: `levels` came from the command line and beats PEDAGOGY_LOG_LEVEL and the levels of
-  // later setups (a config read after the command line).
+  // true: `levels` came from the command line and beats PEDAGOGY_LOG_LEVEL.
   bool levels_are_final = false;
   // Also append every line to this file; empty = stderr only.
   std::string file;
