@@ -1,0 +1,72 @@
+// Training sequences and padded batches (see training_batch.hpp).
+#include "models/training_batch.hpp"
+
+#include "models/grpo.hpp"
+#include "models/transformer.hpp"
+#include "runtime/errors.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+namespace pedagogy::models {
+
+training_sequence from_history(const session_history& history, double advantage) {
+  PEDAGOGY_CHECK(history.sampled.size() == history.tokens.size() &&
+                   history.logprobs.size() == history.tokens.size(),
+                 "a session history with {} tokens, {} flags and {} log-probs",
+                 history.tokens.size(), history.sampled.size(), history.logprobs.size());
+  training_sequence s;
+  s.tokens = history.tokens;
+  s.trained = history.sampled;
+  s.behaviour_logprobs = history.logprobs;
+  s.advantage = advantage;
+  // The first token is never predicted, so it cannot be trained.
+  if (!s.trained.empty())
+    s.trained[0] = 0;
+  return s;
+}
+
+padded_batch pad(const std::vector<training_sequence>& sequences, size_t begin, size_t end,
+                 at::Device device) {
+  PEDAGOGY_CHECK(begin < end && end <= sequences.size(), "bad micro-batch [{}, {})", begin, end);
+  size_t longest = 2;
+  for (size_t i = begin; i < end; ++i)
+    longest = std::max(longest, sequences[i].tokens.size());
+  const auto rows = static_cast<int64_t>(end - begin);
+  const auto length = static_cast<int64_t>(longest);
+  at::Tensor ids = at::zeros({rows, length}, at::kLong);
+  at::Tensor attention = at::zeros({rows, length}, at::kLong);
+  at::Tensor mask = at::zeros({rows, length - 1}, at::kFloat);
+  at::Tensor behaviour = at::zeros({rows, length - 1}, at::kFloat);
+  at::Tensor advantages = at::zeros({rows}, at::kFloat);
+  auto id = ids.accessor<int64_t, 2>();
+  auto att = attention.accessor<int64_t, 2>();
+  auto m = mask.accessor<float, 2>();
+  auto b = behaviour.accessor<float, 2>();
+  double trained = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const auto& s = sequences[i];
+    const auto r = static_cast<int64_t>(i - begin);
+    for (size_t t = 0; t < s.tokens.size(); ++t) {
+      id[r][static_cast<int64_t>(t)] = s.tokens[t];
+      att[r][static_cast<int64_t>(t)] = 1;
+      if (t > 0 && s.trained[t]) {
+        m[r][static_cast<int64_t>(t) - 1] = 1.0f;
+        b[r][static_cast<int64_t>(t) - 1] = s.behaviour_logprobs[t];
+        trained += 1;
+      }
+    }
+    advantages[r] = static_cast<float>(s.advantage);
+  }
+  return {ids.to(device),       attention.to(device),  mask.to(device),
+          behaviour.to(device), advantages.to(device), trained};
+}
+
+at::Tensor sequence_logprobs(const transformer& model, const padded_batch& batch,
+                             double temperature) {
+  const at::Tensor logits = model.forward(batch.ids, batch.attention);
+  return next_token_logprobs(logits, batch.ids, temperature);
+}
+
+} // namespace pedagogy::models
