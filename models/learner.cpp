@@ -1,0 +1,92 @@
+// GRPO passes over a rollout batch (see learner.hpp).
+#include "models/learner.hpp"
+
+#include "runtime/errors.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace pedagogy::models {
+
+learner::learner(transformer policy, std::optional<transformer> reference, learner_options options)
+  : policy_(std::move(policy)), reference_(std::move(reference)), options_(options) {
+  PEDAGOGY_CHECK(options_.grpo.beta == 0.0 || reference_.has_value(),
+                 "beta = {} needs a reference model", options_.grpo.beta);
+  PEDAGOGY_CHECK(options_.micro_batch_size >= 1 && options_.mu >= 1, "bad learner options");
+  PEDAGOGY_CHECK(policy_.dtype() == at::kFloat, "the policy's master weights must be float32");
+  for (const auto& [name, p] : policy_.named_parameters()) {
+    at::Tensor t = p; // shares storage: the model trains in place
+    t.set_requires_grad(true);
+    parameters_.emplace_back(name, t);
+  }
+  optimizer_ = std::make_unique<adamw>(parameters_, options_.adam);
+}
+
+learn_report learner::learn(const std::vector<training_sequence>& batch) {
+  const auto start = std::chrono::steady_clock::now();
+  learn_report report;
+  report.sequences = static_cast<int64_t>(batch.size());
+  if (batch.empty())
+    return report;
+  const auto size = static_cast<size_t>(options_.micro_batch_size);
+  std::vector<padded_batch> micro;
+  for (size_t begin = 0; begin < batch.size(); begin += size)
+    micro.push_back(pad(batch, begin, std::min(batch.size(), begin + size), policy_.device()));
+  batch_shape shape;
+  shape.batch_sequences = report.sequences;
+  shape.micro_batches = static_cast<int64_t>(micro.size());
+  for (const auto& m : micro)
+    shape.batch_tokens += m.trained_tokens;
+  report.trained_tokens = shape.batch_tokens;
+
+  // The reference's log-probs do not change between passes.
+  std::vector<at::Tensor> reference_logprobs(micro.size());
+  if (options_.grpo.beta != 0.0) {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < micro.size(); ++i)
+      reference_logprobs[i] = sequence_logprobs(*reference_, micro[i], options_.temperature);
+  }
+
+  grpo_stats totals;
+  double behaviour_gap = 0;
+  for (int64_t pass = 0; pass < options_.mu; ++pass) {
+    optimizer_->zero_grad();
+    double objective = 0;
+    for (size_t i = 0; i < micro.size(); ++i) {
+      const auto& m = micro[i];
+      const at::Tensor logp = sequence_logprobs(policy_, m, options_.temperature);
+      auto loss = grpo_micro_batch(logp, m.behaviour, reference_logprobs[i], m.mask, m.advantages,
+                                   options_.grpo, shape);
+      loss.objective.backward();
+      objective += loss.objective.item<double>();
+      totals.tokens += loss.stats.tokens;
+      totals.pg_loss += loss.stats.pg_loss;
+      totals.kl += loss.stats.kl;
+      totals.clipped += loss.stats.clipped;
+      if (pass == 0)
+        behaviour_gap += ((m.behaviour - logp.detach()) * m.mask).sum().item<double>();
+    }
+    report.grad_norm += clip_grad_norm(parameters_, options_.max_grad_norm);
+    report.learning_rate =
+      learning_rate(options_.lr_schedule, options_.learning_rate, options_.warmup_steps,
+                    optimizer_->steps(), options_.total_steps);
+    optimizer_->step(report.learning_rate);
+    report.loss += objective;
+  }
+  optimizer_->zero_grad();
+  const double passes = static_cast<double>(options_.mu);
+  const double tokens = std::max(totals.tokens, 1.0);
+  report.loss /= passes;
+  report.grad_norm /= passes;
+  report.pg_loss = totals.pg_loss / tokens;
+  report.kl = totals.kl / tokens;
+  report.clip_fraction = totals.clipped / tokens;
+  report.behaviour_kl = behaviour_gap / std::max(shape.batch_tokens, 1.0);
+  report.optimizer_steps = optimizer_->steps();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+} // namespace pedagogy::models

@@ -1,0 +1,70 @@
+// The learner's work on one rollout batch, without actors: mu passes of GRPO over the batch in
+// micro-batches with gradient accumulation, gradient clipping and an AdamW step per pass. The
+// importance ratio compares with the behaviour log-probs recorded at sampling time (equal to
+// the policy's own when on-policy, and the right reference when rollouts are one step stale).
+#pragma once
+
+#include "models/grpo.hpp"
+#include "models/optimizer.hpp"
+#include "models/training_batch.hpp"
+#include "models/transformer.hpp"
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace pedagogy::models {
+
+struct learner_options {
+  grpo_options grpo;
+  adamw_options adam;
+  double learning_rate = 5e-7;
+  schedule lr_schedule = schedule::constant;
+  int64_t warmup_steps = 0;
+  int64_t total_steps = 0; // optimizer steps of the whole run, for the cosine schedule
+  double max_grad_norm = 1.0;
+  int64_t micro_batch_size = 2;
+  int64_t mu = 2;
+  double temperature = 1.0; // the tutor's sampling temperature (log-probs divide by it)
+};
+
+struct learn_report {
+  int64_t sequences = 0;
+  double trained_tokens = 0;
+  int64_t optimizer_steps = 0; // in total, after this batch
+  double loss = 0;             // batch objective, mean over the mu passes
+  double pg_loss = 0;          // per trained token, mean over passes
+  double kl = 0;               // k3 KL to the reference per trained token (0 when beta = 0)
+  double clip_fraction = 0;    // share of trained tokens whose clip was taken
+  double grad_norm = 0;        // before clipping, mean over passes
+  double learning_rate = 0;    // of the last step
+  double behaviour_kl = 0;     // mean (behaviour - learner) log-prob on trained tokens, pass 0
+  double seconds = 0;
+};
+
+class learner {
+public:
+  // `policy` becomes trainable (float32 parameters); `reference` is needed when beta > 0.
+  learner(transformer policy, std::optional<transformer> reference, learner_options options);
+
+  learn_report learn(const std::vector<training_sequence>& batch);
+
+  const transformer& policy() const {
+    return policy_;
+  }
+  adamw& optimizer() {
+    return *optimizer_;
+  }
+  const learner_options& options() const {
+    return options_;
+  }
+
+private:
+  transformer policy_;
+  std::optional<transformer> reference_;
+  learner_options options_;
+  named_tensors parameters_; // the policy's, requiring gradients
+  std::unique_ptr<adamw> optimizer_;
+};
+
+} // namespace pedagogy::models

@@ -1,0 +1,123 @@
+// The learner on real engine rollouts of a tiny model: an update moves log-probs in the
+// direction of the advantages, the behaviour/learner KL is ~0 before it, the micro-batch size
+// does not change a token-mean update, and the KL term appears once the policy has moved.
+#include "models/engine.hpp"
+#include "models/init_model.hpp"
+#include "models/learner.hpp"
+#include "models/tokenizer.hpp"
+#include "torch_doctest.hpp"
+
+#include <cmath>
+
+using namespace pedagogy::models;
+
+namespace {
+
+const model_config tiny = preset_config(model_family::qwen2, "tiny", 320);
+
+transformer fresh() {
+  return transformer::random(tiny, 21, at::kCPU, at::kFloat);
+}
+
+// Two sampled two-turn dialogs from the initial weights, advantages +1 and -1.
+std::vector<training_sequence> rollouts() {
+  static const auto histories = [] {
+    auto model = fresh();
+    auto tok = tokenizer::from_json(byte_level_tokenizer_json(model_family::qwen2), "byte-level");
+    engine e(model, tok, {});
+    std::vector<session_history> out;
+    for (int d = 0; d < 2; ++d) {
+      const std::string name = std::string("d").append(std::to_string(d));
+      for (int turn = 0; turn < 2; ++turn) {
+        generation_request r;
+        r.session = name;
+        r.mode = turn == 0 ? session_mode::open : session_mode::resume;
+        const std::string text = turn == 0 ? "Teach me 6 x 7." : " Why?";
+        r.tokens.assign(text.begin(), text.end());
+        r.params.seed = static_cast<uint64_t>(10 * d + turn);
+        r.params.max_new_tokens = 10;
+        e.submit(r);
+        while (e.has_work())
+          e.step();
+      }
+      out.push_back(e.close_session(name));
+    }
+    return out;
+  }();
+  return {from_history(histories[0], 1.0), from_history(histories[1], -1.0)};
+}
+
+double trained_logprob(const transformer& model, const training_sequence& s) {
+  at::NoGradGuard no_grad;
+  const auto b = pad({s}, 0, 1, at::kCPU);
+  return (sequence_logprobs(model, b, 1.0) * b.mask).sum().item<double>();
+}
+
+learner_options options(int64_t micro_batch) {
+  learner_options o;
+  o.learning_rate = 1e-3;
+  o.micro_batch_size = micro_batch;
+  o.mu = 2;
+  o.max_grad_norm = 0;
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("an update raises the log-probs of advantaged tokens and lowers the others") {
+  const auto batch = rollouts();
+  learner l(fresh(), std::nullopt, options(2));
+  const double up_before = trained_logprob(l.policy(), batch[0]);
+  const double down_before = trained_logprob(l.policy(), batch[1]);
+  const auto report = l.learn(batch);
+  CHECK(report.sequences == 2);
+  CHECK(report.trained_tokens == 40.0);
+  CHECK(report.optimizer_steps == 2);
+  CHECK(std::abs(report.behaviour_kl) < 1e-5);
+  CHECK(report.grad_norm > 0);
+  CHECK(report.learning_rate == doctest::Approx(1e-3));
+  // The dialogs share most parameters, so one may move with the other; what the update must do
+  // is separate them: the advantaged dialog gains on the other.
+  const double up_after = trained_logprob(l.policy(), batch[0]);
+  const double down_after = trained_logprob(l.policy(), batch[1]);
+  MESSAGE("up " << up_before << " -> " << up_after << ", down " << down_before << " -> "
+                << down_after);
+  CHECK((up_after - down_after) - (up_before - down_before) > 1.0);
+}
+
+TEST_CASE("a token-mean update does not depend on the micro-batch size") {
+  const auto batch = rollouts();
+  // A large Adam epsilon makes the step proportional to the gradient, so what is compared is the
+  // accumulated gradient, not Adam's sign-like normalisation of float rounding noise.
+  auto o1 = options(1), o2 = options(2);
+  o1.adam.eps = o2.adam.eps = 1.0;
+  learner one(fresh(), std::nullopt, o1);
+  learner two(fresh(), std::nullopt, o2);
+  one.learn(batch);
+  two.learn(batch);
+  const auto initial = fresh();
+  double worst = 0, moved = 0;
+  for (size_t i = 0; i < one.policy().named_parameters().size(); ++i) {
+    const at::Tensor& a = one.policy().named_parameters()[i].second;
+    const at::Tensor& b = two.policy().named_parameters()[i].second;
+    worst = std::max(worst, (a - b).abs().max().item<double>());
+    moved = std::max(moved, (a - initial.named_parameters()[i].second).abs().max().item<double>());
+  }
+  MESSAGE("largest move " << moved << ", largest difference " << worst);
+  CHECK(moved > 1e-5);
+  CHECK(worst < 1e-3 * moved);
+}
+
+TEST_CASE("with beta > 0 the KL to the frozen reference shows once the policy has moved") {
+  const auto batch = rollouts();
+  auto o = options(2);
+  o.grpo.beta = 0.1;
+  learner l(fresh(), fresh(), o);
+  const auto first = l.learn(batch); // pass 1 at KL 0, pass 2 after one step
+  CHECK(first.kl > 0);
+  const auto second = l.learn(batch);
+  CHECK(second.kl > first.kl);
+  // The reference stayed where it was.
+  const auto reference = fresh();
+  CHECK(trained_logprob(reference, batch[0]) != trained_logprob(l.policy(), batch[0]));
+}
