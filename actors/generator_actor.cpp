@@ -8,6 +8,7 @@
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/weight_channel.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -36,6 +37,7 @@ struct generator_state {
   std::map<std::string, uint64_t> in_flight;  // session -> engine request
   std::map<uint64_t, std::string> session_of; // engine request -> session
   std::map<std::string, bool> turn_closed;    // did the session's last turn end with its token?
+  std::shared_ptr<weight_channel> weights;
   bool stepping = false;
   static inline const char* name = "generator";
 };
@@ -133,8 +135,9 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
 generator_actor::behavior_type
 generator_impl(generator_actor::stateful_pointer<generator_state> self,
                std::shared_ptr<loaded_model> loaded, models::engine_options options,
-               std::string role) {
+               std::string role, std::shared_ptr<weight_channel> weights) {
   self->state.role = role;
+  self->state.weights = std::move(weights);
   self->state.loaded = std::move(loaded);
   self->state.engine = std::make_unique<models::engine>(*self->state.loaded->model,
                                                         *self->state.loaded->tokenizer, options);
@@ -177,6 +180,19 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
     [=](cancel_atom, const std::string& session) {
       if (auto it = self->state.in_flight.find(session); it != self->state.in_flight.end())
         self->state.engine->cancel(it->second);
+    },
+    [=](weights_atom, int64_t version) -> caf::result<int64_t> {
+      auto& s = self->state;
+      if (!s.weights)
+        return caf::make_error(caf::sec::invalid_argument,
+                               s.role + " generator: no weight channel (a frozen role)");
+      try {
+        s.weights->take(s.loaded->model->named_parameters(), version);
+      } catch (const std::exception& e) {
+        return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
+      }
+      s.engine->weights_updated(version);
+      return version;
     },
     [=](step_atom) { step(self); },
   };
@@ -223,7 +239,8 @@ generator_actor spawn_generator(caf::actor_system& system, const generator_setup
   log::get(setup.role)
     ->info("generator ready: {} ({} parameters, {}, {})", setup.model.string(),
            loaded->model->config().parameter_count(), setup.device, setup.dtype);
-  return system.spawn<caf::detached>(generator_impl, std::move(loaded), options, setup.role);
+  return system.spawn<caf::detached>(generator_impl, std::move(loaded), options, setup.role,
+                                     setup.weights);
 }
 
 } // namespace pedagogy::actors

@@ -10,7 +10,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+namespace pedagogy {
+class weight_channel;
+}
 
 namespace pedagogy::actors {
 
@@ -18,6 +23,7 @@ using generator_actor =
   caf::typed_actor<caf::replies_to<generate_atom, generate_request>::with<generate_reply>,
                    caf::replies_to<close_atom, std::string>::with<token_history>,
                    caf::replies_to<status_atom>::with<generator_status>,
+                   caf::replies_to<weights_atom, int64_t>::with<int64_t>,
                    caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<step_atom>>;
 
 struct generator_setup {
@@ -29,6 +35,8 @@ struct generator_setup {
   int64_t max_batch_sequences = 64;
   int64_t max_batch_tokens = 512;
   int64_t kv_cache_tokens = 1 << 20;
+  // Where new weights come from (tutor generators); `weights` messages fail without one.
+  std::shared_ptr<weight_channel> weights;
 };
 
 // Loads the model (throws input_error for a bad directory, before any actor exists) and spawns

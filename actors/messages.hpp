@@ -20,6 +20,7 @@ using close_atom = caf::atom_constant<caf::atom("close")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
+using weights_atom = caf::atom_constant<caf::atom("weights")>;
 
 // ---- generation
 // ----------------------------------------------------------------------------------

@@ -240,6 +240,10 @@ generator_actor spawn_openai_generator(caf::actor_system& system, const openai_s
       [=](cancel_atom, const std::string&) {
         // A call in flight cannot be taken back; its answer is still delivered.
       },
+      [=](weights_atom, int64_t) -> caf::result<int64_t> {
+        return caf::make_error(caf::sec::invalid_argument,
+                               "an OpenAI endpoint serves frozen weights");
+      },
       [=](step_atom) {},
     };
   };

@@ -6,6 +6,7 @@
 #include "models/init_model.hpp"
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
+#include "runtime/weight_channel.hpp"
 #include "torch_doctest.hpp"
 
 #include <caf/all.hpp>
@@ -197,4 +198,54 @@ TEST_CASE("bad requests get an error and the generator keeps serving") {
     .receive([&](generate_reply&) { FAIL("an unknown role was accepted"); }, [&](caf::error&) {});
 
   CHECK(ask(self, f.generator, greedy({{"user", "hi"}}, 3)).completions[0].tokens.size() == 3);
+}
+
+TEST_CASE("weights from the channel replace the model's at a step boundary and tag later tokens") {
+  fixture f;
+  caf::scoped_actor self{*f.system};
+  auto channel = std::make_shared<local_weight_channel>();
+  generator_setup setup;
+  setup.role = "tutor";
+  setup.model = f.dir;
+  setup.weights = channel;
+  auto tutor = spawn_generator(*f.system, setup);
+  // Another model of the same shape, saved so a plain generator can serve it as the reference.
+  const fs::path other_dir = f.dir.string() + "_other";
+  fs::remove_all(other_dir);
+  auto other =
+    models::transformer::random(models::model_config::load(f.dir), 99, at::kCPU, at::kFloat);
+  other.save(other_dir);
+  fs::copy_file(f.dir / "tokenizer.json", other_dir / "tokenizer.json");
+  fs::copy_file(f.dir / "tokenizer_config.json", other_dir / "tokenizer_config.json");
+  setup.model = other_dir;
+  setup.weights = nullptr;
+  auto reference = spawn_generator(*f.system, setup);
+
+  const std::vector<chat_turn> chat = {{"system", "You tutor."}, {"user", "What is 2+2?"}};
+  const auto before = ask(self, tutor, greedy(chat, 8));
+  channel->offer(other.named_parameters(), 1);
+  self->request(tutor, timeout, weights_atom::value, int64_t{1})
+    .receive([&](int64_t version) { CHECK(version == 1); },
+             [&](caf::error& e) { FAIL("weights failed: " << self->system().render(e)); });
+  const auto after = ask(self, tutor, greedy(chat, 8));
+  const auto expected = ask(self, reference, greedy(chat, 8));
+  CHECK(before.completions[0].weights_version == 0);
+  CHECK(after.completions[0].weights_version == 1);
+  CHECK(after.completions[0].tokens == expected.completions[0].tokens);
+  CHECK(after.completions[0].logprobs == expected.completions[0].logprobs);
+  // Random tiny models may agree on greedy tokens; their probabilities differ.
+  CHECK(before.completions[0].logprobs != after.completions[0].logprobs);
+
+  // A frozen generator (no channel) refuses; a version never offered is an error, not a crash.
+  bool refused = false;
+  self->request(reference, timeout, weights_atom::value, int64_t{1})
+    .receive([&](int64_t) {}, [&](caf::error&) { refused = true; });
+  CHECK(refused);
+
+  for (auto* g : {&tutor, &reference}) {
+    self->send_exit(*g, caf::exit_reason::user_shutdown);
+    self->wait_for(*g);
+    *g = nullptr;
+  }
+  fs::remove_all(other_dir);
 }

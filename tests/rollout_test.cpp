@@ -76,6 +76,7 @@ generator_actor::behavior_type fake_generator(generator_actor::pointer, script a
     },
     [=](status_atom) { return generator_status{}; },
     [=](cancel_atom, const std::string&) {},
+    [=](weights_atom, int64_t version) { return version; },
     [=](step_atom) {},
   };
 }
