@@ -3,7 +3,9 @@
 #pragma once
 
 #include "classroom/record.hpp"
+#include "models/learn_report.hpp"
 #include "models/session_history.hpp"
+#include "models/training_sequence.hpp"
 
 #include <caf/all.hpp>
 
@@ -112,6 +114,19 @@ typename Inspector::result_type inspect(Inspector& f, generate_reply& x) {
 
 namespace pedagogy::models {
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, training_sequence& x) {
+  return f(caf::meta::type_name("training_sequence"), x.tokens, x.trained, x.behaviour_logprobs,
+           x.advantage);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, learn_report& x) {
+  return f(caf::meta::type_name("learn_report"), x.sequences, x.trained_tokens, x.optimizer_steps,
+           x.loss, x.pg_loss, x.kl, x.clip_fraction, x.grad_norm, x.learning_rate, x.behaviour_kl,
+           x.seconds);
+}
+
 // In the namespace of the type, where argument-dependent lookup finds it.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_history& x) {
@@ -182,6 +197,18 @@ typename Inspector::result_type inspect(Inspector& f, generator_status& x) {
   return f(caf::meta::type_name("generator_status"), x.role, x.running, x.waiting, x.sessions,
            x.cached_tokens, x.prefill_computed, x.prefill_reused, x.generated, x.steps, x.evictions,
            x.busy_seconds, x.weights_version);
+}
+
+// ---- training ----------------------------------------------------------------------------------
+
+// The dialogs of one step as training sequences, advantages included.
+struct rollout_batch {
+  std::vector<models::training_sequence> sequences;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rollout_batch& x) {
+  return f(caf::meta::type_name("rollout_batch"), x.sequences);
 }
 
 // Announces every message type to an actor system (needed to cross process boundaries).

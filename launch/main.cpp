@@ -7,9 +7,11 @@
 #include "runtime/versions.hpp"
 
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 
 namespace {
 
@@ -22,6 +24,14 @@ constexpr const char* description =
 } // namespace
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // Autograd on long dialogs allocates and frees large buffers all the time; glibc's default
+  // returns them to the system and page-faults them back each time (measured: the learner's
+  // step took 1.7x longer). Keep freed memory in the process instead.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  mallopt(M_TOP_PAD, 256 << 20);
+#endif
   using pedagogy::exit_code;
   CLI::App app{description, "pedagogy"};
   app.require_subcommand(1);
@@ -43,6 +53,7 @@ int main(int argc, char** argv) {
   pedagogy::launch::add_grade_command(app, action);
   pedagogy::launch::add_problems_command(app, action);
   pedagogy::launch::add_rollout_command(app, action);
+  pedagogy::launch::add_train_command(app, action);
   pedagogy::launch::add_bench_command(app, action);
 
   try {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "models/session_history.hpp"
+#include "models/training_sequence.hpp"
 
 #include <ATen/Tensor.h>
 
@@ -14,13 +15,6 @@
 namespace pedagogy::models {
 
 class transformer;
-
-struct training_sequence {
-  std::vector<int32_t> tokens;
-  std::vector<uint8_t> trained;          // 1 where the tutor sampled the token
-  std::vector<float> behaviour_logprobs; // log-prob of each token when it was sampled (0 else)
-  double advantage = 0;
-};
 
 training_sequence from_history(const session_history& history, double advantage);
 

@@ -1,0 +1,41 @@
+// The learner actor: owns the trainable tutor (fp32 master weights), its optimizer and the frozen
+// reference model, runs GRPO on rollout batches, offers its weights to the weight channel, and
+// writes checkpoints. Detached: a learn() blocks on compute.
+#pragma once
+
+#include "actors/messages.hpp"
+#include "models/learner.hpp"
+
+#include <caf/all.hpp>
+
+#include <filesystem>
+#include <memory>
+
+namespace pedagogy {
+class weight_channel;
+}
+
+namespace pedagogy::actors {
+
+using learn_atom = caf::atom_constant<caf::atom("learn")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using save_atom = caf::atom_constant<caf::atom("save")>;
+
+using learner_actor =
+  caf::typed_actor<caf::replies_to<learn_atom, rollout_batch>::with<models::learn_report>,
+                   caf::replies_to<publish_atom, int64_t>::with<int64_t>,
+                   caf::replies_to<save_atom, std::string>::with<int64_t>>;
+
+struct learner_setup {
+  std::filesystem::path model;  // the initial tutor (also the frozen reference)
+  std::filesystem::path resume; // a checkpoint directory to continue from; "" = start
+  std::string device = "cpu";
+  models::learner_options options;
+  std::shared_ptr<weight_channel> weights;
+};
+
+// Loads policy (and reference when beta > 0), restores optimizer state when resuming (throws
+// input_error for a broken checkpoint), and spawns the learner.
+learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setup);
+
+} // namespace pedagogy::actors

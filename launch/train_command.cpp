@@ -1,0 +1,44 @@
+// `pedagogy train --config X.toml [--resume] [--force] [overrides]`: the RL job.
+#include "actors/trainer.hpp"
+#include "config/config.hpp"
+#include "launch/commands.hpp"
+#include "runtime/logging.hpp"
+
+#include <memory>
+
+namespace pedagogy::launch {
+
+namespace {
+
+struct train_cli {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  actors::train_options options;
+};
+
+int train(const train_cli& cli) {
+  const auto cfg = config::load_file(cli.config_path, cli.overrides);
+  log::options lo;
+  lo.levels = cfg.logging.level;
+  log::setup(lo);
+  return actors::train(cfg, config::to_toml(cfg), cli.options);
+}
+
+} // namespace
+
+void add_train_command(CLI::App& app, command_action& action) {
+  auto cli = std::make_shared<train_cli>();
+  auto* cmd = app.add_subcommand("train", "Train the tutor with multi-turn GRPO (local mode)");
+  cmd->add_option("--config,-c", cli->config_path, "TOML config file")->required();
+  cmd->add_flag("--resume", cli->options.resume, "Continue from the run's newest checkpoint");
+  cmd->add_flag("--force", cli->options.force,
+                "Start over, deleting the run folder's metrics, dialogs and checkpoints");
+  cmd->add_option("overrides", cli->overrides, "Config overrides section.key=value");
+  cmd->callback([cli, &action] {
+    action = [cli] {
+      return train(*cli);
+    };
+  });
+}
+
+} // namespace pedagogy::launch
