@@ -55,6 +55,18 @@ struct classroom_options {
 };
 figures classroom(const classroom_options& options);
 
+struct train_options {
+  std::string preset = "small"; // learner model size (init-model presets)
+  int64_t sequences = 8;
+  int64_t length = 256;
+  int64_t micro_batch = 2;
+  int64_t steps = 2; // whole training steps of the tiny pipeline to time; 0 = none
+  int threads = 0;   // 0 = one per core
+  std::filesystem::path config = "config/tiny.toml"; // the pipeline timed (relative paths in it
+                                                     // resolve from the working directory)
+};
+figures train(const train_options& options);
+
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);

@@ -1,5 +1,5 @@
-// `pedagogy bench tokenize|forward|generate|classroom [--json]`: runs one benchmark and prints its
-// figures.
+// `pedagogy bench tokenize|forward|generate|classroom|train [--json]`: runs one benchmark and
+// prints its figures.
 #include "bench/bench.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
@@ -81,6 +81,27 @@ void add_bench_command(CLI::App& app, command_action& action) {
   classroom->callback([c, json, &action] {
     action = [c, json] {
       return print(bench::classroom(*c), *json);
+    };
+  });
+
+  auto tr = std::make_shared<bench::train_options>();
+  auto* train = bench->add_subcommand(
+    "train", "Learner tokens/s (forward, backward, AdamW) and the time split of training steps");
+  train->add_option("--preset", tr->preset, "Learner model size: tiny, base (~25M), small (~100M)")
+    ->capture_default_str();
+  train->add_option("--sequences", tr->sequences, "Sequences per batch")->capture_default_str();
+  train->add_option("--length", tr->length, "Tokens per sequence")->capture_default_str();
+  train->add_option("--micro-batch", tr->micro_batch, "Sequences per forward/backward")
+    ->capture_default_str();
+  train->add_option("--steps", tr->steps, "Tiny training steps to time (0 = none)")
+    ->capture_default_str();
+  train->add_option("--threads", tr->threads, "Intra-op threads (0 = one per core)")
+    ->capture_default_str();
+  train->add_option("--config", tr->config, "Config of the timed pipeline")->capture_default_str();
+  train->add_flag("--json", *json, "Print one JSON object");
+  train->callback([tr, json, &action] {
+    action = [tr, json] {
+      return print(bench::train(*tr), *json);
     };
   });
 

@@ -20,3 +20,7 @@ for key in async_conversations_per_s lockstep_conversations_per_s async_vs_locks
 done
 [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || { echo "FAIL: not one line: $out" >&2; exit 1; }
 echo "cli_bench_json classroom: ok ($out)"
+
+out=$("$pedagogy" --log-level warn bench train --preset tiny --sequences 2 --length 32 --steps 0 --json)
+[[ "$out" == *'"learner_tokens_per_s":'* ]] || { echo "FAIL: no learner_tokens_per_s in $out" >&2; exit 1; }
+echo "cli_bench_json train: ok ($out)"
