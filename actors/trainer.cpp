@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <future>
 #include <map>
 #include <numeric>
 #include <regex>
@@ -106,9 +107,6 @@ struct mean_of {
 
 int train(const config::config& cfg, const std::string& resolved_toml, const train_options& opts) {
   const auto& t = cfg.train;
-  if (t.max_staleness != 0)
-    throw input_error("train.max_staleness", "overlapping rollouts with learning is not built yet",
-                      "use train.max_staleness = 0 (on-policy)");
   if (cfg.cluster.mode == config::cluster_mode::mpi)
     throw input_error("cluster.mode", "multi-rank training is not built yet",
                       "use cluster.mode = \"local\"");
@@ -245,26 +243,54 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   logger->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
                problems.size(), total_steps, per_step, t.samples_per_problem, run_dir.string());
 
-  const auto run_start = clock_type::now();
-  for (int64_t step = start_step; step < total_steps; ++step) {
-    const auto step_start = clock_type::now();
+  // One step's dialogs (run on a thread of its own, so that with max_staleness = 1 the next
+  // step's rollouts overlap this step's learning; the dialogs file is only written from there).
+  struct rollout_out {
+    std::vector<dialog_result> results;
+    double seconds = 0;
+    int64_t epoch = 0;
+  };
+  auto rollout_step = [&](int64_t step) {
+    const auto begin = clock_type::now();
     const int64_t epoch = step / steps_per_epoch;
     const auto order =
       epoch_order(static_cast<int64_t>(problems.size()), epoch, t.seed, cfg.data.shuffle);
     const auto offset = static_cast<size_t>((step % steps_per_epoch) * per_step);
     std::vector<int64_t> picked(order.begin() + static_cast<std::ptrdiff_t>(offset),
                                 order.begin() + static_cast<std::ptrdiff_t>(offset) + per_step);
-
-    // Rollouts.
     auto jobs = make_jobs(step, problems, picked, t.samples_per_problem, seed);
-    auto results =
+    rollout_out out;
+    out.results =
       run_rollout(system, setup, generators, std::move(jobs), [&](const dialog_result& r) {
         if (dialogs.is_open())
           dialogs << classroom::to_json_line(r.record) << '\n';
       });
     if (dialogs.is_open())
       dialogs.flush();
-    const double rollout_s = since(step_start);
+    out.seconds = since(begin);
+    out.epoch = epoch;
+    return out;
+  };
+  auto launch = [&](int64_t step) {
+    return std::async(std::launch::async, rollout_step, step);
+  };
+
+  const auto run_start = clock_type::now();
+  std::future<rollout_out> pending;
+  if (start_step < total_steps)
+    pending = launch(start_step);
+  for (int64_t step = start_step; step < total_steps; ++step) {
+    const auto step_start = clock_type::now();
+    auto rolled = pending.get();
+    const double rollout_wait_s = since(step_start);
+    // Off-policy by one step: the next dialogs start now, under the weights of this step, and
+    // the tutor takes the new weights mid-rollout (tokens carry their version; the learner
+    // compares with the behaviour log-probs recorded at sampling).
+    if (t.max_staleness == 1 && step + 1 < total_steps)
+      pending = launch(step + 1);
+    auto& results = rolled.results;
+    const int64_t epoch = rolled.epoch;
+    const double rollout_s = rolled.seconds;
 
     // Rewards -> group advantages -> training sequences (failed dialogs sit out).
     rollout_batch batch;
@@ -403,6 +429,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
       {"sequences", report.sequences},
       {"optimizer_steps", report.optimizer_steps},
       {"rollout_s", rollout_s},
+      {"rollout_wait_s", rollout_wait_s},
       {"learn_s", learn_s},
       {"sync_s", sync_s},
       {"checkpoint_s", ckpt_s},
@@ -416,6 +443,8 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
                    step + 1, total_steps, reward.value(), solve_rate.value(),
                    100 * rejected.value(), report.loss, report.behaviour_kl, since(step_start),
                    rollout_s, learn_s, sync_s);
+    if (t.max_staleness == 0 && step + 1 < total_steps)
+      pending = launch(step + 1);
   }
   logger->info("done: {} steps in {:.1f} s; metrics in {}", total_steps - start_step,
                since(run_start), metrics_path.string());

@@ -181,3 +181,39 @@ TEST_CASE("resume is exact: 4 steps == 2 steps + resume + 2 steps, bit for bit")
          {"reward", "loss", "grad_norm", "behaviour_kl", "trained_tokens", "advantage_std"})
       CHECK(ma[i][key] == mb[i][key]);
 }
+
+TEST_CASE("max_staleness = 1: the next dialogs start under the previous weights and still learn") {
+  for (int64_t staleness : {0, 1}) {
+    CAPTURE(staleness);
+    toy_run run(std::string("pedagogy_train_staleness_").append(std::to_string(staleness)));
+    run.cfg.train.max_steps = 30;
+    run.cfg.train.max_staleness = staleness;
+    run.cfg.checkpoint.every_steps = 0;
+    run.cfg.logging.save_dialogs = true;
+    run.train();
+    // Which weights each dialog's first tutor token came from.
+    int64_t stale = 0, dialogs = 0;
+    std::ifstream in(run.dir / "run" / "dialogs.jsonl");
+    for (std::string line; std::getline(in, line); ++dialogs) {
+      const auto r = nlohmann::json::parse(line);
+      const auto step = r["step"].get<int64_t>(), version = r["weights_version"].get<int64_t>();
+      CHECK(version >= step - staleness);
+      CHECK(version <= step);
+      stale += version < step;
+    }
+    CHECK(dialogs == 30 * 32);
+    if (staleness == 0)
+      CHECK(stale == 0);
+    else
+      CHECK(stale > 0);
+    const auto m = run.metrics();
+    double first = 0, last = 0;
+    for (int i = 0; i < 5; ++i) {
+      first += m[static_cast<size_t>(i)]["reward"].get<double>() / 5;
+      last += m[m.size() - 1 - static_cast<size_t>(i)]["reward"].get<double>() / 5;
+    }
+    MESSAGE("staleness " << staleness << ": reward " << first << " -> " << last << ", " << stale
+                         << " dialogs began under older weights");
+    CHECK(last > first + 0.15);
+  }
+}
