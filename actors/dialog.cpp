@@ -4,6 +4,7 @@
 #include "classroom/rule_judge.hpp"
 #include "classroom/verdict.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/seeds.hpp"
 
 #include <fmt/format.h>
 
@@ -12,13 +13,6 @@
 namespace pedagogy::actors {
 
 namespace {
-
-uint64_t mix(uint64_t seed, uint64_t counter) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (counter + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Tokens of a message's content, for the dialog's budget: the generated ids without the
 // end-of-turn token.
@@ -127,7 +121,7 @@ generate_request dialog_runner::request(const role_sampling& sampling, int64_t m
   r.temperature = sampling.temperature;
   r.top_k = sampling.top_k;
   r.top_p = sampling.top_p;
-  r.seed = mix(job_.seed, static_cast<uint64_t>(calls_++));
+  r.seed = stream_value(job_.seed, static_cast<uint64_t>(calls_++));
   r.max_new_tokens = max_new_tokens;
   return r;
 }

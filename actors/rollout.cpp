@@ -3,6 +3,7 @@
 
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/seeds.hpp"
 
 #include <fmt/format.h>
 
@@ -94,13 +95,6 @@ caf::behavior conversation(conversation_pointer self, std::shared_ptr<const clas
   return {};
 }
 
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a ^ (b + 0x9E3779B97F4A7C15ull + (a << 6) + (a >> 2));
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 // A record for a dialog whose actor died without reporting.
 dialog_result lost(const dialog_job& job, const std::string& reason) {
   dialog_result r;
@@ -130,8 +124,9 @@ std::vector<dialog_job> make_jobs(int64_t step, const std::vector<classroom::pro
       job.problem_index = index;
       job.sample = sample;
       job.problem = problems[static_cast<size_t>(index)];
-      job.seed = mix(mix(mix(seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(index)),
-                     static_cast<uint64_t>(sample));
+      job.seed = derive_seed(
+        derive_seed(derive_seed(seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(index)),
+        static_cast<uint64_t>(sample));
       jobs.push_back(std::move(job));
     }
   }

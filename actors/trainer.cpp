@@ -10,6 +10,7 @@
 #include "models/training_batch.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/seeds.hpp"
 #include "runtime/weight_channel.hpp"
 
 #include <ATen/Parallel.h>
@@ -44,14 +45,8 @@ std::vector<int64_t> epoch_order(int64_t problems, int64_t epoch, int64_t seed, 
     return order;
   uint64_t state =
     static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch);
-  auto next = [&] {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
   for (size_t i = order.size(); i > 1; --i)
-    std::swap(order[i - 1], order[next() % i]);
+    std::swap(order[i - 1], order[splitmix64(state) % i]);
   return order;
 }
 

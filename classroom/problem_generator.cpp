@@ -4,6 +4,7 @@
 #include "classroom/problem_generator.hpp"
 
 #include "runtime/errors.hpp"
+#include "runtime/seeds.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -17,15 +18,12 @@ namespace pedagogy::classroom {
 
 namespace {
 
-// splitmix64: tiny, portable, good enough to pick numbers for word problems.
+// splitmix64 (runtime/seeds.hpp): portable, good enough to pick numbers for word problems.
 class draw {
 public:
   explicit draw(uint64_t seed) : state_(seed) {}
   uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return splitmix64(state_);
   }
   // Uniform in [lo, hi] (the modulo bias is irrelevant at these ranges).
   int64_t between(int64_t lo, int64_t hi) {

@@ -1,6 +1,8 @@
 // Token sampling (see sampler.hpp).
 #include "models/sampler.hpp"
 
+#include "runtime/seeds.hpp"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -10,13 +12,6 @@
 namespace pedagogy::models {
 
 namespace {
-
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 uint64_t rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
