@@ -105,6 +105,10 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   if (cfg.cluster.mode == config::cluster_mode::mpi)
     throw input_error("cluster.mode", "multi-rank training is not built yet",
                       "use cluster.mode = \"local\"");
+  if (cfg.cluster.weight_channel == config::weight_channel_kind::mpi ||
+      cfg.cluster.weight_channel == config::weight_channel_kind::nccl)
+    throw input_error("cluster.weight_channel", "only the local weight channel is built yet",
+                      "use cluster.weight_channel = \"auto\" or \"local\"");
   const fs::path run_dir = cfg.logging.run_dir;
   const fs::path ckpt_dir =
     cfg.checkpoint.dir.empty() ? run_dir / "checkpoints" : fs::path(cfg.checkpoint.dir);
@@ -235,6 +239,8 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   auto fail = [&](const std::string& what, const caf::error& e) {
     throw std::runtime_error(fmt::format("{}: {}", what, system.render(e)));
   };
+  if (cfg.inspect.enabled)
+    logger->info("live inspection over HTTP ([inspect]) is not built yet; nothing is served");
   logger->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
                problems.size(), total_steps, per_step, t.samples_per_problem, run_dir.string());
 
