@@ -19,11 +19,44 @@ role_sampling sampling_of(const config::role_config& role) {
   return {role.sampling.temperature, role.sampling.top_k, role.sampling.top_p};
 }
 
-bool judging(const config::config& cfg) {
-  return cfg.classroom.number_judge_attempts > 0 && !cfg.classroom.judge_rules.empty();
+} // namespace
+
+bool needs_judge_generator(const config::config& cfg) {
+  return cfg.classroom.number_judge_attempts > 0 && !cfg.classroom.judge_rules.empty() &&
+         cfg.judge.backend != config::backend_kind::rule;
 }
 
-} // namespace
+models::learner_options learner_options_from(const config::config& cfg, int64_t rollout_steps) {
+  const auto& t = cfg.train;
+  models::learner_options o;
+  o.grpo.epsilon = t.epsilon;
+  o.grpo.epsilon_high = t.epsilon_high;
+  o.grpo.beta = t.beta;
+  o.grpo.scale_rewards = t.scale_rewards;
+  o.grpo.std_eps = t.std_eps;
+  switch (t.aggregation) {
+    case config::loss_aggregation::token_mean:
+      o.grpo.reduce = models::aggregation::token_mean;
+      break;
+    case config::loss_aggregation::sequence_mean:
+      o.grpo.reduce = models::aggregation::sequence_mean;
+      break;
+    case config::loss_aggregation::micro_batch_token_mean:
+      o.grpo.reduce = models::aggregation::micro_batch_token_mean;
+      break;
+  }
+  o.adam = {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay};
+  o.learning_rate = t.learning_rate;
+  o.lr_schedule = t.schedule == config::lr_schedule::cosine ? models::schedule::cosine
+                                                            : models::schedule::constant;
+  o.warmup_steps = t.warmup_steps;
+  o.total_steps = rollout_steps * t.mu;
+  o.max_grad_norm = t.max_grad_norm;
+  o.micro_batch_size = t.micro_batch_size;
+  o.mu = t.mu;
+  o.temperature = cfg.tutor.sampling.temperature;
+  return o;
+}
 
 void configure_actor_system(caf::actor_system_config& system_config, const config::config& cfg,
                             bool with_middleman) {
@@ -102,7 +135,8 @@ bool ensure_model(const config::role_config& role, const std::string& name, uint
 }
 
 generator_actor spawn_role_generator(caf::actor_system& system, const config::role_config& role,
-                                     const std::string& name) {
+                                     const std::string& name,
+                                     std::shared_ptr<weight_channel> weights) {
   if (role.backend == config::backend_kind::openai) {
     openai_setup o;
     o.role = name;
@@ -130,6 +164,7 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
       g.dtype = "bfloat16";
       break;
   }
+  g.weights = std::move(weights);
   g.max_context = role.max_context;
   g.max_batch_sequences = role.max_batch_sequences;
   g.kv_cache_tokens =
@@ -149,7 +184,7 @@ role_generators spawn_role_generators(caf::actor_system& system, const config::c
   role_generators g;
   g.tutor = spawn_role_generator(system, cfg.tutor, "tutor");
   g.student = spawn_role_generator(system, cfg.student, "student");
-  if (judging(cfg) && cfg.judge.backend != config::backend_kind::rule) {
+  if (needs_judge_generator(cfg)) {
     ensure_model(cfg.judge, "judge", seed + 2);
     g.judge = spawn_role_generator(system, cfg.judge, "judge");
   }

@@ -6,10 +6,15 @@
 #include "actors/dialog.hpp"
 #include "actors/rollout.hpp"
 #include "config/schema.hpp"
+#include "models/learner.hpp"
 
 #include <caf/all.hpp>
 
 #include <memory>
+
+namespace pedagogy {
+class weight_channel;
+}
 
 namespace pedagogy::actors {
 
@@ -24,9 +29,18 @@ std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config
 // when it wrote one.
 bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed);
 
-// The generator of one role as the config describes it (engine or OpenAI endpoint).
+// The generator of one role as the config describes it (engine or OpenAI endpoint); a trained
+// role (the tutor) also gets the weight channel its new weights come through.
 generator_actor spawn_role_generator(caf::actor_system& system, const config::role_config& role,
-                                     const std::string& name);
+                                     const std::string& name,
+                                     std::shared_ptr<weight_channel> weights = nullptr);
+
+// Whether the judges need a generator (judging is on and the judges are not rules).
+bool needs_judge_generator(const config::config& cfg);
+
+// The learner's settings from [train] (and the tutor's sampling temperature); the schedule
+// spans `rollout_steps` x mu optimizer steps.
+models::learner_options learner_options_from(const config::config& cfg, int64_t rollout_steps);
 
 // Tutor, student and judge (no judge actor when the judges are rules or judging is off).
 role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg);

@@ -179,26 +179,10 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   if (opts.resume)
     tutor_cfg.model = resume_dir.string();
   role_generators generators;
-  {
-    generator_setup g;
-    g.role = "tutor";
-    g.model = tutor_cfg.model;
-    g.device = tutor_cfg.device;
-    g.dtype = tutor_cfg.dtype == config::dtype_kind::bfloat16  ? "bfloat16"
-              : tutor_cfg.dtype == config::dtype_kind::float32 ? "float32"
-                                                               : "auto";
-    g.max_context = tutor_cfg.max_context;
-    g.max_batch_sequences = tutor_cfg.max_batch_sequences;
-    g.kv_cache_tokens = tutor_cfg.kv_cache_tokens > 0
-                          ? tutor_cfg.kv_cache_tokens
-                          : tutor_cfg.max_batch_sequences * tutor_cfg.max_context;
-    g.weights = channel;
-    generators.tutor = spawn_generator(system, g);
-  }
+  generators.tutor = spawn_role_generator(system, tutor_cfg, "tutor", channel);
   generators.student = opts.make_student ? opts.make_student(system)
                                          : spawn_role_generator(system, cfg.student, "student");
-  if (cfg.classroom.number_judge_attempts > 0 && !cfg.classroom.judge_rules.empty() &&
-      cfg.judge.backend != config::backend_kind::rule) {
+  if (needs_judge_generator(cfg)) {
     ensure_model(cfg.judge, "judge", seed + 2);
     generators.judge = spawn_role_generator(system, cfg.judge, "judge");
   }
@@ -208,27 +192,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   ls.resume = resume_dir;
   ls.device = cfg.tutor.device;
   ls.weights = channel;
-  auto& lo = ls.options;
-  lo.grpo.epsilon = t.epsilon;
-  lo.grpo.epsilon_high = t.epsilon_high;
-  lo.grpo.beta = t.beta;
-  lo.grpo.scale_rewards = t.scale_rewards;
-  lo.grpo.std_eps = t.std_eps;
-  lo.grpo.reduce = t.aggregation == config::loss_aggregation::token_mean
-                     ? models::aggregation::token_mean
-                   : t.aggregation == config::loss_aggregation::sequence_mean
-                     ? models::aggregation::sequence_mean
-                     : models::aggregation::micro_batch_token_mean;
-  lo.adam = {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay};
-  lo.learning_rate = t.learning_rate;
-  lo.lr_schedule = t.schedule == config::lr_schedule::cosine ? models::schedule::cosine
-                                                             : models::schedule::constant;
-  lo.warmup_steps = t.warmup_steps;
-  lo.total_steps = total_steps * t.mu;
-  lo.max_grad_norm = t.max_grad_norm;
-  lo.micro_batch_size = t.micro_batch_size;
-  lo.mu = t.mu;
-  lo.temperature = cfg.tutor.sampling.temperature;
+  ls.options = learner_options_from(cfg, total_steps);
   auto learner = spawn_learner(system, ls);
 
   std::ofstream metrics(metrics_path, std::ios::app);

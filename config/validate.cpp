@@ -123,7 +123,8 @@ void check_role(const rules& r, const role_config& role, const std::string& name
             "use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"");
   r.at_least(role.max_context, 1, p + "max_context");
   r.at_least(role.max_batch_sequences, 1, p + "max_batch_sequences");
-  r.at_least(role.kv_cache_tokens, 0, p + "kv_cache_tokens", "0 sizes the cache from free memory");
+  r.at_least(role.kv_cache_tokens, 0, p + "kv_cache_tokens",
+             "0 holds max_batch_sequences x max_context");
   r.at_least(role.replicas, 1, p + "replicas");
   for (auto rank : role.ranks)
     r.at_least(rank, 0, p + "ranks[]", "ranks are numbered from 0");
