@@ -41,6 +41,8 @@ PEDAGOGY_ENUM_NAMES(loss_aggregation, {loss_aggregation::token_mean, "token_mean
                     {loss_aggregation::micro_batch_token_mean, "micro_batch_token_mean"});
 PEDAGOGY_ENUM_NAMES(lr_schedule, {lr_schedule::constant, "constant"},
                     {lr_schedule::cosine, "cosine"});
+PEDAGOGY_ENUM_NAMES(non_finite_policy, {non_finite_policy::stop, "stop"},
+                    {non_finite_policy::skip, "skip"});
 PEDAGOGY_ENUM_NAMES(cluster_mode, {cluster_mode::auto_, "auto"}, {cluster_mode::local, "local"},
                     {cluster_mode::mpi, "mpi"});
 PEDAGOGY_ENUM_NAMES(weight_channel_kind, {weight_channel_kind::auto_, "auto"},
@@ -138,6 +140,7 @@ void describe(V& v, classroom_config& c) {
   v.field("rejection_penalty", c.rejection_penalty);
   v.field("templates_dir", c.templates_dir);
   v.field("scenario_seed", c.scenario_seed);
+  v.field("max_dialogs_in_flight", c.max_dialogs_in_flight);
 }
 
 template <class V>
@@ -173,6 +176,7 @@ void describe(V& v, train_config& c) {
   v.field("max_steps", c.max_steps);
   v.field("max_staleness", c.max_staleness);
   v.field("seed", c.seed);
+  v.field("on_non_finite", c.on_non_finite);
 }
 
 template <class V>

@@ -54,6 +54,11 @@ enum class lr_schedule {
   cosine,   // cosine decay to 0 over the run, after warmup
 };
 
+enum class non_finite_policy {
+  stop, // a NaN/inf loss or gradient stops the job before the weights change
+  skip, // ... skips that step's update (weights unchanged) and training goes on
+};
+
 enum class cluster_mode {
   auto_, // mpi when started by mpirun/srun with more than one rank, else local (spelled "auto")
   local, // every actor in this one process
@@ -139,6 +144,9 @@ struct classroom_config {
   double rejection_penalty = 0.25; // lambda: subtracted when any judge rejects; 0 = none
   std::string templates_dir = "prompt_templates"; // prompt templates folder
   int64_t scenario_seed = 0; // seed of the stable hash choosing type, name and persona per problem
+  // Dialogs running at once in a rollout (the rest wait their turn, so memory stays flat);
+  // 0 = twice the tutor's batch capacity (max_batch_sequences, or openai.max_concurrency).
+  int64_t max_dialogs_in_flight = 0;
 
   bool operator==(const classroom_config&) const = default;
 };
@@ -184,6 +192,8 @@ struct train_config {
   int64_t max_steps = 0;     // stop after this many rollout steps; 0 = when the epochs are done
   int64_t max_staleness = 0; // 0 = on-policy; 1 = the next rollouts overlap learning
   int64_t seed = 42;         // data order, sampling seeds, initialisation
+  // What a NaN/inf loss or gradient does: stop | skip (the step's update; weights unchanged).
+  non_finite_policy on_non_finite = non_finite_policy::stop;
 
   bool operator==(const train_config&) const = default;
 };

@@ -142,6 +142,7 @@ void check_role(const rules& r, const role_config& role, const std::string& name
 }
 
 void check_classroom(const rules& r, const classroom_config& c) {
+  r.at_least(c.max_dialogs_in_flight, 0, "classroom.max_dialogs_in_flight");
   r.at_least(c.max_tutor_turns, 1, "classroom.max_tutor_turns");
   r.at_least(c.max_tokens_in_conversation, 1, "classroom.max_tokens_in_conversation");
   r.at_least(c.max_tokens_per_turn, 1, "classroom.max_tokens_per_turn");

@@ -171,7 +171,7 @@ TEST_CASE("an endpoint answers n samples, and sessions send the whole dialog") {
   caf::anon_send_exit(g, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("server errors are retried with backoff; what cannot succeed is reported") {
+TEST_CASE("server errors are retried with backoff, what cannot succeed is reported") {
   fake_server server;
   fixture f;
   caf::scoped_actor self{*f.system};

@@ -41,7 +41,7 @@ TEST_CASE("AdamW follows torch::optim::AdamW step for step, weight decay include
   CHECK((ours - start).abs().max().item<double>() > 1e-3); // it moved
 }
 
-TEST_CASE("saved optimizer state continues exactly; a mismatched state is refused") {
+TEST_CASE("saved optimizer state continues exactly, a mismatched state is refused") {
   const at::Tensor start = at::linspace(-1, 1, 6).view({3, 2});
   at::Tensor a = start.clone().set_requires_grad(true);
   adamw straight({{"w", a}}, {});

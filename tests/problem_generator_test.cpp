@@ -32,7 +32,7 @@ std::string jsonl(const std::vector<problem>& problems) {
 
 } // namespace
 
-TEST_CASE("a seed gives the same problems; another seed gives others") {
+TEST_CASE("a seed gives the same problems, another seed gives others") {
   const auto a = generate_problems(7, 50), b = generate_problems(7, 50),
              c = generate_problems(8, 50);
   CHECK(jsonl(a) == jsonl(b));

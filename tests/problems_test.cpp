@@ -30,7 +30,7 @@ std::string error_of(const fs::path& path, problem_fields fields = {}) {
 
 } // namespace
 
-TEST_CASE("problems load with their line numbers; numeric answers become text") {
+TEST_CASE("problems load with their line numbers, numeric answers become text") {
   auto path =
     write("ok.jsonl", "{\"problem\": \"2+2?\", \"answer\": \"4\"}\n\n"
                       "{\"problem\": \"Half of 7?\", \"answer\": 3.5, \"source\": \"x\"}\n");

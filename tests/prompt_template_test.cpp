@@ -77,7 +77,7 @@ TEST_CASE("syntax errors are reported with their line") {
   CHECK(error_of("{% while x %}").hint().find("known tags") != std::string::npos);
 }
 
-TEST_CASE("one trailing newline is dropped, as Jinja does; others stay") {
+TEST_CASE("one trailing newline is dropped, as Jinja does, others stay") {
   CHECK(render("Hello {{ name }}\n", {{"name", std::string("Ada")}}) == "Hello Ada");
   CHECK(render("Hello\n\n", {}) == "Hello\n");
   CHECK(render("Hello", {}) == "Hello");

@@ -49,7 +49,7 @@ TEST_CASE("an accepted dialog earns its solve rate, the end-marker bonus and not
   CHECK(r.total == doctest::Approx(0.475));
 }
 
-TEST_CASE("soft mode subtracts lambda from the solve rate; hard mode gives -lambda alone") {
+TEST_CASE("soft mode subtracts lambda from the solve rate, hard mode gives -lambda alone") {
   reward_weights w;
   w.rejection_penalty = 1.0;
   auto soft = dialog_reward(dialog({{"x = 5. <end_of_conversation>", 4}}, true, true), w);

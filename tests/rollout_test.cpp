@@ -366,7 +366,7 @@ TEST_CASE("a problem's G samples share scenario, and samples get different seeds
   CHECK(seeds.size() == f.tutor_log->snapshot().size());
 }
 
-TEST_CASE("a generator that fails is retried; one that keeps failing fails only its dialog") {
+TEST_CASE("a generator that fails is retried, one that keeps failing fails only its dialog") {
   SUBCASE("two failures, then success") {
     classroom_fixture f;
     auto failures = std::make_shared<int>(0);

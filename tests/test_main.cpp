@@ -1,3 +1,82 @@
-// The doctest runner shared by every unit-test binary.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+// The doctest runner shared by every unit-test binary, with two guards that keep CTest honest.
+//
+// CTest runs one doctest case per entry (`--test-case=NAME`), so an entry whose filter matches
+// nothing would run zero cases and pass. Two ways that happens: a name with ';', which CTest's
+// list syntax splits into two entries that each match nothing, and a filter that no longer
+// matches after a rename. The first is refused when the cases are listed (that is, when the
+// build discovers them, so the build fails); the second makes the run exit non-zero.
+#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace {
+
+unsigned cases_run = 0;
+
+// Records how many cases passed the filters; reports nothing itself.
+struct run_counter : doctest::IReporter {
+  explicit run_counter(const doctest::ContextOptions&) {
+  }
+  void report_query(const doctest::QueryData&) override {
+  }
+  void test_run_start() override {
+  }
+  void test_run_end(const doctest::TestRunStats& stats) override {
+    cases_run = stats.numTestCasesPassingFilters;
+  }
+  void test_case_start(const doctest::TestCaseData&) override {
+  }
+  void test_case_reenter(const doctest::TestCaseData&) override {
+  }
+  void test_case_end(const doctest::CurrentTestCaseStats&) override {
+  }
+  void test_case_exception(const doctest::TestCaseException&) override {
+  }
+  void subcase_start(const doctest::SubcaseSignature&) override {
+  }
+  void subcase_end() override {
+  }
+  void log_assert(const doctest::AssertData&) override {
+  }
+  void log_message(const doctest::MessageData&) override {
+  }
+  void test_case_skipped(const doctest::TestCaseData&) override {
+  }
+};
+
+REGISTER_LISTENER("run_counter", 1, run_counter);
+
+// A name CTest cannot carry as one entry: ';' separates list items in CMake.
+bool ctest_would_split(const char* name) {
+  return std::strchr(name, ';') != nullptr;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  int bad_names = 0;
+  for (const auto& test : doctest::detail::getRegisteredTests()) {
+    if (ctest_would_split(test.m_name)) {
+      std::fprintf(stderr,
+                   "error: %s:%d: test case \"%s\" contains ';', which CTest splits into entries "
+                   "that run nothing\n  hint: use ',' or ':' instead\n",
+                   test.m_file.c_str(), test.m_line, test.m_name);
+      ++bad_names;
+    }
+  }
+  if (bad_names > 0)
+    return 3;
+
+  doctest::Context context(argc, argv);
+  const int status = context.run();
+  if (context.shouldExit()) // --list-test-cases, --help, ...: nothing was meant to run
+    return status;
+  if (cases_run == 0) {
+    std::fprintf(stderr, "error: no test case matched the filters, so nothing was tested\n"
+                         "  hint: a renamed test case leaves a stale CTest entry: re-run cmake\n");
+    return 1;
+  }
+  return status;
+}

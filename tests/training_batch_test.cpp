@@ -49,7 +49,7 @@ session_history two_turns(fixture& f, const std::string& name, double temperatur
 
 } // namespace
 
-TEST_CASE("the loss mask is exactly the sampled tokens; behaviour log-probs come along") {
+TEST_CASE("the loss mask is exactly the sampled tokens, behaviour log-probs come along") {
   fixture f;
   const auto h = two_turns(f, "d", 1.0, 1);
   const auto s = from_history(h, 0.5);

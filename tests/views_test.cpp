@@ -66,7 +66,7 @@ TEST_CASE("the tutor's prompt names the student, states the problem, and explain
   CHECK(thinking[0].content.find("<think>") != std::string::npos);
 }
 
-TEST_CASE("the tutor sees its own raw turns; the student sees them without thinking or markers") {
+TEST_CASE("the tutor sees its own raw turns, the student sees them without thinking or markers") {
   const auto prompts = shipped();
   const auto dialog = sample_dialog();
   const auto tutor = tutor_view(prompts, someone(), dialog);
@@ -90,7 +90,7 @@ TEST_CASE("the tutor sees its own raw turns; the student sees them without think
   CHECK(final_view.back().content.find("\\boxed{}") != std::string::npos);
 }
 
-TEST_CASE("an attempted dialog's first prompt is the problem alone; the attempt gets wrapped") {
+TEST_CASE("an attempted dialog's first prompt is the problem alone, the attempt gets wrapped") {
   const auto prompts = shipped();
   const auto first = initial_attempt_view(prompts, someone());
   REQUIRE(first.size() == 1);
@@ -126,7 +126,7 @@ TEST_CASE("each judge sees the hidden dialog as one bullet per message and must 
   }
 }
 
-TEST_CASE("a missing template is named by its path; a broken one by path and line") {
+TEST_CASE("a missing template is named by its path, a broken one by path and line") {
   const fs::path dir = fs::temp_directory_path() / "pedagogy_views_test";
   fs::remove_all(dir);
   fs::create_directories(dir);
