@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <malloc.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   mallopt(M_TOP_PAD, 256 << 20);
 #endif
+  // A file that may not grow (RLIMIT_FSIZE) fails the write with EFBIG, which the job reports
+  // naming the file, instead of killing the process without a word.
+  std::signal(SIGXFSZ, SIG_IGN);
   using pedagogy::exit_code;
   CLI::App app{description, "pedagogy"};
   app.require_subcommand(1);

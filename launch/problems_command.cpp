@@ -6,6 +6,7 @@
 #include "classroom/problem_generator.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <fmt/format.h>
 
@@ -32,18 +33,16 @@ int make_problems(const make_problems_options& opts) {
     excluded.insert(excluded.end(), more.begin(), more.end());
   }
   const auto problems = classroom::generate_problems(opts.seed, opts.count, excluded);
-  // Written whole to a temporary file first, so an existing set is never left half-written.
+  // Replaced whole and checked, so an existing set is never left half-written.
   const std::filesystem::path out = opts.out;
-  const std::filesystem::path partial = out.string() + ".partial";
-  {
-    std::ofstream file(partial, std::ios::trunc);
-    if (!file)
-      throw input_error(out.string(), "cannot write the problem set",
-                        "check that the folder exists and is writable");
-    for (const auto& p : problems)
-      file << classroom::to_jsonl(p) << '\n';
-  }
-  std::filesystem::rename(partial, out);
+  const auto folder = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
+  if (!std::filesystem::is_directory(folder))
+    throw input_error(out.string(), "cannot write the problem set: no such folder",
+                      "create the folder first, or choose another --out");
+  std::string text;
+  for (const auto& p : problems)
+    text += classroom::to_jsonl(p) + '\n';
+  files::write_atomically(out, text);
   std::cout << fmt::format("wrote {} problems to {} (seed {})\n", problems.size(), out.string(),
                            opts.seed);
   return static_cast<int>(exit_code::ok);

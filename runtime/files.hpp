@@ -1,0 +1,70 @@
+// Writing files as if the disk could fill up at any moment, because it can.
+//
+// A write that fails stops the job (exit 1) with a `write_error` naming the file and the system's
+// reason; nothing is reported as written that is not on disk. Whole files are replaced atomically
+// (temporary file, fsync, rename, fsync of the folder), so a reader sees the old content or the
+// new one, never a mix. JSONL files grow one whole line at a time: a line that does not fit is cut
+// back to where it began, so a later `--resume` never reads half a record.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace pedagogy::files {
+
+// A write, flush, sync or close of `path` failed.
+class write_error : public std::runtime_error {
+public:
+  write_error(const std::filesystem::path& path, const std::string& what);
+
+  const std::filesystem::path& path() const noexcept {
+    return path_;
+  }
+
+private:
+  std::filesystem::path path_;
+};
+
+// Replaces `path` with `content`: the old file stays intact unless the new one is complete on disk.
+void write_atomically(const std::filesystem::path& path, std::string_view content);
+
+// Appends whole lines to one file. Each append() writes one line and its '\n', or leaves the file
+// as it was and throws. One writer per file (the run folder's lock makes sure of that).
+class line_appender {
+public:
+  line_appender() = default;
+  // Opens (creating) `path` for appending. A last line without its '\n', left by a process that
+  // died mid-write, is cut off first.
+  explicit line_appender(std::filesystem::path path);
+  line_appender(line_appender&& other) noexcept;
+  line_appender& operator=(line_appender&& other) noexcept;
+  line_appender(const line_appender&) = delete;
+  line_appender& operator=(const line_appender&) = delete;
+  ~line_appender(); // closes without checking: call close() where the result matters
+
+  bool is_open() const noexcept {
+    return fd_ >= 0;
+  }
+  const std::filesystem::path& path() const noexcept {
+    return path_;
+  }
+
+  // `line` must not contain '\n'.
+  void append(std::string_view line);
+  // Makes every appended line durable (fsync).
+  void sync();
+  // Syncs and closes, checking both.
+  void close();
+
+private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+// Cuts a last line that lacks its '\n' off `path` (no-op when the file is absent or whole).
+// Returns the number of bytes removed.
+size_t drop_partial_last_line(const std::filesystem::path& path);
+
+} // namespace pedagogy::files
