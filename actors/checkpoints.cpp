@@ -1,0 +1,97 @@
+// Checkpoints on disk (see checkpoints.hpp).
+#include "actors/checkpoints.hpp"
+
+#include "models/safetensors.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/files.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+
+namespace pedagogy::actors {
+
+namespace fs = std::filesystem;
+
+std::vector<checkpoint_entry> list_checkpoints(const fs::path& dir) {
+  std::vector<checkpoint_entry> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    return out;
+  const std::regex name(R"(step-(\d+))");
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (entry.is_directory() && std::regex_match(file, m, name) &&
+        fs::exists(entry.path() / "trainer_state.json"))
+      out.push_back({std::stoll(m[1].str()), entry.path()});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+  return out;
+}
+
+std::string checkpoint_problem(const fs::path& dir) {
+  try {
+    for (const char* file : {"config.json", "trainer_state.json", "optimizer.safetensors"})
+      if (!fs::is_regular_file(dir / file))
+        return fmt::format("{}: missing", (dir / file).string());
+    std::ifstream in(dir / "trainer_state.json");
+    auto state = nlohmann::json::parse(in, nullptr, false);
+    if (state.is_discarded() || !state.is_object() || !state.contains("step"))
+      return fmt::format("{}: not a trainer state", (dir / "trainer_state.json").string());
+    // Opening validates every header against the file's size: a truncated file fails here.
+    models::checkpoint_reader::open(dir);
+    models::safetensors_file::open(dir / "optimizer.safetensors");
+    return "";
+  } catch (const input_error& e) {
+    return fmt::format("{}: {}", e.where(), e.problem());
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+fs::path checkpoint_dir(const fs::path& dir, int64_t step) {
+  return dir / fmt::format("step-{:06d}", step);
+}
+
+fs::path checkpoint_tmp_dir(const fs::path& dir, int64_t step) {
+  return dir / fmt::format("step-{:06d}.tmp", step);
+}
+
+fs::path finish_checkpoint(const fs::path& tmp, const std::string& trainer_state_json) {
+  files::write_atomically(tmp / "trainer_state.json", trainer_state_json);
+  fs::path final_dir = tmp;
+  final_dir.replace_extension(); // step-000123.tmp -> step-000123
+  if (fs::exists(final_dir))
+    fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+  return final_dir;
+}
+
+void prune_checkpoints(const fs::path& dir, int64_t keep) {
+  if (keep <= 0)
+    return;
+  auto found = list_checkpoints(dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < found.size(); ++i)
+    fs::remove_all(found[i].dir);
+}
+
+int64_t remove_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    return 0;
+  // Only names this program writes: a user's own *.tmp files beside them are not ours to delete.
+  const std::regex name(R"(step-\d+\.tmp)");
+  std::vector<fs::path> doomed;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (std::regex_match(entry.path().filename().string(), name))
+      doomed.push_back(entry.path());
+  for (const auto& path : doomed)
+    fs::remove_all(path);
+  return static_cast<int64_t>(doomed.size());
+}
+
+} // namespace pedagogy::actors

@@ -1,0 +1,166 @@
+// The run folder's lock and the outputs --force may delete (see run_folder.hpp).
+#include "actors/run_folder.hpp"
+
+#include "runtime/errors.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <regex>
+#include <set>
+
+namespace pedagogy::actors {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* lock_name = ".pedagogy.lock";
+
+// The files a run writes into logging.run_dir (and the temporary names they pass through).
+bool is_run_output(const std::string& name) {
+  static const std::set<std::string> outputs = {"metrics.jsonl", "dialogs.jsonl", "pedagogy.log",
+                                                "config.toml", lock_name};
+  for (const auto& output : outputs)
+    if (name == output || name == output + ".tmp" || name == output + ".partial")
+      return true;
+  return false;
+}
+
+fs::path normal(const fs::path& p) {
+  std::error_code ec;
+  auto out = fs::weakly_canonical(fs::absolute(p), ec);
+  return ec ? fs::absolute(p).lexically_normal() : out;
+}
+
+// True when `inner` is `outer` or lies inside it.
+bool within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i)
+    if (o->empty())
+      continue;
+    else if (i == inner.end() || *i != *o)
+      return false;
+  return true;
+}
+
+bool is_kept(const fs::path& entry, const std::vector<fs::path>& kept) {
+  return std::any_of(kept.begin(), kept.end(), [&](const fs::path& k) { return within(k, entry); });
+}
+
+} // namespace
+
+bool is_checkpoint_name(const std::string& name) {
+  static const std::regex pattern(R"(step-\d+(\.tmp)?)");
+  return std::regex_match(name, pattern);
+}
+
+run_lock::run_lock(const fs::path& dir) {
+  const fs::path path = dir / lock_name;
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw input_error(path.string(),
+                      fmt::format("cannot create the run's lock file: {}", std::strerror(errno)),
+                      "check that logging.run_dir is a writable folder");
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buffer[32] = {};
+    const ssize_t n = ::pread(fd_, buffer, sizeof buffer - 1, 0);
+    std::string holder = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "unknown";
+    holder.erase(std::remove(holder.begin(), holder.end(), '\n'), holder.end());
+    ::close(fd_);
+    fd_ = -1;
+    throw input_error(dir.string(),
+                      fmt::format("another pedagogy run (pid {}) is using this folder", holder),
+                      "wait for it to finish, stop it, or choose another logging.run_dir");
+  }
+  // The holder's pid, for the message above; the lock itself is the flock, not this text.
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // Not fatal: the lock holds either way.
+  }
+}
+
+run_lock::~run_lock() {
+  if (fd_ >= 0)
+    ::close(fd_); // releases the flock
+}
+
+std::vector<fs::path> foreign_entries(const run_layout& layout) {
+  std::vector<fs::path> kept;
+  for (const auto& k : layout.kept)
+    if (!k.empty())
+      kept.push_back(normal(k));
+  const fs::path run_dir = normal(layout.run_dir);
+  const fs::path ckpt_dir = normal(layout.checkpoint_dir);
+  std::vector<fs::path> foreign;
+  auto scan = [&](const fs::path& dir, bool run_outputs, bool checkpoints) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      return;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const fs::path path = normal(entry.path());
+      const std::string name = entry.path().filename().string();
+      if (is_kept(path, kept))
+        continue;
+      if (run_outputs && is_run_output(name) && entry.is_regular_file())
+        continue;
+      if (run_outputs && within(ckpt_dir, path) && entry.is_directory())
+        continue; // holds the checkpoint folder, checked below
+      if (checkpoints && is_checkpoint_name(name))
+        continue;
+      foreign.push_back(entry.path());
+    }
+  };
+  scan(run_dir, true, ckpt_dir == run_dir);
+  if (ckpt_dir != run_dir)
+    scan(ckpt_dir, false, true);
+  return foreign;
+}
+
+void clear_run_outputs(const run_layout& layout) {
+  const auto foreign = foreign_entries(layout);
+  if (!foreign.empty()) {
+    std::string names;
+    for (size_t i = 0; i < foreign.size() && i < 3; ++i)
+      names += (i ? ", " : "") + foreign[i].string();
+    if (foreign.size() > 3)
+      names += fmt::format(" and {} more", foreign.size() - 3);
+    throw input_error(
+      foreign.front().parent_path().string(),
+      fmt::format("--force refuses to start over here: the folder holds files this program did "
+                  "not write ({})",
+                  names),
+      "point logging.run_dir (and checkpoint.dir) at a folder of its own, or move those files");
+  }
+  std::vector<fs::path> kept;
+  for (const auto& k : layout.kept)
+    if (!k.empty())
+      kept.push_back(normal(k));
+  const fs::path run_dir = normal(layout.run_dir);
+  const fs::path ckpt_dir = normal(layout.checkpoint_dir);
+  auto clear = [&](const fs::path& dir, bool run_outputs, bool checkpoints) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      return;
+    std::vector<fs::path> doomed;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (is_kept(normal(entry.path()), kept) || name == lock_name)
+        continue;
+      if ((run_outputs && is_run_output(name)) || (checkpoints && is_checkpoint_name(name)))
+        doomed.push_back(entry.path());
+    }
+    for (const auto& path : doomed)
+      fs::remove_all(path);
+  };
+  clear(run_dir, true, ckpt_dir == run_dir);
+  if (ckpt_dir != run_dir)
+    clear(ckpt_dir, false, true);
+}
+
+} // namespace pedagogy::actors

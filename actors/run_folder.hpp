@@ -1,0 +1,49 @@
+// A training run's folder: who may write into it, and what `--force` may delete.
+//
+// Only one run writes into a folder at a time (an advisory lock held for the run's lifetime, so
+// a second run on the same folder refuses instead of deleting the first one's files under it).
+// Starting over deletes only what a run of this program writes there, and refuses a folder that
+// holds anything else: a mistyped `logging.run_dir` or `checkpoint.dir` must never empty a folder
+// of the user's own files.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace pedagogy::actors {
+
+// Holds `<dir>/.pedagogy.lock` (flock) until destroyed. Throws input_error when another process
+// holds it, naming that process.
+class run_lock {
+public:
+  explicit run_lock(const std::filesystem::path& dir);
+  run_lock(const run_lock&) = delete;
+  run_lock& operator=(const run_lock&) = delete;
+  ~run_lock();
+
+private:
+  int fd_ = -1;
+};
+
+// What a run writes into its folder, and what it finds there but must keep.
+struct run_layout {
+  std::filesystem::path run_dir;
+  std::filesystem::path checkpoint_dir;
+  // Model folders the run reads (and may have created, e.g. `tutor.init`): kept by --force.
+  std::vector<std::filesystem::path> kept;
+};
+
+// The names of files and folders under the run's folders that are neither this program's
+// outputs nor kept paths; empty when --force may go ahead.
+std::vector<std::filesystem::path> foreign_entries(const run_layout& layout);
+
+// Deletes the outputs of an earlier run (metrics, dialogs, log, config copy, checkpoints and
+// their temporary files). Throws input_error, deleting nothing, when foreign_entries() is not
+// empty.
+void clear_run_outputs(const run_layout& layout);
+
+// Checkpoint folder names: step-000123 (and step-000123.tmp while one is being written).
+bool is_checkpoint_name(const std::string& name);
+
+} // namespace pedagogy::actors

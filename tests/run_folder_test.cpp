@@ -1,0 +1,102 @@
+// What `--force` may delete in a run folder, the run lock, and checkpoint bookkeeping.
+#include "actors/checkpoints.hpp"
+#include "actors/run_folder.hpp"
+#include "runtime/errors.hpp"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace pedagogy;
+using namespace pedagogy::actors;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir =
+    fs::temp_directory_path() / ("pedagogy_run_folder_test_" + std::to_string(::getpid())) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+void touch(const fs::path& path) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << "x\n";
+}
+
+} // namespace
+
+TEST_CASE("force deletes an earlier run's outputs and keeps the model folders inside") {
+  const auto run = scratch("own");
+  for (const char* file : {"metrics.jsonl", "dialogs.jsonl", "pedagogy.log", "config.toml"})
+    touch(run / file);
+  touch(run / "checkpoints" / "step-000002" / "model.safetensors");
+  touch(run / "checkpoints" / "step-000004.tmp" / "model.safetensors");
+  touch(run / "weights" / "tutor" / "model.safetensors");
+  const run_layout layout{run, run / "checkpoints", {run / "weights" / "tutor", ""}};
+  CHECK(foreign_entries(layout).empty());
+  clear_run_outputs(layout);
+  CHECK_FALSE(fs::exists(run / "metrics.jsonl"));
+  CHECK_FALSE(fs::exists(run / "dialogs.jsonl"));
+  CHECK_FALSE(fs::exists(run / "checkpoints" / "step-000002"));
+  CHECK_FALSE(fs::exists(run / "checkpoints" / "step-000004.tmp"));
+  CHECK(fs::exists(run / "weights" / "tutor" / "model.safetensors"));
+}
+
+TEST_CASE("force refuses a folder with files it did not write, and deletes nothing") {
+  const auto run = scratch("foreign");
+  touch(run / "metrics.jsonl");
+  touch(run / "notes.txt");
+  const run_layout layout{run, run / "checkpoints", {}};
+  const auto foreign = foreign_entries(layout);
+  REQUIRE(foreign.size() == 1);
+  CHECK(foreign.front().filename() == "notes.txt");
+  CHECK_THROWS_AS(clear_run_outputs(layout), input_error);
+  CHECK(fs::exists(run / "metrics.jsonl"));
+  CHECK(fs::exists(run / "notes.txt"));
+}
+
+TEST_CASE("a checkpoint folder that is a project folder is refused") {
+  const auto project = scratch("project");
+  touch(project / "config" / "tiny.toml");
+  touch(project / "step-000001" / "trainer_state.json");
+  const auto run = scratch("project_run");
+  const run_layout layout{run, project, {}};
+  CHECK(foreign_entries(layout).size() == 1); // config/, not the checkpoint
+  CHECK_THROWS_AS(clear_run_outputs(layout), input_error);
+  CHECK(fs::exists(project / "config" / "tiny.toml"));
+  CHECK(fs::exists(project / "step-000001" / "trainer_state.json"));
+}
+
+TEST_CASE("a second lock on the same folder is refused until the first is released") {
+  const auto run = scratch("lock");
+  {
+    run_lock first(run);
+    try {
+      run_lock second(run);
+      FAIL("the second lock should have been refused");
+    } catch (const input_error& e) {
+      CHECK(e.problem().find(std::to_string(::getpid())) != std::string::npos);
+    }
+  }
+  run_lock again(run); // released with the first
+}
+
+TEST_CASE("checkpoints: finished ones are listed, damaged ones are told apart, tmp ones removed") {
+  const auto dir = scratch("checkpoints");
+  touch(dir / "step-000001" / "trainer_state.json");
+  touch(dir / "step-000003.tmp" / "trainer_state.json");
+  touch(dir / "user.tmp");
+  const auto found = list_checkpoints(dir);
+  REQUIRE(found.size() == 1);
+  CHECK(found.front().step == 1);
+  const auto problem = checkpoint_problem(found.front().dir);
+  CHECK(problem.find("config.json") != std::string::npos); // the first missing file
+  CHECK(remove_temporaries(dir) == 1);
+  CHECK_FALSE(fs::exists(dir / "step-000003.tmp"));
+  CHECK(fs::exists(dir / "user.tmp")); // not ours
+}
