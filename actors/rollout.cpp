@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 namespace pedagogy::actors {
@@ -95,11 +96,13 @@ caf::behavior conversation(conversation_pointer self, std::shared_ptr<const clas
   return {};
 }
 
-// A record for a dialog whose actor died without reporting.
-dialog_result lost(const dialog_job& job, const std::string& reason) {
+// A record for a dialog that did not report: its actor died ("failed"), or the rollout was
+// stopped before it finished ("abandoned").
+dialog_result lost(const dialog_job& job, const std::string& reason,
+                   const std::string& status = "failed") {
   dialog_result r;
   r.record.id = fmt::format("{}/{}/{}", job.step, job.problem_index, job.sample);
-  r.record.status = "failed";
+  r.record.status = status;
   r.record.error = reason;
   r.record.step = job.step;
   r.record.problem_index = job.problem_index;
@@ -144,43 +147,79 @@ caf::actor spawn_conversation(caf::actor_system& system,
 std::vector<dialog_result> run_rollout(caf::actor_system& system,
                                        std::shared_ptr<const classroom_setup> setup,
                                        const role_generators& generators,
-                                       std::vector<dialog_job> jobs, const result_sink& sink) {
+                                       std::vector<dialog_job> jobs, const result_sink& sink,
+                                       const rollout_options& options) {
   std::vector<std::optional<dialog_result>> results(jobs.size());
   caf::scoped_actor self{system};
+  const size_t cap = options.max_in_flight > 0 ? static_cast<size_t>(options.max_in_flight)
+                                               : std::max<size_t>(jobs.size(), 1);
   std::map<caf::actor_addr, int64_t> index_of;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    auto actor =
-      spawn_conversation(system, setup, generators, jobs[i], static_cast<int64_t>(i), self);
-    self->monitor(actor);
-    index_of.emplace(actor.address(), static_cast<int64_t>(i));
-  }
+  std::map<int64_t, caf::actor> running;
+  size_t next = 0;
   size_t done = 0;
+  bool stopped = false;
   auto deliver = [&](int64_t index, dialog_result result) {
+    running.erase(index);
     auto& slot = results[static_cast<size_t>(index)];
     if (slot)
       return;
-    if (sink)
+    if (sink && result.record.status != abandoned_status)
       sink(result);
     slot = std::move(result);
     ++done;
   };
+  auto stop_asked = [&] {
+    return options.stop && options.stop();
+  };
+  auto start_more = [&] {
+    while (!stopped && next < jobs.size() && running.size() < cap && !stop_asked()) {
+      const auto index = static_cast<int64_t>(next);
+      auto actor = spawn_conversation(system, setup, generators, jobs[next], index, self);
+      self->monitor(actor);
+      index_of.emplace(actor.address(), index);
+      running.emplace(index, std::move(actor));
+      ++next;
+    }
+  };
+  auto stop_now = [&] {
+    stopped = true;
+    for (; next < jobs.size(); ++next)
+      deliver(
+        static_cast<int64_t>(next),
+        lost(jobs[next], "the rollout was stopped before this dialog started", abandoned_status));
+    for (const auto& [index, actor] : running)
+      self->send_exit(actor, caf::exit_reason::user_shutdown);
+  };
+  start_more();
   while (done < jobs.size()) {
-    self->receive([&](int64_t index, dialog_result& result) { deliver(index, std::move(result)); },
-                  [&](caf::down_msg& down) {
-                    // A conversation that stops without its record (it reports before it quits, so
-                    // a normal exit finds the slot filled) is recorded as failed instead of waited
-                    // for.
-                    auto it = index_of.find(down.source);
-                    if (it == index_of.end() || results[static_cast<size_t>(it->second)])
-                      return;
-                    self->receive([&](int64_t index,
-                                      dialog_result& result) { deliver(index, std::move(result)); },
-                                  caf::after(std::chrono::seconds(0)) >> [] {});
-                    if (!results[static_cast<size_t>(it->second)])
-                      deliver(it->second, lost(jobs[static_cast<size_t>(it->second)],
-                                               "the conversation actor stopped: " +
-                                                 system.render(down.reason)));
-                  });
+    if (!stopped && stop_asked())
+      stop_now();
+    self->receive(
+      [&](int64_t index, dialog_result& result) {
+        deliver(index, std::move(result));
+        start_more();
+      },
+      [&](caf::down_msg& down) {
+        // A conversation that stops without its record (it reports before it quits, so a normal
+        // exit finds the slot filled) is recorded as failed (or abandoned, when we stopped it)
+        // instead of waited for.
+        auto it = index_of.find(down.source);
+        if (it == index_of.end() || results[static_cast<size_t>(it->second)])
+          return;
+        self->receive(
+          [&](int64_t index, dialog_result& result) { deliver(index, std::move(result)); },
+          caf::after(std::chrono::seconds(0)) >> [] {});
+        const auto index = it->second;
+        if (!results[static_cast<size_t>(index)])
+          deliver(index, stopped
+                           ? lost(jobs[static_cast<size_t>(index)],
+                                  "the rollout was stopped while this dialog ran", abandoned_status)
+                           : lost(jobs[static_cast<size_t>(index)],
+                                  "the conversation actor stopped: " + system.render(down.reason)));
+        start_more();
+      },
+      // Wakes up to look at options.stop even while no dialog finishes.
+      caf::after(std::chrono::milliseconds(200)) >> [] {});
   }
   std::vector<dialog_result> out;
   for (auto& r : results)

@@ -1,11 +1,12 @@
 // Running many dialogs: problems x G samples against one set of generators.
 //
-// run_rollout() is the real schedule: one conversation actor per dialog, all started at once;
-// each moves to its next turn, its judges and its solutions as soon as its own previous call
-// returns, so the generators' continuous batches stay full and no dialog waits for another.
-// run_lockstep() is the Python reference's schedule, kept only as a benchmark baseline: every
-// dialog's tutor turn, then every dialog's student turn, ..., then all judging, then all
-// solutions, each phase waiting for its slowest member.
+// run_rollout() is the real schedule: one conversation actor per dialog, up to a cap running
+// at once (the next starts as one finishes, so memory stays flat however many dialogs a step
+// has and results stream from the start); each moves to its next turn, its judges and its solutions
+// as soon as its own previous call returns, so the generators' continuous batches stay full and no
+// dialog waits for another. run_lockstep() is the Python reference's schedule, kept only as a
+// benchmark baseline: every dialog's tutor turn, then every dialog's student turn, ..., then all
+// judging, then all solutions, each phase waiting for its slowest member.
 #pragma once
 
 #include "actors/dialog.hpp"
@@ -34,11 +35,23 @@ std::vector<dialog_job> make_jobs(int64_t step, const std::vector<classroom::pro
 // Called once per finished dialog, in finishing order (for progress lines and streaming JSONL).
 using result_sink = std::function<void(const dialog_result&)>;
 
+struct rollout_options {
+  // Dialogs running at once; the rest wait their turn. 0 = all at once.
+  int64_t max_in_flight = 0;
+  // Polled while dialogs run: once true, no dialog starts and those running are stopped; every
+  // dialog not finished is returned with status "abandoned" (and not passed to the sink).
+  std::function<bool()> stop;
+};
+
+// The status of a dialog a stopped rollout never finished.
+inline constexpr const char* abandoned_status = "abandoned";
+
 // The results in job order. Never throws for a failing dialog: its record says why.
 std::vector<dialog_result> run_rollout(caf::actor_system& system,
                                        std::shared_ptr<const classroom_setup> setup,
                                        const role_generators& generators,
-                                       std::vector<dialog_job> jobs, const result_sink& sink = {});
+                                       std::vector<dialog_job> jobs, const result_sink& sink = {},
+                                       const rollout_options& options = {});
 
 std::vector<dialog_result> run_lockstep(caf::actor_system& system,
                                         std::shared_ptr<const classroom_setup> setup,

@@ -55,6 +55,19 @@ models::learner_options learner_options_from(const config::config& cfg, int64_t 
   o.micro_batch_size = t.micro_batch_size;
   o.mu = t.mu;
   o.temperature = cfg.tutor.sampling.temperature;
+  o.skip_non_finite = t.on_non_finite == config::non_finite_policy::skip;
+  return o;
+}
+
+rollout_options rollout_options_from(const config::config& cfg) {
+  rollout_options o;
+  o.max_in_flight = cfg.classroom.max_dialogs_in_flight;
+  if (o.max_in_flight == 0) {
+    const auto& tutor = cfg.tutor;
+    o.max_in_flight =
+      2 * (tutor.backend == config::backend_kind::openai ? tutor.openai.max_concurrency
+                                                         : tutor.max_batch_sequences);
+  }
   return o;
 }
 

@@ -42,6 +42,11 @@ bool needs_judge_generator(const config::config& cfg);
 // spans `rollout_steps` x mu optimizer steps.
 models::learner_options learner_options_from(const config::config& cfg, int64_t rollout_steps);
 
+// The rollout schedule's settings: classroom.max_dialogs_in_flight, where 0 means twice what the
+// tutor serves at once (its engine's max_batch_sequences, or its endpoint's max_concurrency), so
+// the tutor's batches stay full while the number of live dialogs stays bounded.
+rollout_options rollout_options_from(const config::config& cfg);
+
 // Tutor, student and judge (no judge actor when the judges are rules or judging is off).
 role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg);
 

@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -23,6 +24,8 @@ struct call_log {
   std::mutex mutex;
   std::vector<generate_request> requests;
   std::vector<std::string> closed;
+  int64_t open_sessions = 0; // opened by a request and not closed yet
+  int64_t most_open_sessions = 0;
   std::vector<generate_request> snapshot() {
     std::lock_guard guard{mutex};
     return requests;
@@ -53,6 +56,8 @@ generator_actor::behavior_type fake_generator(generator_actor::pointer, script a
       {
         std::lock_guard guard{log->mutex};
         log->requests.push_back(request);
+        if (request.open_session)
+          log->most_open_sessions = std::max(log->most_open_sessions, ++log->open_sessions);
       }
       generate_reply reply;
       for (const auto& text : answer(request)) {
@@ -67,6 +72,7 @@ generator_actor::behavior_type fake_generator(generator_actor::pointer, script a
     [=](close_atom, const std::string& session) -> token_history {
       std::lock_guard guard{log->mutex};
       log->closed.push_back(session);
+      --log->open_sessions;
       token_history h;
       h.tokens = {1, 2, 3};
       h.sampled = {0, 1, 1};
@@ -135,7 +141,9 @@ struct classroom_fixture {
             system->spawn(fake_generator, script(via(judge)), judge_log)};
   }
 
-  std::vector<dialog_result> run(int64_t problems = 1, int64_t samples = 1, bool lockstep = false) {
+  std::vector<dialog_result> run(int64_t problems = 1, int64_t samples = 1, bool lockstep = false,
+                                 const rollout_options& options = {},
+                                 const result_sink& sink = {}) {
     std::vector<classroom::problem> set;
     std::vector<int64_t> indices;
     for (int64_t i = 0; i < problems; ++i) {
@@ -146,7 +154,7 @@ struct classroom_fixture {
     auto generators = spawn();
     auto jobs = make_jobs(0, set, indices, samples, 1);
     auto out = lockstep ? run_lockstep(*system, setup, generators, std::move(jobs))
-                        : run_rollout(*system, setup, generators, std::move(jobs));
+                        : run_rollout(*system, setup, generators, std::move(jobs), sink, options);
     for (auto* g : {&generators.tutor, &generators.student, &generators.judge})
       caf::anon_send_exit(*g, caf::exit_reason::user_shutdown);
     return out;
@@ -427,4 +435,41 @@ TEST_CASE("the lock-step baseline produces the same records as the async schedul
   const auto a = strip(async_run.run(3, 2, false));
   const auto b = strip(lockstep_run.run(3, 2, true));
   CHECK(a == b);
+}
+
+TEST_CASE("at most max_in_flight dialogs run at once, and every dialog still finishes") {
+  classroom_fixture f;
+  rollout_options options;
+  options.max_in_flight = 2;
+  std::vector<int64_t> finished;
+  const auto results = f.run(8, 2, false, options, [&](const dialog_result& r) {
+    finished.push_back(r.record.problem_index);
+  });
+  REQUIRE(results.size() == 16);
+  for (const auto& r : results)
+    CHECK(r.record.status == "ok");
+  CHECK(finished.size() == 16);
+  CHECK(f.tutor_log->most_open_sessions >= 1);
+  CHECK(f.tutor_log->most_open_sessions <= 2);
+  CHECK(f.tutor_log->open_sessions == 0);
+}
+
+TEST_CASE("a stopped rollout starts no more dialogs and returns the rest as abandoned") {
+  classroom_fixture f;
+  std::atomic<int> sunk{0};
+  rollout_options options;
+  options.max_in_flight = 1;
+  options.stop = [&] {
+    return sunk.load() >= 1;
+  };
+  const auto results = f.run(6, 1, false, options, [&](const dialog_result&) { ++sunk; });
+  REQUIRE(results.size() == 6);
+  CHECK(results[0].record.status == "ok");
+  for (size_t i = 1; i < results.size(); ++i) {
+    CHECK(results[i].record.status == abandoned_status);
+    CHECK(results[i].record.problem_index == static_cast<int64_t>(i));
+  }
+  CHECK(sunk.load() == 1); // abandoned dialogs are not passed to the sink
+  // Only the finished dialog ever reached the tutor.
+  CHECK(f.tutor_log->closed.size() == 1);
 }
