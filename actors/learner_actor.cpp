@@ -23,6 +23,11 @@ struct learner_state {
 // A checkpoint's model is a Hugging Face directory: weights, config.json and tokenizer files,
 // so our loader and transformers both read it; the optimizer state lies beside it.
 void save_checkpoint(learner_state& s, const std::filesystem::path& dir) {
+  // A checkpoint with NaN/inf weights would poison every run that resumes from it.
+  for (const auto& [name, p] : s.learner->policy().named_parameters())
+    if (!at::isfinite(p).all().item<bool>())
+      throw std::runtime_error(
+        fmt::format("refusing to save {}: parameter {} is not finite", dir.string(), name));
   std::filesystem::create_directories(dir);
   s.learner->policy().save(dir);
   for (const char* file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"})

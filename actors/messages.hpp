@@ -124,7 +124,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, learn_report& x) {
   return f(caf::meta::type_name("learn_report"), x.sequences, x.trained_tokens, x.optimizer_steps,
            x.loss, x.pg_loss, x.kl, x.clip_fraction, x.grad_norm, x.learning_rate, x.behaviour_kl,
-           x.seconds);
+           x.seconds, x.skipped_passes);
 }
 
 // In the namespace of the type, where argument-dependent lookup finds it.

@@ -4,9 +4,11 @@
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace pedagogy::models {
 
@@ -68,7 +70,20 @@ learn_report learner::learn(const std::vector<training_sequence>& batch) {
       if (pass == 0)
         behaviour_gap += ((m.behaviour - logp.detach()) * m.mask).sum().item<double>();
     }
-    report.grad_norm += clip_grad_norm(parameters_, options_.max_grad_norm);
+    const double norm = clip_grad_norm(parameters_, options_.max_grad_norm);
+    if (!std::isfinite(objective) || !std::isfinite(norm)) {
+      // Refused before the optimizer sees it: one NaN in AdamW's moments poisons every later step.
+      const auto what =
+        fmt::format("{} in pass {} of {} (loss {}, gradient norm {})",
+                    std::isfinite(objective) ? "non-finite gradient" : "non-finite loss", pass + 1,
+                    options_.mu, objective, norm);
+      optimizer_->zero_grad();
+      if (!options_.skip_non_finite)
+        throw non_finite_error(what + "; the weights were not updated by this pass");
+      report.skipped_passes = options_.mu - pass;
+      break;
+    }
+    report.grad_norm += norm;
     report.learning_rate =
       learning_rate(options_.lr_schedule, options_.learning_rate, options_.warmup_steps,
                     optimizer_->steps(), options_.total_steps);
@@ -76,7 +91,7 @@ learn_report learner::learn(const std::vector<training_sequence>& batch) {
     report.loss += objective;
   }
   optimizer_->zero_grad();
-  const double passes = static_cast<double>(options_.mu);
+  const double passes = std::max(1.0, static_cast<double>(options_.mu - report.skipped_passes));
   const double tokens = std::max(totals.tokens, 1.0);
   report.loss /= passes;
   report.grad_norm /= passes;

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 namespace pedagogy::models {
@@ -27,6 +28,15 @@ struct learner_options {
   int64_t micro_batch_size = 2;
   int64_t mu = 2;
   double temperature = 1.0; // the tutor's sampling temperature (log-probs divide by it)
+  // A pass whose loss or gradient norm is NaN/inf never reaches the optimizer. false: learn()
+  // throws non_finite_error; true: that pass and the rest of the batch are skipped.
+  bool skip_non_finite = false;
+};
+
+// A pass produced a NaN/inf loss or gradient; the weights were not updated by it.
+class non_finite_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
 };
 
 class learner {

@@ -88,8 +88,9 @@ double clip_grad_norm(const named_tensors& parameters, double max_norm) {
     if (p.grad().defined())
       squares += p.grad().to(at::kDouble).pow(2).sum().item<double>();
   const double norm = std::sqrt(squares);
-  // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above.
-  if (max_norm > 0 && norm > max_norm) {
+  // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above. A
+  // non-finite norm is left for the caller to refuse (scaling would only spread the NaN).
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
     const double scale = max_norm / (norm + 1e-6);
     for (const auto& [name, p] : parameters)
       if (p.grad().defined())

@@ -8,6 +8,7 @@
 #include "torch_doctest.hpp"
 
 #include <cmath>
+#include <limits>
 
 using namespace pedagogy::models;
 
@@ -120,4 +121,44 @@ TEST_CASE("with beta > 0 the KL to the frozen reference shows once the policy ha
   // The reference stayed where it was.
   const auto reference = fresh();
   CHECK(trained_logprob(reference, batch[0]) != trained_logprob(l.policy(), batch[0]));
+}
+
+namespace {
+
+// The largest |difference| between two models' parameters.
+double largest_difference(const transformer& a, const transformer& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.named_parameters().size(); ++i)
+    worst = std::max(
+      worst,
+      (a.named_parameters()[i].second - b.named_parameters()[i].second).abs().max().item<double>());
+  return worst;
+}
+
+} // namespace
+
+TEST_CASE("a NaN loss stops learning before the weights change") {
+  auto batch = rollouts();
+  batch[0].advantage = std::nan(""); // as an overflowing KL weight or reward would make it
+  learner l(fresh(), std::nullopt, options(2));
+  CHECK_THROWS_AS(l.learn(batch), non_finite_error);
+  CHECK(largest_difference(l.policy(), fresh()) == 0.0);
+  CHECK(l.optimizer().steps() == 0);
+}
+
+TEST_CASE("with skip_non_finite a non-finite pass is skipped and reported, weights untouched") {
+  auto batch = rollouts();
+  batch[1].advantage = std::numeric_limits<double>::infinity();
+  auto o = options(2);
+  o.skip_non_finite = true;
+  learner l(fresh(), std::nullopt, o);
+  const auto report = l.learn(batch);
+  CHECK(report.skipped_passes == 2);
+  CHECK(l.optimizer().steps() == 0);
+  CHECK(largest_difference(l.policy(), fresh()) == 0.0);
+  // A finite batch afterwards trains as usual: nothing non-finite was left in the optimizer.
+  const auto fine = l.learn(rollouts());
+  CHECK(fine.skipped_passes == 0);
+  CHECK(std::isfinite(fine.loss));
+  CHECK(largest_difference(l.policy(), fresh()) > 0.0);
 }
