@@ -1,16 +1,20 @@
 // The RL step loop (see trainer.hpp).
 #include "actors/trainer.hpp"
 
+#include "actors/checkpoints.hpp"
 #include "actors/learner_actor.hpp"
 #include "actors/rollout.hpp"
+#include "actors/run_folder.hpp"
 #include "actors/setup.hpp"
 #include "classroom/problems.hpp"
 #include "classroom/record.hpp"
 #include "models/grpo.hpp"
 #include "models/training_batch.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/seeds.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/weight_channel.hpp"
 
 #include <ATen/Parallel.h>
@@ -18,13 +22,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <future>
 #include <map>
 #include <numeric>
-#include <regex>
+#include <sstream>
 
 namespace pedagogy::actors {
 
@@ -51,40 +56,36 @@ std::vector<int64_t> epoch_order(int64_t problems, int64_t epoch, int64_t seed, 
 }
 
 // Keeps the lines of a JSONL file whose "step" is below `step` (a resumed run rewrites what
-// came after its checkpoint). Written to a temporary file first, then renamed.
+// came after its checkpoint); a partial last line never survives. Replaced atomically.
 void keep_steps_before(const fs::path& path, int64_t step) {
   if (!fs::exists(path))
     return;
   std::ifstream in(path);
-  const fs::path partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() < step)
-        out << line << '\n';
-    }
+  std::ostringstream kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof())
+      break; // no '\n' after it: a line cut short by a crash
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+        j["step"].get<int64_t>() < step)
+      kept << line << '\n';
   }
-  fs::rename(partial, path);
+  if (in.bad())
+    throw std::runtime_error(fmt::format("{}: reading failed", path.string()));
+  files::write_atomically(path, kept.str());
 }
 
-// The checkpoints of a run, oldest first: <dir>/step-000123 with trainer_state.json.
-std::vector<std::pair<int64_t, fs::path>> checkpoints(const fs::path& dir) {
-  std::vector<std::pair<int64_t, fs::path>> out;
-  if (!fs::exists(dir))
-    return out;
-  const std::regex name(R"(step-(\d+))");
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    std::smatch m;
-    const std::string file = entry.path().filename().string();
-    if (entry.is_directory() && std::regex_match(file, m, name) &&
-        fs::exists(entry.path() / "trainer_state.json"))
-      out.emplace_back(std::stoll(m[1].str()), entry.path());
+// Stops the actors this run spawned on every way out of train(), so that the actor system's
+// destructor (which waits for all actors) cannot hang after an error.
+struct actor_stopper {
+  std::vector<caf::actor> actors;
+  ~actor_stopper() {
+    for (auto& a : actors)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+};
 
 struct mean_of {
   double sum = 0;
@@ -114,17 +115,38 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     cfg.checkpoint.dir.empty() ? run_dir / "checkpoints" : fs::path(cfg.checkpoint.dir);
   const fs::path metrics_path = run_dir / "metrics.jsonl";
   const fs::path dialogs_path = run_dir / "dialogs.jsonl";
+  const run_layout layout{run_dir, ckpt_dir, {cfg.tutor.model, cfg.student.model, cfg.judge.model}};
 
-  // What to continue from, decided before anything is written.
+  // One run per folder: a second one refuses here instead of deleting the first one's files.
+  fs::create_directories(run_dir);
+  run_lock lock(run_dir);
+  std::vector<std::string> notes; // said once the log file is set up
+  if (const auto removed = remove_temporaries(ckpt_dir); removed > 0)
+    notes.push_back(
+      fmt::format("removed {} unfinished checkpoint folder(s) in {}", removed, ckpt_dir.string()));
+
+  // What to continue from, decided before anything is written: the newest intact checkpoint.
   int64_t start_step = 0;
   fs::path resume_dir;
   if (opts.resume) {
-    auto found = checkpoints(ckpt_dir);
+    auto found = list_checkpoints(ckpt_dir);
     if (found.empty())
       throw input_error(ckpt_dir.string(), "no checkpoint to resume from",
                         "run without --resume to start, or point checkpoint.dir at the run");
-    start_step = found.back().first;
-    resume_dir = found.back().second;
+    std::string broken;
+    for (auto it = found.rbegin(); it != found.rend() && resume_dir.empty(); ++it) {
+      if (auto problem = checkpoint_problem(it->dir); !problem.empty()) {
+        notes.push_back(fmt::format("checkpoint {} is damaged ({}); trying an older one",
+                                    it->dir.string(), problem));
+        broken = problem;
+        continue;
+      }
+      start_step = it->step;
+      resume_dir = it->dir;
+    }
+    if (resume_dir.empty())
+      throw input_error(ckpt_dir.string(), "every checkpoint is damaged; the newest: " + broken,
+                        "start over with --force, or restore a checkpoint from a copy");
   } else if (fs::exists(metrics_path) && !opts.force) {
     throw input_error(run_dir.string(), "the run folder holds an earlier run (metrics.jsonl)",
                       "pass --resume to continue it, --force to start over, or choose another "
@@ -143,12 +165,10 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   const int64_t total_steps = t.max_steps > 0 ? t.max_steps : t.epochs * steps_per_epoch;
   auto setup = make_classroom_setup(cfg);
 
-  fs::create_directories(run_dir);
-  if (opts.force && !opts.resume) {
-    fs::remove(metrics_path);
-    fs::remove(dialogs_path);
-    fs::remove_all(ckpt_dir);
-  }
+  // Starting over deletes only this program's outputs, and nothing at all when the folder
+  // holds anything else.
+  if (opts.force && !opts.resume)
+    clear_run_outputs(layout);
   if (cfg.logging.log_file) {
     log::options lo;
     lo.levels = cfg.logging.level;
@@ -156,7 +176,9 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     log::setup(lo);
   }
   auto logger = log::get("trainer");
-  std::ofstream(run_dir / "config.toml") << resolved_toml;
+  for (const auto& note : notes)
+    logger->warn("{}", note);
+  files::write_atomically(run_dir / "config.toml", resolved_toml);
   if (opts.resume) {
     keep_steps_before(metrics_path, start_step);
     keep_steps_before(dialogs_path, start_step);
@@ -168,6 +190,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   caf::actor_system_config sc;
   configure_actor_system(sc, cfg, false);
   caf::actor_system system{sc};
+  actor_stopper stopper;
   auto channel = std::make_shared<local_weight_channel>();
   const auto seed = static_cast<uint64_t>(t.seed);
   ensure_model(cfg.tutor, "tutor", seed);
@@ -180,11 +203,14 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     tutor_cfg.model = resume_dir.string();
   role_generators generators;
   generators.tutor = spawn_role_generator(system, tutor_cfg, "tutor", channel);
+  stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.tutor));
   generators.student = opts.make_student ? opts.make_student(system)
                                          : spawn_role_generator(system, cfg.student, "student");
+  stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.student));
   if (needs_judge_generator(cfg)) {
     ensure_model(cfg.judge, "judge", seed + 2);
     generators.judge = spawn_role_generator(system, cfg.judge, "judge");
+    stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.judge));
   }
 
   learner_setup ls;
@@ -194,14 +220,22 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   ls.weights = channel;
   ls.options = learner_options_from(cfg, total_steps);
   auto learner = spawn_learner(system, ls);
+  stopper.actors.push_back(caf::actor_cast<caf::actor>(learner));
 
-  std::ofstream metrics(metrics_path, std::ios::app);
-  std::ofstream dialogs;
+  // Every line is whole or absent, and a failed write stops the job naming the file.
+  files::line_appender metrics(metrics_path);
+  files::line_appender dialogs;
   if (cfg.logging.save_dialogs)
-    dialogs.open(dialogs_path, std::ios::app);
+    dialogs = files::line_appender(dialogs_path);
   caf::scoped_actor self{system};
   auto fail = [&](const std::string& what, const caf::error& e) {
     throw std::runtime_error(fmt::format("{}: {}", what, system.render(e)));
+  };
+  // The log file's disk can fill too; spdlog only tells its error handler.
+  auto check_log = [&] {
+    log::flush();
+    if (auto failure = log::write_failure(); !failure.empty())
+      throw files::write_error(run_dir / "pedagogy.log", failure);
   };
   if (cfg.inspect.enabled)
     logger->info("live inspection over HTTP ([inspect]) is not built yet; nothing is served");
@@ -210,10 +244,17 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
 
   // One step's dialogs (run on a thread of its own, so that with max_staleness = 1 the next
   // step's rollouts overlap this step's learning; the dialogs file is only written from there).
+  // A stop request (a signal, or an error on the main thread) ends a rollout early.
+  std::atomic<bool> abort_rollouts{false};
+  auto rollout_opts = rollout_options_from(cfg);
+  rollout_opts.stop = [&] {
+    return abort_rollouts.load() || signals::stop_requested() != 0;
+  };
   struct rollout_out {
     std::vector<dialog_result> results;
     double seconds = 0;
     int64_t epoch = 0;
+    bool abandoned = false;
   };
   auto rollout_step = [&](int64_t step) {
     const auto begin = clock_type::now();
@@ -225,13 +266,15 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
                                 order.begin() + static_cast<std::ptrdiff_t>(offset) + per_step);
     auto jobs = make_jobs(step, problems, picked, t.samples_per_problem, seed);
     rollout_out out;
-    out.results =
-      run_rollout(system, setup, generators, std::move(jobs), [&](const dialog_result& r) {
+    out.results = run_rollout(
+      system, setup, generators, std::move(jobs),
+      [&](const dialog_result& r) {
         if (dialogs.is_open())
-          dialogs << classroom::to_json_line(r.record) << '\n';
-      });
-    if (dialogs.is_open())
-      dialogs.flush();
+          dialogs.append(classroom::to_json_line(r.record));
+      },
+      rollout_opts);
+    for (const auto& r : out.results)
+      out.abandoned = out.abandoned || r.record.status == abandoned_status;
     out.seconds = since(begin);
     out.epoch = epoch;
     return out;
@@ -242,21 +285,50 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
 
   const auto run_start = clock_type::now();
   std::future<rollout_out> pending;
+  // Declared after `pending`, so it runs first on the way out: a rollout still in flight when an
+  // error unwinds the loop is stopped instead of waited for.
+  struct rollout_aborter {
+    std::atomic<bool>& flag;
+    ~rollout_aborter() {
+      flag = true;
+    }
+  } aborter{abort_rollouts};
+
+  int64_t completed = start_step; // steps whose update is applied
+  int64_t saved = start_step;     // the step of the newest checkpoint
+  int64_t optimizer_steps = 0;    // for trainer_state.json
+  auto save_checkpoint = [&](int64_t step, int64_t version) {
+    const fs::path tmp = checkpoint_tmp_dir(ckpt_dir, step);
+    self->request(learner, caf::infinite, save_atom::value, tmp.string())
+      .receive([](int64_t) {}, [&](caf::error& e) { fail("saving the checkpoint failed", e); });
+    nlohmann::json state = {{"step", step},
+                            {"weights_version", version},
+                            {"optimizer_steps", optimizer_steps},
+                            {"seed", t.seed},
+                            {"config", resolved_toml}};
+    const auto dir = finish_checkpoint(tmp, state.dump(2) + "\n");
+    prune_checkpoints(ckpt_dir, cfg.checkpoint.keep_last);
+    saved = step;
+    logger->info("checkpoint {}", dir.string());
+  };
+
   if (start_step < total_steps)
     pending = launch(start_step);
   for (int64_t step = start_step; step < total_steps; ++step) {
     const auto step_start = clock_type::now();
     auto rolled = pending.get();
     const double rollout_wait_s = since(step_start);
+    if (rolled.abandoned)
+      break; // stopped mid-rollout: this step is not trained, resume redoes it
     // Off-policy by one step: the next dialogs start now, under the weights of this step, and
     // the tutor takes the new weights mid-rollout (tokens carry their version; the learner
     // compares with the behaviour log-probs recorded at sampling).
-    if (t.max_staleness == 1 && step + 1 < total_steps)
+    if (t.max_staleness == 1 && step + 1 < total_steps && signals::stop_requested() == 0)
       pending = launch(step + 1);
     auto& results = rolled.results;
     const int64_t epoch = rolled.epoch;
     const double rollout_s = rolled.seconds;
-
+    dialogs.sync();
     // Rewards -> group advantages -> training sequences (failed dialogs sit out).
     rollout_batch batch;
     std::vector<double> all_advantages;
@@ -308,13 +380,19 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
         "every dialog of step {} failed; the first ({}) with: {}", step, first.id, first.error));
     }
 
-    // Learning.
+    // Learning. A NaN/inf loss or gradient never reaches the weights: the learner refuses the
+    // pass, and with train.on_non_finite = "stop" the job ends here, with no checkpoint of them.
     const auto learn_start = clock_type::now();
     models::learn_report report;
     self->request(learner, caf::infinite, learn_atom::value, batch)
       .receive([&](models::learn_report& r) { report = r; },
-               [&](caf::error& e) { fail("learning failed", e); });
+               [&](caf::error& e) { fail(fmt::format("learning failed at step {}", step), e); });
     const double learn_s = since(learn_start);
+    optimizer_steps = report.optimizer_steps;
+    if (report.skipped_passes > 0)
+      logger->warn("step {}: {} of {} optimizer passes skipped for a non-finite loss or gradient "
+                   "(train.on_non_finite = skip)",
+                   step, report.skipped_passes, t.mu);
 
     // Weight sync: the learner offers version step + 1, the tutor generator takes it.
     const auto sync_start = clock_type::now();
@@ -324,27 +402,14 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     self->request(generators.tutor, caf::infinite, weights_atom::value, version)
       .receive([](int64_t) {}, [&](caf::error& e) { fail("the tutor could not take weights", e); });
     const double sync_s = since(sync_start);
+    completed = step + 1;
 
     // Checkpoint.
     const auto ckpt_start = clock_type::now();
     const bool last = step + 1 == total_steps;
     const int64_t every = cfg.checkpoint.every_steps;
-    if (last || (every > 0 && (step + 1) % every == 0)) {
-      const fs::path dir = ckpt_dir / fmt::format("step-{:06d}", step + 1);
-      self->request(learner, caf::infinite, save_atom::value, dir.string())
-        .receive([](int64_t) {}, [&](caf::error& e) { fail("saving the checkpoint failed", e); });
-      nlohmann::json state = {{"step", step + 1},
-                              {"weights_version", version},
-                              {"optimizer_steps", report.optimizer_steps},
-                              {"seed", t.seed},
-                              {"config", resolved_toml}};
-      std::ofstream(dir / "trainer_state.json") << state.dump(2) << '\n';
-      auto found = checkpoints(ckpt_dir);
-      const auto keep = static_cast<size_t>(cfg.checkpoint.keep_last);
-      for (size_t i = 0; keep > 0 && i + keep < found.size(); ++i)
-        fs::remove_all(found[i].second);
-      logger->info("checkpoint {}", dir.string());
-    }
+    if (last || (every > 0 && (step + 1) % every == 0))
+      save_checkpoint(step + 1, version);
     const double ckpt_s = since(ckpt_start);
 
     // Metrics.
@@ -399,24 +464,43 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
       {"sync_s", sync_s},
       {"checkpoint_s", ckpt_s},
       {"step_s", since(step_start)},
+      {"skipped_passes", report.skipped_passes},
     };
-    metrics << line.dump() << '\n';
-    metrics.flush();
+    metrics.append(line.dump());
+    metrics.sync();
     if (cfg.logging.print_every_steps > 0 && (step + 1) % cfg.logging.print_every_steps == 0)
       logger->info("step {}/{} | reward {:+.3f} | solve {:.2f} | rejected {:.0f}% | loss {:+.4f} "
                    "| kl(behaviour) {:.1e} | {:.1f}s (rollout {:.1f}, learn {:.1f}, sync {:.2f})",
                    step + 1, total_steps, reward.value(), solve_rate.value(),
                    100 * rejected.value(), report.loss, report.behaviour_kl, since(step_start),
                    rollout_s, learn_s, sync_s);
+    check_log();
+    if (signals::stop_requested() != 0)
+      break;
     if (t.max_staleness == 0 && step + 1 < total_steps)
       pending = launch(step + 1);
   }
+  abort_rollouts = true;
+  if (pending.valid())
+    pending.wait(); // a rollout of a step that will not be trained
+
+  if (const int signal = signals::stop_requested(); signal != 0) {
+    // Stopped by a signal: keep every finished step.
+    if (completed > saved)
+      save_checkpoint(completed, completed);
+    dialogs.close();
+    metrics.close();
+    logger->warn("stopped by signal {} after {} of {} steps; checkpoint at step {}; continue "
+                 "with --resume",
+                 signal, completed, total_steps, saved);
+    check_log();
+    return signals::exit_code_for(signal);
+  }
+  dialogs.close();
+  metrics.close();
   logger->info("done: {} steps in {:.1f} s; metrics in {}", total_steps - start_step,
                since(run_start), metrics_path.string());
-  for (auto* a : {&generators.tutor, &generators.student, &generators.judge})
-    if (*a)
-      caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(learner, caf::exit_reason::user_shutdown);
+  check_log();
   return 0;
 }
 

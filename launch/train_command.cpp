@@ -3,6 +3,7 @@
 #include "config/config.hpp"
 #include "launch/commands.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/signals.hpp"
 
 #include <memory>
 
@@ -21,6 +22,9 @@ int train(const train_cli& cli) {
   log::options lo;
   lo.levels = cfg.logging.level;
   log::setup(lo);
+  // Ctrl-C or SIGTERM (Slurm's preemption) finishes the step in flight, checkpoints and exits
+  // 130/143; a second signal exits at once.
+  signals::install_stop_handlers();
   return actors::train(cfg, config::to_toml(cfg), cli.options);
 }
 
@@ -31,8 +35,10 @@ void add_train_command(CLI::App& app, command_action& action) {
   auto* cmd = app.add_subcommand("train", "Train the tutor with multi-turn GRPO (local mode)");
   cmd->add_option("--config,-c", cli->config_path, "TOML config file")->required();
   cmd->add_flag("--resume", cli->options.resume, "Continue from the run's newest checkpoint");
-  cmd->add_flag("--force", cli->options.force,
-                "Start over, deleting the run folder's metrics, dialogs and checkpoints");
+  cmd->add_flag(
+    "--force", cli->options.force,
+    "Start over, deleting an earlier run's metrics, dialogs, log and checkpoints (refused "
+    "when the folder holds anything else)");
   cmd->add_option("overrides", cli->overrides, "Config overrides section.key=value");
   cmd->callback([cli, &action] {
     action = [cli] {

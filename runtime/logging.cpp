@@ -20,6 +20,9 @@ struct process_sinks {
   std::mutex mutex;
   std::vector<spdlog::sink_ptr> sinks;
   std::string pattern;
+  std::mutex failure_mutex;
+  std::string failure; // the first failed write, with the file's name
+  std::string file;    // the log file, if any
 };
 
 process_sinks& state() {
@@ -109,6 +112,15 @@ void setup(const options& opts) {
   validate_levels(levels, levels_where);
 
   s.sinks = std::move(sinks);
+  s.file = opts.file;
+  // A line that cannot be written is remembered (the first one) instead of printed to stderr on
+  // every line; the job asks write_failure() where it can stop.
+  spdlog::set_error_handler([](const std::string& message) {
+    auto& st = state();
+    std::lock_guard failure_guard{st.failure_mutex};
+    if (st.failure.empty())
+      st.failure = message;
+  });
   s.pattern = pattern_for_rank(opts.rank >= 0 ? opts.rank : rank_from_environment());
   for (auto& sink : s.sinks)
     sink->set_pattern(s.pattern);
@@ -136,6 +148,12 @@ std::shared_ptr<spdlog::logger> get(std::string_view name) {
 
 void flush() {
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) { logger->flush(); });
+}
+
+std::string write_failure() {
+  auto& s = state();
+  std::lock_guard guard{s.failure_mutex};
+  return s.failure;
 }
 
 } // namespace pedagogy::log

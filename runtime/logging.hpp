@@ -41,4 +41,9 @@ inline constexpr const char* level_env_var = "PEDAGOGY_LOG_LEVEL";
 
 void flush();
 
+// The first failure to write a log line (e.g. the log file's disk is full), or "" when every
+// line so far was written. spdlog reports such failures to a handler, not to the caller, so a
+// job checks this after flush() at points where it can stop cleanly.
+std::string write_failure();
+
 } // namespace pedagogy::log

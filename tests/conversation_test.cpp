@@ -58,7 +58,7 @@ TEST_CASE("an attempted dialog starts with the student's attempt and gets 8 + 8 
 }
 
 TEST_CASE(
-  "the tutor's end marker ends the dialog, inside a think block too; the student's does not") {
+  "the tutor's end marker ends the dialog, inside a think block too, the student's does not") {
   conversation plain(dialog_type::guided, two_rules());
   plain.start();
   CHECK(plain.on_tutor_reply("Well done! <end_of_conversation>", 6) == phase::judging);

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# `pedagogy train` under faults, one case per CTest entry:
+#   cli_train_faults.sh PEDAGOGY SOURCE_DIR WORK_DIR CASE
+# force_foreign   --force next to a file it did not write: refused, nothing deleted
+# force_project   checkpoint.dir=. inside a project folder: refused, nothing deleted
+# force_own       --force deletes an earlier run's outputs and keeps the model folders inside
+# lock            a second run on a folder in use is refused, the first run's files untouched
+# full_disk       a log/metrics/dialogs write that fails stops the job (exit 1) naming the file,
+#                 and no JSONL file keeps a partial line
+# sigint/sigterm  the first signal finishes the step, checkpoints, exits 130/143; --resume goes on
+# second_signal   a second signal exits at once
+# nan             a non-finite loss stops the job (exit 1) naming the step, and saves no weights
+# resume_damaged  --resume skips a truncated newest checkpoint for an intact older one and
+#                 removes unfinished checkpoint folders
+set -euo pipefail
+pedagogy=$1
+source_dir=$2
+work=$3
+case=$4
+rm -rf "$work"
+mkdir -p "$work"
+cd "$source_dir"
+fail() {
+  echo "FAIL ($case): $*" >&2
+  exit 1
+}
+# A small, quick run: the tiny preset with 2 problems x 2 dialogs per step and short dialogs.
+# The models live outside the run folder unless a case says otherwise.
+common=(--config config/tiny.toml data.max_problems=8 train.problems_per_step=2
+  train.samples_per_problem=2 classroom.number_student_attempts=2 classroom.max_tutor_turns=1
+  classroom.max_tokens_per_turn=8 classroom.max_tokens_per_student_attempt=8
+  tutor.model="$work/models/tutor" student.model="$work/models/student")
+run=$work/run
+train() { "$pedagogy" train "${common[@]}" logging.run_dir="$run" "$@"; }
+# Lines of a JSONL file, failing on a partial last line.
+whole_lines() {
+  local file=$1
+  [ -s "$file" ] || { echo 0; return; }
+  [ "$(tail -c 1 "$file" | od -An -c | tr -d ' ')" = '\n' ] || fail "$file ends in a partial line"
+  wc -l < "$file" | tr -d ' '
+}
+# Waits (bounded) until FILE has at least N whole lines or the process PID ended.
+wait_for_lines() {
+  local file=$1 n=$2 pid=$3
+  for _ in $(seq 1 1200); do
+    [ -f "$file" ] && [ "$(wc -l < "$file")" -ge "$n" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+case $case in
+  force_foreign)
+    train train.max_steps=1 > /dev/null 2>&1 || fail "first run"
+    echo "my notes" > "$run/notes.txt"
+    set +e
+    err=$(train train.max_steps=1 --force 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "exit $rc, expected 2: $err"
+    [[ $err == *"notes.txt"* && $err == *"--force refuses"* ]] || fail "message: $err"
+    [ -f "$run/notes.txt" ] || fail "notes.txt was deleted"
+    [ -f "$run/metrics.jsonl" ] || fail "the earlier run's metrics were deleted"
+    ;;
+  force_project)
+    project=$work/project
+    mkdir -p "$project/config" "$project/data"
+    echo keep > "$project/config/mine.toml"
+    echo keep > "$project/data/mine.jsonl"
+    set +e
+    err=$(train train.max_steps=1 --force checkpoint.dir="$project" 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "exit $rc, expected 2: $err"
+    [ -f "$project/config/mine.toml" ] && [ -f "$project/data/mine.jsonl" ] ||
+      fail "project files were deleted"
+    ;;
+  force_own)
+    # The models inside the run folder, as the tiny preset has them.
+    inside=(tutor.model="$run/weights/tutor" student.model="$run/weights/student")
+    train "${inside[@]}" train.max_steps=1 > /dev/null 2>&1 || fail "first run"
+    [ -d "$run/checkpoints/step-000001" ] || fail "no checkpoint"
+    before=$(sha256sum "$run/weights/tutor/model.safetensors")
+    train "${inside[@]}" train.max_steps=1 checkpoint.every_steps=0 logging.save_dialogs=false \
+      --force > /dev/null 2>&1 || fail "--force on the run's own outputs"
+    [ "$(sha256sum "$run/weights/tutor/model.safetensors")" = "$before" ] || fail "weights changed"
+    [ ! -f "$run/dialogs.jsonl" ] || fail "the earlier dialogs.jsonl survived --force"
+    [ "$(whole_lines "$run/metrics.jsonl")" -eq 1 ] || fail "metrics not started over"
+    ;;
+  lock)
+    mkdir -p "$run"
+    # flock holds the run's lock while a second `train` tries the same folder.
+    set +e
+    err=$(flock "$run/.pedagogy.lock" "$pedagogy" train "${common[@]}" logging.run_dir="$run" \
+      train.max_steps=1 --force 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "exit $rc, expected 2: $err"
+    [[ $err == *"another pedagogy run"* ]] || fail "message: $err"
+    [ ! -f "$run/metrics.jsonl" ] || fail "the refused run wrote metrics"
+    ;;
+  full_disk)
+    # RLIMIT_FSIZE makes writes past N KiB fail (EFBIG) as a full disk would (ENOSPC); the models
+    # are made first, without the limit. The checkpoint would pass the limit too, so none is
+    # saved before the end.
+    train train.max_steps=1 logging.run_dir="$work/warmup" > /dev/null 2>&1 || fail "warm-up run"
+    for target in dialogs metrics; do
+      rm -rf "$run"
+      extra=()
+      [ $target = metrics ] && extra=(logging.save_dialogs=false)
+      set +e
+      err=$( (ulimit -f 2; exec "$pedagogy" train "${common[@]}" logging.run_dir="$run" \
+        train.max_steps=4 checkpoint.every_steps=0 "${extra[@]}") 2>&1 >/dev/null)
+      rc=$?
+      set -e
+      [ $rc -eq 1 ] || fail "$target: exit $rc, expected 1: $err"
+      [[ $err == *"$target.jsonl"* ]] || fail "$target: the error does not name the file: $err"
+      [[ $err != *"done:"* ]] || fail "$target: claimed success: $err"
+      whole_lines "$run/$target.jsonl" > /dev/null
+    done
+    ;;
+  sigint | sigterm)
+    signal=INT code=130
+    [ $case = sigterm ] && signal=TERM code=143
+    train train.max_steps=50 checkpoint.every_steps=0 > "$work/out.log" 2>&1 &
+    pid=$!
+    wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no step finished: $(cat "$work/out.log")"
+    kill -$signal $pid
+    set +e
+    wait $pid
+    rc=$?
+    set -e
+    [ $rc -eq $code ] || fail "exit $rc, expected $code: $(tail -n 5 "$work/out.log")"
+    grep -q "stopped by signal" "$work/out.log" || fail "no stop message: $(cat "$work/out.log")"
+    steps=$(whole_lines "$run/metrics.jsonl")
+    [ "$steps" -ge 1 ] && [ "$steps" -lt 50 ] || fail "$steps metrics lines"
+    ckpt=$(printf '%s/checkpoints/step-%06d' "$run" "$steps")
+    [ -f "$ckpt/trainer_state.json" ] || fail "no checkpoint of step $steps: $(ls "$run/checkpoints")"
+    # The run goes on from there.
+    train train.max_steps=$((steps + 1)) checkpoint.every_steps=0 --resume > "$work/resume.log" 2>&1 ||
+      fail "resume: $(cat "$work/resume.log")"
+    [ "$(whole_lines "$run/metrics.jsonl")" -eq $((steps + 1)) ] || fail "resume did not add a step"
+    ;;
+  second_signal)
+    train train.max_steps=50 > "$work/out.log" 2>&1 &
+    pid=$!
+    wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no step finished"
+    kill -INT $pid
+    kill -INT $pid
+    set +e
+    wait $pid
+    rc=$?
+    set -e
+    [ $rc -eq 130 ] || fail "exit $rc, expected 130"
+    grep -q "second signal, exiting now" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
+    ;;
+  nan)
+    set +e
+    err=$(train train.max_steps=2 train.beta=1e300 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 1 ] || fail "exit $rc, expected 1: $err"
+    [[ $err == *"step 0"* && $err == *"non-finite"* ]] || fail "message: $err"
+    ! ls "$run/checkpoints" 2>/dev/null | grep -q step- || fail "a checkpoint was written"
+    # With on_non_finite = skip the run goes on, and reports the skipped passes.
+    train train.max_steps=1 train.beta=1e300 train.on_non_finite=skip --force > /dev/null 2>&1 ||
+      fail "skip policy"
+    grep -q '"skipped_passes":2' "$run/metrics.jsonl" || fail "no skipped passes in the metrics"
+    ;;
+  resume_damaged)
+    train train.max_steps=4 checkpoint.every_steps=2 checkpoint.keep_last=0 > /dev/null 2>&1 ||
+      fail "first run"
+    ckpts=$run/checkpoints
+    [ -d "$ckpts/step-000002" ] && [ -d "$ckpts/step-000004" ] || fail "checkpoints: $(ls "$ckpts")"
+    truncate -s 1000 "$ckpts/step-000004/model.safetensors"
+    mkdir -p "$ckpts/step-000006.tmp"
+    train train.max_steps=4 checkpoint.every_steps=2 checkpoint.keep_last=0 --resume \
+      > "$work/out.log" 2>&1 || fail "resume: $(cat "$work/out.log")"
+    grep -q "step-000004 is damaged" "$work/out.log" || fail "no word of the damage: $(cat "$work/out.log")"
+    grep -q "resuming from .*step-000002" "$work/out.log" || fail "not resumed from step 2"
+    [ ! -e "$ckpts/step-000006.tmp" ] || fail "the unfinished checkpoint folder was left"
+    [ "$(whole_lines "$run/metrics.jsonl")" -eq 4 ] || fail "metrics lines after resume"
+    "$pedagogy" chat-template --model "$ckpts/step-000004" -g < tests/data/one_chat.json \
+      > /dev/null || fail "the rewritten step-4 checkpoint does not load"
+    ;;
+  *)
+    fail "unknown case"
+    ;;
+esac
+echo "ok: $case"
