@@ -53,8 +53,10 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
   if (!setup.resume.empty()) {
     const auto file = setup.resume / "optimizer.safetensors";
     if (!std::filesystem::exists(file))
-      throw input_error(file.string(), "the checkpoint has no optimizer state",
-                        "resume from a checkpoint saved with checkpoint.save_optimizer = true");
+      throw input_error(
+        file.string(), "the checkpoint has no optimizer state",
+        "the folder was not written by `pedagogy train` (whose checkpoints always hold "
+        "optimizer.safetensors); resume from one that was");
     auto state_file = models::safetensors_file::open(file);
     models::named_tensors state;
     for (const auto& [name, t] : l->optimizer().state())

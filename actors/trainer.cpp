@@ -153,8 +153,10 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
                       "logging.run_dir");
   }
 
-  auto problems = classroom::load_problems(
-    cfg.data.train, {cfg.data.problem_field, cfg.data.answer_field}, cfg.data.max_problems);
+  // The same seeded sample as `pedagogy rollout` takes with this config.
+  auto problems =
+    classroom::load_problems(cfg.data.train, {cfg.data.problem_field, cfg.data.answer_field},
+                             cfg.data.max_problems, static_cast<uint64_t>(t.seed));
   const int64_t per_step = t.problems_per_step;
   const auto steps_per_epoch = static_cast<int64_t>(problems.size()) / per_step;
   if (steps_per_epoch == 0)

@@ -1,7 +1,8 @@
 // Problem sets: JSONL files with one problem per line, e.g.
 //   {"problem": "A train travels 120 km in 2 hours. What is its speed in km/h?", "answer": "60"}
 // Field names are configurable ([data] problem_field, answer_field); a numeric answer is taken as
-// its text, as the reference's str() does. Any bad row stops the load with its line number.
+// its text exactly as written (123456789012345678901234567890, 0.1, 1e5), as the reference's
+// str() keeps it. Any bad row stops the load with its line number and what is wrong with it.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +23,10 @@ struct problem_fields {
   std::string answer = "answer";
 };
 
-// Reads every problem (at most `max_problems`; 0 = all). Throws input_error ("file:line").
+// Reads every problem; with `max_problems` > 0 keeps a sample of that many rows chosen by
+// `seed` (the same for the same file and seed), in file order. Every row is checked either way.
+// Throws input_error ("file:line").
 std::vector<problem> load_problems(const std::filesystem::path& path, const problem_fields& fields,
-                                   int64_t max_problems = 0);
+                                   int64_t max_problems = 0, uint64_t seed = 0);
 
 } // namespace pedagogy::classroom

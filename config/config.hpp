@@ -33,6 +33,13 @@ void validate(const config& cfg, std::string_view source);
 // The config as TOML, every key in schema order; load_string(to_toml(c)) == c.
 std::string to_toml(const config& cfg);
 
+// The range of an integer key, for a flag that stands in for it (rollout --samples).
+struct integer_range {
+  int64_t min = 0;
+  int64_t max = 0;
+};
+integer_range range_of(std::string_view key);
+
 // Every key as a dotted path ("tutor.sampling.temperature"), in schema order.
 std::vector<std::string> key_paths();
 

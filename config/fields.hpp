@@ -1,10 +1,12 @@
 // The keys of every TOML table, in file order, and the spelling of every enum.
 //
-// `describe(visitor, table)` calls `visitor.field(name, member)` for each scalar or list key and
-// `visitor.table(name, member)` for each nested table. The loader, the printer and the key lister
-// are visitors, so adding a knob means adding one member to schema.hpp and one line here.
+// `describe(visitor, table)` calls `visitor.field(name, member, knob)` for each scalar or list key
+// and `visitor.table(name, member)` for each nested table. The loader, the printer, the rules and
+// the key lister are visitors, so adding a knob means adding one member to schema.hpp and one
+// line here, with its range (every integer key has one) and whether it is built (knob.hpp).
 #pragma once
 
+#include "config/knob.hpp"
 #include "config/schema.hpp"
 
 #include <array>
@@ -84,154 +86,190 @@ std::string enum_choices() {
   return out;
 }
 
+// ---- ranges ------------------------------------------------------------------------------------
+
+// Upper bounds: far above any real use, far below what overflows or exhausts a machine.
+namespace limits {
+inline constexpr int64_t tokens = int64_t{1} << 20; // a million tokens: above any context
+inline constexpr int64_t sequences = 65536;         // sequences in one batch
+inline constexpr int64_t samples = 1024;            // samples of one prompt, decoded together
+inline constexpr int64_t steps = 1'000'000'000;     // steps of any kind
+inline constexpr int64_t problems = 100'000'000;    // rows of a problem set
+inline constexpr int64_t ranks = int64_t{1} << 20;  // MPI ranks of one job
+inline constexpr int64_t threads = 256;             // threads of one pool (1000 hung CAF)
+// Seeds are written to metrics JSON, whose readers often hold numbers as doubles.
+inline constexpr int64_t seed = (int64_t{1} << 53) - 1;
+} // namespace limits
+
+inline constexpr std::string_view threads_hint =
+  "0 uses one thread per core; more threads than cores only add contention";
+inline constexpr std::string_view seed_hint = "any whole number from 0; equal seeds replay a run";
+inline constexpr std::string_view rank_hint = "ranks are numbered from 0";
+
 // ---- keys per table ----------------------------------------------------------------------------
 
 template <class V>
 void describe(V& v, sampling_config& c) {
-  v.field("temperature", c.temperature);
-  v.field("top_k", c.top_k);
-  v.field("top_p", c.top_p);
+  v.field("temperature", c.temperature, {});
+  v.field("top_k", c.top_k, range(0, limits::tokens, "0 turns top-k off"));
+  v.field("top_p", c.top_p, {});
 }
 
 template <class V>
 void describe(V& v, openai_config& c) {
-  v.field("base_url", c.base_url);
-  v.field("model", c.model);
-  v.field("api_key_env", c.api_key_env);
-  v.field("max_concurrency", c.max_concurrency);
-  v.field("timeout_s", c.timeout_s);
-  v.field("max_retries", c.max_retries);
+  v.field("base_url", c.base_url, {});
+  v.field("model", c.model, {});
+  v.field("api_key_env", c.api_key_env, {});
+  v.field("max_concurrency", c.max_concurrency, range(1, 4096, "requests in flight at once"));
+  v.field("timeout_s", c.timeout_s, {});
+  v.field("max_retries", c.max_retries, range(0, 100, "0 means no retry"));
 }
 
 template <class V>
 void describe(V& v, role_config& c) {
-  v.field("model", c.model);
-  v.field("init", c.init);
-  v.field("backend", c.backend);
-  v.field("device", c.device);
-  v.field("dtype", c.dtype);
-  v.field("max_context", c.max_context);
-  v.field("max_batch_sequences", c.max_batch_sequences);
-  v.field("kv_cache_tokens", c.kv_cache_tokens);
-  v.field("replicas", c.replicas);
-  v.field("ranks", c.ranks);
+  v.field("model", c.model, {});
+  v.field("init", c.init, {});
+  v.field("backend", c.backend, {});
+  v.field("device", c.device, {});
+  v.field("dtype", c.dtype, {});
+  v.field("max_context", c.max_context,
+          range(1, limits::tokens, "tokens per sequence, prompt and generation"));
+  v.field("max_batch_sequences", c.max_batch_sequences,
+          range(1, limits::sequences, "sequences decoded together per engine step"));
+  v.field(
+    "kv_cache_tokens", c.kv_cache_tokens,
+    range(0, limits::sequences * limits::tokens, "0 holds max_batch_sequences x max_context"));
+  v.field("replicas", c.replicas, unbuilt(range(1, 1024)));
+  v.field("ranks", c.ranks, unbuilt(range(0, limits::ranks, rank_hint)));
   v.table("sampling", c.sampling);
   v.table("openai", c.openai);
 }
 
 template <class V>
 void describe(V& v, classroom_config& c) {
-  v.field("max_tutor_turns", c.max_tutor_turns);
-  v.field("max_tokens_in_conversation", c.max_tokens_in_conversation);
-  v.field("max_tokens_per_turn", c.max_tokens_per_turn);
-  v.field("max_tokens_per_student_attempt", c.max_tokens_per_student_attempt);
-  v.field("max_tokens_per_judge_attempt", c.max_tokens_per_judge_attempt);
-  v.field("number_student_attempts", c.number_student_attempts);
-  v.field("number_judge_attempts", c.number_judge_attempts);
-  v.field("judge_parse_rounds", c.judge_parse_rounds);
-  v.field("unparsed_verdict", c.unparsed_verdict);
-  v.field("judge_rules", c.judge_rules);
-  v.field("personas", c.personas);
-  v.field("student_names", c.student_names);
-  v.field("type", c.type);
-  v.field("use_thinking", c.use_thinking);
-  v.field("force_thinking", c.force_thinking);
-  v.field("ignore_rejected_judge", c.ignore_rejected_judge);
-  v.field("rejection_penalty", c.rejection_penalty);
-  v.field("templates_dir", c.templates_dir);
-  v.field("scenario_seed", c.scenario_seed);
-  v.field("max_dialogs_in_flight", c.max_dialogs_in_flight);
+  v.field("max_tutor_turns", c.max_tutor_turns, range(1, 1000));
+  v.field("max_tokens_in_conversation", c.max_tokens_in_conversation, range(1, limits::tokens));
+  v.field("max_tokens_per_turn", c.max_tokens_per_turn, range(1, limits::tokens));
+  v.field("max_tokens_per_student_attempt", c.max_tokens_per_student_attempt,
+          range(1, limits::tokens));
+  v.field("max_tokens_per_judge_attempt", c.max_tokens_per_judge_attempt, range(1, limits::tokens));
+  v.field("number_student_attempts", c.number_student_attempts,
+          range(1, limits::samples,
+                "the reward needs at least one solution after the dialog; all K share the "
+                "student's KV cache"));
+  v.field("number_judge_attempts", c.number_judge_attempts, range(0, 64, "0 turns judging off"));
+  v.field("judge_parse_rounds", c.judge_parse_rounds, range(1, 64));
+  v.field("unparsed_verdict", c.unparsed_verdict, {});
+  v.field("judge_rules", c.judge_rules, {});
+  v.field("personas", c.personas, {});
+  v.field("student_names", c.student_names, {});
+  v.field("type", c.type, {});
+  v.field("use_thinking", c.use_thinking, {});
+  v.field("force_thinking", c.force_thinking, {});
+  v.field("ignore_rejected_judge", c.ignore_rejected_judge, {});
+  v.field("rejection_penalty", c.rejection_penalty, {});
+  v.field("templates_dir", c.templates_dir, {});
+  v.field("scenario_seed", c.scenario_seed, range(0, limits::seed, seed_hint));
+  v.field("max_dialogs_in_flight", c.max_dialogs_in_flight,
+          range(0, 1 << 20, "0 = twice the tutor's batch capacity"));
 }
 
 template <class V>
 void describe(V& v, reward_config& c) {
-  v.field("check", c.check);
-  v.field("end_marker_bonus", c.end_marker_bonus);
-  v.field("length_penalty", c.length_penalty);
-  v.field("thinking_unbalanced_penalty", c.thinking_unbalanced_penalty);
-  v.field("thinking_bonus", c.thinking_bonus);
+  v.field("check", c.check, {});
+  v.field("end_marker_bonus", c.end_marker_bonus, {});
+  v.field("length_penalty", c.length_penalty, {});
+  v.field("thinking_unbalanced_penalty", c.thinking_unbalanced_penalty, {});
+  v.field("thinking_bonus", c.thinking_bonus, {});
 }
 
 template <class V>
 void describe(V& v, train_config& c) {
-  v.field("problems_per_step", c.problems_per_step);
-  v.field("samples_per_problem", c.samples_per_problem);
-  v.field("micro_batch_size", c.micro_batch_size);
-  v.field("mu", c.mu);
-  v.field("learning_rate", c.learning_rate);
-  v.field("schedule", c.schedule);
-  v.field("warmup_steps", c.warmup_steps);
-  v.field("weight_decay", c.weight_decay);
-  v.field("adam_beta1", c.adam_beta1);
-  v.field("adam_beta2", c.adam_beta2);
-  v.field("adam_eps", c.adam_eps);
-  v.field("max_grad_norm", c.max_grad_norm);
-  v.field("beta", c.beta);
-  v.field("epsilon", c.epsilon);
-  v.field("epsilon_high", c.epsilon_high);
-  v.field("scale_rewards", c.scale_rewards);
-  v.field("std_eps", c.std_eps);
-  v.field("aggregation", c.aggregation);
-  v.field("epochs", c.epochs);
-  v.field("max_steps", c.max_steps);
-  v.field("max_staleness", c.max_staleness);
-  v.field("seed", c.seed);
-  v.field("on_non_finite", c.on_non_finite);
+  v.field("problems_per_step", c.problems_per_step, range(1, limits::sequences));
+  v.field("samples_per_problem", c.samples_per_problem,
+          range(2, limits::samples,
+                "GRPO compares samples within a group: with one sample every advantage is 0"));
+  v.field("micro_batch_size", c.micro_batch_size, range(1, limits::sequences));
+  v.field("mu", c.mu, range(1, 100, "optimizer passes over each rollout batch"));
+  v.field("learning_rate", c.learning_rate, {});
+  v.field("schedule", c.schedule, {});
+  v.field("warmup_steps", c.warmup_steps, range(0, limits::steps, "0 means no warmup"));
+  v.field("weight_decay", c.weight_decay, {});
+  v.field("adam_beta1", c.adam_beta1, {});
+  v.field("adam_beta2", c.adam_beta2, {});
+  v.field("adam_eps", c.adam_eps, {});
+  v.field("max_grad_norm", c.max_grad_norm, {});
+  v.field("beta", c.beta, {});
+  v.field("epsilon", c.epsilon, {});
+  v.field("epsilon_high", c.epsilon_high, {});
+  v.field("scale_rewards", c.scale_rewards, {});
+  v.field("std_eps", c.std_eps, {});
+  v.field("aggregation", c.aggregation, {});
+  v.field("epochs", c.epochs, range(1, 1'000'000));
+  v.field("max_steps", c.max_steps, range(0, limits::steps, "0 runs until the epochs are done"));
+  v.field("max_staleness", c.max_staleness,
+          range(0, 1, "0 is on-policy, 1 lets rollouts overlap learning"));
+  v.field("seed", c.seed, range(0, limits::seed, seed_hint));
+  v.field("on_non_finite", c.on_non_finite, {});
 }
 
 template <class V>
 void describe(V& v, data_config& c) {
-  v.field("train", c.train);
-  v.field("problem_field", c.problem_field);
-  v.field("answer_field", c.answer_field);
-  v.field("max_problems", c.max_problems);
-  v.field("shuffle", c.shuffle);
+  v.field("train", c.train, {});
+  v.field("problem_field", c.problem_field, {});
+  v.field("answer_field", c.answer_field, {});
+  v.field("max_problems", c.max_problems, range(0, limits::problems, "0 uses every problem"));
+  v.field("shuffle", c.shuffle, {});
 }
 
+// Nothing evaluates yet (the `eval` command is not built): the table keeps its defaults.
 template <class V>
 void describe(V& v, eval_config& c) {
-  v.field("problems", c.problems);
-  v.field("max_problems", c.max_problems);
-  v.field("samples_per_problem", c.samples_per_problem);
-  v.field("pre_dialog_attempts", c.pre_dialog_attempts);
+  v.field("problems", c.problems, unbuilt());
+  v.field("max_problems", c.max_problems,
+          unbuilt(range(0, limits::problems, "0 evaluates every problem")));
+  v.field("samples_per_problem", c.samples_per_problem, unbuilt(range(1, limits::samples)));
+  v.field("pre_dialog_attempts", c.pre_dialog_attempts, unbuilt());
 }
 
 template <class V>
 void describe(V& v, cluster_config& c) {
-  v.field("mode", c.mode);
-  v.field("weight_channel", c.weight_channel);
-  v.field("learner_ranks", c.learner_ranks);
-  v.field("host", c.host);
-  v.field("port", c.port);
-  v.field("scheduler_threads", c.scheduler_threads);
-  v.field("torch_threads", c.torch_threads);
-  v.field("weight_bucket_mb", c.weight_bucket_mb);
-  v.field("collective_timeout_s", c.collective_timeout_s);
+  v.field("mode", c.mode, {});
+  v.field("weight_channel", c.weight_channel, {});
+  v.field("learner_ranks", c.learner_ranks, range(0, limits::ranks, rank_hint));
+  v.field("host", c.host, unbuilt());
+  v.field("port", c.port, unbuilt(range(0, 65535, "0 picks any free port")));
+  v.field("scheduler_threads", c.scheduler_threads, range(0, limits::threads, threads_hint));
+  v.field("torch_threads", c.torch_threads, range(0, limits::threads, threads_hint));
+  v.field("weight_bucket_mb", c.weight_bucket_mb, unbuilt(range(1, 65536)));
+  v.field("collective_timeout_s", c.collective_timeout_s, unbuilt());
 }
 
 template <class V>
 void describe(V& v, logging_config& c) {
-  v.field("level", c.level);
-  v.field("run_dir", c.run_dir);
-  v.field("log_file", c.log_file);
-  v.field("save_dialogs", c.save_dialogs);
-  v.field("print_every_steps", c.print_every_steps);
+  v.field("level", c.level, {});
+  v.field("run_dir", c.run_dir, {});
+  v.field("log_file", c.log_file, {});
+  v.field("save_dialogs", c.save_dialogs, {});
+  v.field("print_every_steps", c.print_every_steps,
+          range(0, limits::steps, "0 prints no progress"));
 }
 
 template <class V>
 void describe(V& v, checkpoint_config& c) {
-  v.field("dir", c.dir);
-  v.field("every_steps", c.every_steps);
-  v.field("keep_last", c.keep_last);
-  v.field("save_optimizer", c.save_optimizer);
+  v.field("dir", c.dir, {});
+  v.field("every_steps", c.every_steps, range(0, limits::steps, "0 saves only at the end"));
+  v.field("keep_last", c.keep_last, range(0, 1'000'000, "0 keeps every checkpoint"));
+  v.field("save_optimizer", c.save_optimizer, unbuilt());
 }
 
 template <class V>
 void describe(V& v, inspect_config& c) {
-  v.field("enabled", c.enabled);
-  v.field("host", c.host);
-  v.field("port", c.port);
-  v.field("heartbeat_ms", c.heartbeat_ms);
+  v.field("enabled", c.enabled, {});
+  v.field("host", c.host, {});
+  v.field("port", c.port, range(0, 65535, "0 picks any free port"));
+  v.field("heartbeat_ms", c.heartbeat_ms,
+          range(1, 3'600'000, "milliseconds between status reports"));
 }
 
 template <class V>

@@ -1,8 +1,11 @@
-// Lists the schema's keys and finds the one a misspelt key most likely meant.
+// Lists the schema's keys, looks one up, and finds the one a misspelt key most likely meant.
 #include "config/config.hpp"
 #include "config/fields.hpp"
+#include "runtime/errors.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <type_traits>
 
 namespace pedagogy::config {
 
@@ -13,7 +16,7 @@ struct key_lister {
   std::vector<std::string>* out;
 
   template <class T>
-  void field(std::string_view name, T&) {
+  void field(std::string_view name, T&, const knob&) {
     out->push_back(prefix + std::string(name));
   }
   template <class S>
@@ -21,6 +24,31 @@ struct key_lister {
     out->push_back(prefix + std::string(name));
     key_lister inner{prefix + std::string(name) + ".", out};
     describe(inner, sub);
+  }
+};
+
+// Finds the knob of one dotted key (a copy: describe() passes knobs as temporaries).
+struct knob_finder {
+  std::string_view path;
+  std::string prefix;
+  std::optional<knob> found;
+  bool integer = false;
+
+  template <class T>
+  void field(std::string_view name, T&, const knob& k) {
+    if (prefix + std::string(name) != path)
+      return;
+    found = k;
+    integer = std::is_same_v<T, int64_t>;
+  }
+  template <class S>
+  void table(std::string_view name, S& sub) {
+    std::string inner = prefix + std::string(name) + ".";
+    if (path.substr(0, inner.size()) != inner)
+      return;
+    std::swap(prefix, inner);
+    describe(*this, sub);
+    std::swap(prefix, inner);
   }
 };
 
@@ -53,6 +81,14 @@ std::vector<std::string> key_paths() {
   key_lister lister{"", &out};
   describe(lister, defaults);
   return out;
+}
+
+integer_range range_of(std::string_view key) {
+  config defaults;
+  knob_finder finder{key, "", std::nullopt, false};
+  describe(finder, defaults);
+  PEDAGOGY_CHECK(finder.found && finder.integer, "'{}' is not an integer key", key);
+  return {finder.found->min, finder.found->max};
 }
 
 std::string nearest_key(std::string_view unknown) {

@@ -53,10 +53,12 @@ struct origin {
   }
 };
 
-// Converts one TOML value into a config member, or throws input_error naming key and place.
+// Converts one TOML value into a config member, or throws input_error naming key and place;
+// integers outside the key's range are refused here, where their place is known.
 class value_reader {
 public:
-  value_reader(const origin& where, std::string key) : where_(where), key_(std::move(key)) {}
+  value_reader(const origin& where, std::string key, const knob& k)
+    : where_(where), key_(std::move(key)), knob_(k) {}
 
   void read(const toml::node& node, bool& out) const {
     if (!node.is_boolean())
@@ -67,7 +69,9 @@ public:
   void read(const toml::node& node, int64_t& out) const {
     if (!node.is_integer())
       mismatch(node, "an integer", "write a whole number without quotes, e.g. 8");
-    out = node.as_integer()->get();
+    const int64_t value = node.as_integer()->get();
+    check_range(where_.at(node.source()), key_, value, knob_);
+    out = value;
   }
 
   void read(const toml::node& node, double& out) const {
@@ -107,7 +111,7 @@ public:
     size_t index = 0;
     for (const toml::node& element : *node.as_array()) {
       T value{};
-      value_reader{where_, fmt::format("{}[{}]", key_, index++)}.read(element, value);
+      value_reader{where_, fmt::format("{}[{}]", key_, index++), knob_}.read(element, value);
       values.push_back(std::move(value));
     }
     out = std::move(values);
@@ -123,7 +127,21 @@ private:
 
   const origin& where_;
   std::string key_;
+  const knob& knob_;
 };
+
+// Reads a value into `member` only when it is acceptable, so that a refused override leaves the
+// config as it was. A key whose feature is not built keeps its default: reading it must not
+// change the member, which holds the default (or a file value already checked against it).
+template <class T, class Read>
+void read_member(T& member, const knob& k, const std::string& where, const std::string& key,
+                 Read&& read) {
+  T value = member;
+  read(value);
+  if (!k.built && !(value == member))
+    refuse_unbuilt(where, key);
+  member = std::move(value);
+}
 
 std::string unknown_key_hint(const std::string& path) {
   std::string nearest = nearest_key(path);
@@ -139,14 +157,16 @@ public:
     : table_(table), where_(where), prefix_(std::move(prefix)) {}
 
   template <class T>
-  void field(std::string_view name, T& member) {
+  void field(std::string_view name, T& member, const knob& k) {
     known_.insert(std::string(name));
     if (const toml::node* node = table_.get(name)) {
+      const std::string key = prefix_ + std::string(name);
       if (node->is_table())
-        throw input_error(where_.at(node->source()),
-                          fmt::format("{} is a value, not a table", prefix_ + std::string(name)),
+        throw input_error(where_.at(node->source()), fmt::format("{} is a value, not a table", key),
                           fmt::format("write `{} = ...` inside [{}]", name, table_path()));
-      value_reader{where_, prefix_ + std::string(name)}.read(*node, member);
+      read_member(member, k, where_.at(node->source()), key, [&](T& value) {
+        value_reader{where_, key, k}.read(*node, value);
+      });
     }
   }
 
@@ -193,7 +213,7 @@ private:
 struct first_key {
   std::string name;
   template <class T>
-  void field(std::string_view n, T&) {
+  void field(std::string_view n, T&, const knob&) {
     if (name.empty())
       name = n;
   }
@@ -211,28 +231,11 @@ public:
     : path_(path), value_(value), where_(where) {}
 
   template <class T>
-  void field(std::string_view name, T& member) {
+  void field(std::string_view name, T& member, const knob& k) {
     if (prefix_ + std::string(name) != path_)
       return;
     found_ = true;
-    constexpr bool textual = std::is_same_v<T, std::string> || config_enum<T>;
-    // Hydra style: a bare word is the string itself (tutor.device=cpu).
-    if (textual && !value_.empty() && value_.front() != '"' && value_.front() != '\'') {
-      toml::value<std::string> node{std::string(value_)};
-      value_reader{where_, path_}.read(node, member);
-      return;
-    }
-    toml::table parsed;
-    try {
-      const std::string document = "value = " + std::string(value_);
-      parsed = toml::parse(std::string_view{document}, std::string_view{"<override>"});
-    } catch (const toml::parse_error& e) {
-      throw input_error(
-        fmt::format("override '{}'", where_.assignment),
-        fmt::format("cannot parse '{}' as a value for {}: {}", value_, path_, e.description()),
-        "quote strings (key='\"text\"'), write lists as [1, 2] and booleans as true/false");
-    }
-    value_reader{where_, path_}.read(*parsed.get("value"), member);
+    read_member(member, k, where_.at({}), path_, [&](T& value) { read(value, k); });
   }
 
   template <class S>
@@ -255,6 +258,28 @@ public:
   }
 
 private:
+  template <class T>
+  void read(T& member, const knob& k) const {
+    constexpr bool textual = std::is_same_v<T, std::string> || config_enum<T>;
+    // Hydra style: a bare word is the string itself (tutor.device=cpu).
+    if (textual && !value_.empty() && value_.front() != '"' && value_.front() != '\'') {
+      toml::value<std::string> node{std::string(value_)};
+      value_reader{where_, path_, k}.read(node, member);
+      return;
+    }
+    toml::table parsed;
+    try {
+      const std::string document = "value = " + std::string(value_);
+      parsed = toml::parse(std::string_view{document}, std::string_view{"<override>"});
+    } catch (const toml::parse_error& e) {
+      throw input_error(
+        fmt::format("override '{}'", where_.assignment),
+        fmt::format("cannot parse '{}' as a value for {}: {}", value_, path_, e.description()),
+        "quote strings (key='\"text\"'), write lists as [1, 2] and booleans as true/false");
+    }
+    value_reader{where_, path_, k}.read(*parsed.get("value"), member);
+  }
+
   template <class S>
   static std::string first_key_of(S& member, const std::string& path) {
     first_key visitor;
@@ -291,6 +316,15 @@ config parse_toml(std::string_view text, const std::string& source) {
 
 void apply_override(config& cfg, std::string_view assignment) {
   const std::string where = fmt::format("override '{}'", assignment);
+  // TOML would read a second line as a second key, which the override would set unseen.
+  if (assignment.find_first_of("\r\n") != std::string_view::npos) {
+    std::string shown(assignment);
+    for (size_t at = 0; (at = shown.find_first_of("\r\n", at)) != std::string::npos;)
+      shown.replace(at, 1, shown[at] == '\n' ? "\\n" : "\\r");
+    throw input_error(fmt::format("override '{}'", shown),
+                      "an override must not contain a line break",
+                      "give one section.key=value per argument; inside a TOML string write \\n");
+  }
   auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0)
     throw input_error(where, "an override must look like section.key=value",
@@ -318,7 +352,11 @@ config load_string(std::string_view toml_text, std::string_view source,
   config cfg = parse_toml(toml_text, std::string(source));
   for (const auto& assignment : overrides)
     apply_override(cfg, assignment);
-  validate(cfg, source);
+  // A rule that relates several keys may have been broken by an override as well as the file.
+  std::string where(source);
+  for (size_t i = 0; i < overrides.size(); ++i)
+    where += fmt::format("{}'{}'", i == 0 ? " with override " : ", ", overrides[i]);
+  validate(cfg, where);
   return cfg;
 }
 

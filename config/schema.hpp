@@ -4,6 +4,14 @@
 // its dead knobs left out and its known bugs fixed on purpose; where a default differs from the
 // reference, the comment says so. Each comment gives the unit and the value that disables the
 // knob. The list of keys per table lives in config/fields.hpp; load/show/validate walk it.
+//
+// Bounds: every integer key has a range in fields.hpp (e.g. at most 256 threads, 1024 samples
+// per prompt, a million tokens per sequence, seeds 0..2^53-1), far above real use and below
+// what overflows or exhausts a machine. A value outside it is refused with the key, the value,
+// the bound and a hint, blamed on where it was written: "file:line:column" for a file,
+// "override 'key=value'" for an override (an override holding a line break is refused). Keys
+// marked "not built yet" below are kept so that files keep their format, but only their default
+// is accepted until the feature that reads them is built.
 #pragma once
 
 #include <cstdint>
@@ -106,8 +114,8 @@ struct role_config {
   int64_t max_context = 8192;           // tokens per sequence (prompt + generated)
   int64_t max_batch_sequences = 256;    // sequences decoded together per engine step
   int64_t kv_cache_tokens = 0; // KV-cache budget in tokens; 0 = max_batch_sequences x max_context
-  int64_t replicas = 1;        // generator replicas (data parallel) for this role
-  std::vector<int64_t> ranks;  // MPI ranks hosting the replicas; empty = placed automatically
+  int64_t replicas = 1;        // generator replicas (data parallel); not built yet: 1 only
+  std::vector<int64_t> ranks;  // MPI ranks hosting the replicas; not built yet: empty only
   sampling_config sampling;    // [<role>.sampling]
   openai_config openai;        // [<role>.openai], used when backend = "openai"
 
@@ -199,13 +207,17 @@ struct train_config {
 };
 
 // ---- [data] / [eval] ---------------------------------------------------------------------------
+//
+// Numeric answers in the JSONL keep their digits as written (123456789012345678901234567890,
+// 0.1, 1e5). [eval] is not built yet: every key there accepts only its default.
 
 struct data_config {
   std::string train = "data/problems_train.jsonl"; // training problems, JSONL
   std::string problem_field = "problem";           // JSON field holding the problem text
   std::string answer_field = "answer";             // JSON field holding the reference answer
-  int64_t max_problems = 0; // use at most this many training problems; 0 = all
-  bool shuffle = true;      // shuffle the problems with train.seed
+  // Use a seeded sample (train.seed) of this many training problems, kept in file order; 0 = all.
+  int64_t max_problems = 0;
+  bool shuffle = true; // shuffle the problems with train.seed
 
   bool operator==(const data_config&) const = default;
 };
@@ -224,7 +236,9 @@ struct eval_config {
 struct cluster_config {
   cluster_mode mode = cluster_mode::auto_;                         // auto | local | mpi
   weight_channel_kind weight_channel = weight_channel_kind::auto_; // auto | local | mpi | nccl
-  std::vector<int64_t> learner_ranks;  // ranks running a learner; empty = rank 0 only
+  std::vector<int64_t> learner_ranks; // ranks running a learner; empty = rank 0 only
+  // Not built yet (only the defaults are accepted): host, port, weight_bucket_mb and
+  // collective_timeout_s.
   std::string host;                    // address rank 0 publishes its actors on; "" = its hostname
   int64_t port = 0;                    // TCP port for the actor middleman; 0 = any free port
   int64_t scheduler_threads = 0;       // CAF worker threads; 0 = one per core
@@ -251,7 +265,7 @@ struct checkpoint_config {
   std::string dir;            // "" = <run_dir>/checkpoints
   int64_t every_steps = 10;   // save every N rollout steps (and at the end); 0 = only at the end
   int64_t keep_last = 3;      // keep the newest N checkpoints; 0 = keep all
-  bool save_optimizer = true; // also save optimizer state (needed for exact resume)
+  bool save_optimizer = true; // also save optimizer state; not built yet: true only
 
   bool operator==(const checkpoint_config&) const = default;
 };

@@ -87,7 +87,7 @@ struct toml_writer {
   std::vector<std::pair<std::string, std::function<void()>>> nested;
 
   template <class T>
-  void field(std::string_view name, T& value) {
+  void field(std::string_view name, T& value, const knob&) {
     *out += fmt::format("{} = {}\n", name, value_text(value));
   }
 

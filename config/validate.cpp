@@ -10,6 +10,9 @@
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace pedagogy::config {
 
@@ -24,20 +27,9 @@ public:
       throw input_error(source_, problem, hint);
   }
 
-  void at_least(int64_t value, int64_t minimum, const std::string& key,
-                const std::string& meaning = {}) const {
-    require(value >= minimum, fmt::format("{} = {} must be at least {}", key, value, minimum),
-            meaning.empty() ? fmt::format("set {} to {} or more", key, minimum) : meaning);
-  }
-
   void non_negative(double value, const std::string& key) const {
     require(value >= 0.0, fmt::format("{} = {} must not be negative", key, value),
             fmt::format("{} is a magnitude; 0 turns it off", key));
-  }
-
-  void port(int64_t value, const std::string& key) const {
-    require(value >= 0 && value <= 65535, fmt::format("{} = {} is not a TCP port", key, value),
-            "use 1..65535, or 0 for any free port");
   }
 
   template <class T>
@@ -65,24 +57,59 @@ private:
   std::string source_;
 };
 
-// Every float key must be a finite number (TOML also allows inf and nan).
-struct finite_floats {
+// What fields.hpp says of each key: integers lie in their range, floats are finite (TOML also
+// allows inf and nan). Loading checks ranges already; this catches configs built in code.
+struct knob_rules {
   const rules& r;
   std::string prefix;
 
-  void field(std::string_view name, double& value) const {
-    const std::string key = prefix + std::string(name);
-    r.require(std::isfinite(value), fmt::format("{} = {} is not a finite number", key, value),
-              "use an ordinary number");
-  }
   template <class T>
-  void field(std::string_view, T&) const {}
+  void field(std::string_view name, T& value, const knob& k) const {
+    const std::string key = prefix + std::string(name);
+    if constexpr (std::is_same_v<T, double>)
+      r.require(std::isfinite(value), fmt::format("{} = {} is not a finite number", key, value),
+                "use an ordinary number");
+    check_range(r.source(), key, value, k);
+  }
   template <class S>
   void table(std::string_view name, S& sub) const {
-    finite_floats inner{r, prefix + std::string(name) + "."};
+    knob_rules inner{r, prefix + std::string(name) + "."};
     describe(inner, sub);
   }
 };
+
+// The keys whose feature is not built, each with its value as text, in schema order; a config
+// and the defaults give lists of the same keys, which must then be equal.
+struct unbuilt_values {
+  std::string prefix;
+  std::vector<std::pair<std::string, std::string>>* out;
+
+  template <class T>
+  void field(std::string_view name, T& value, const knob& k) const {
+    if (k.built)
+      return;
+    if constexpr (config_enum<T>)
+      out->emplace_back(prefix + std::string(name), std::string(to_string(value)));
+    else
+      out->emplace_back(prefix + std::string(name), fmt::format("{}", value));
+  }
+  template <class S>
+  void table(std::string_view name, S& sub) const {
+    unbuilt_values inner{prefix + std::string(name) + ".", out};
+    describe(inner, sub);
+  }
+};
+
+void check_unbuilt(const rules& r, const config& cfg) {
+  std::vector<std::pair<std::string, std::string>> values, defaults;
+  config copy = cfg, default_config; // the visitors take mutable references
+  unbuilt_values of_config{"", &values}, of_defaults{"", &defaults};
+  describe(of_config, copy);
+  describe(of_defaults, default_config);
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i] != defaults[i])
+      refuse_unbuilt(r.source(), values[i].first);
+}
 
 bool valid_device(const std::string& device) {
   if (device == "auto" || device == "cpu" || device == "cuda")
@@ -121,42 +148,22 @@ void check_role(const rules& r, const role_config& role, const std::string& name
   r.require(valid_device(role.device),
             fmt::format("{}device = \"{}\" is not a device", p, role.device),
             "use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"");
-  r.at_least(role.max_context, 1, p + "max_context");
-  r.at_least(role.max_batch_sequences, 1, p + "max_batch_sequences");
-  r.at_least(role.kv_cache_tokens, 0, p + "kv_cache_tokens",
-             "0 holds max_batch_sequences x max_context");
-  r.at_least(role.replicas, 1, p + "replicas");
-  for (auto rank : role.ranks)
-    r.at_least(rank, 0, p + "ranks[]", "ranks are numbered from 0");
   r.unique(role.ranks, p + "ranks");
   r.non_negative(role.sampling.temperature, p + "sampling.temperature");
-  r.at_least(role.sampling.top_k, 0, p + "sampling.top_k", "0 turns top-k off");
   r.require(role.sampling.top_p > 0.0 && role.sampling.top_p <= 1.0,
             fmt::format("{}sampling.top_p = {} must be in (0, 1]", p, role.sampling.top_p),
             "1 turns nucleus sampling off");
-  r.at_least(role.openai.max_concurrency, 1, p + "openai.max_concurrency");
   r.require(role.openai.timeout_s > 0.0,
             fmt::format("{}openai.timeout_s = {} must be positive", p, role.openai.timeout_s),
             "give seconds, e.g. 120");
-  r.at_least(role.openai.max_retries, 0, p + "openai.max_retries", "0 means no retry");
 }
 
 void check_classroom(const rules& r, const classroom_config& c) {
-  r.at_least(c.max_dialogs_in_flight, 0, "classroom.max_dialogs_in_flight");
-  r.at_least(c.max_tutor_turns, 1, "classroom.max_tutor_turns");
-  r.at_least(c.max_tokens_in_conversation, 1, "classroom.max_tokens_in_conversation");
-  r.at_least(c.max_tokens_per_turn, 1, "classroom.max_tokens_per_turn");
-  r.at_least(c.max_tokens_per_student_attempt, 1, "classroom.max_tokens_per_student_attempt");
-  r.at_least(c.max_tokens_per_judge_attempt, 1, "classroom.max_tokens_per_judge_attempt");
   r.require(c.max_tokens_per_turn <= c.max_tokens_in_conversation,
             fmt::format("classroom.max_tokens_per_turn = {} exceeds classroom."
                         "max_tokens_in_conversation = {}",
                         c.max_tokens_per_turn, c.max_tokens_in_conversation),
             "one turn cannot be longer than the whole dialog budget");
-  r.at_least(c.number_student_attempts, 1, "classroom.number_student_attempts",
-             "the reward needs at least one solution after the dialog");
-  r.at_least(c.number_judge_attempts, 0, "classroom.number_judge_attempts", "0 turns judging off");
-  r.at_least(c.judge_parse_rounds, 1, "classroom.judge_parse_rounds");
   r.require(
     c.number_judge_attempts == 0 || !c.judge_rules.empty(),
     fmt::format("classroom.number_judge_attempts = {} but classroom.judge_rules is empty",
@@ -178,10 +185,6 @@ void check_classroom(const rules& r, const classroom_config& c) {
 }
 
 void check_train(const rules& r, const train_config& t, const cluster_config& cluster) {
-  r.at_least(t.problems_per_step, 1, "train.problems_per_step");
-  r.at_least(t.samples_per_problem, 2, "train.samples_per_problem",
-             "GRPO compares samples within a group: with one sample every advantage is 0");
-  r.at_least(t.micro_batch_size, 1, "train.micro_batch_size");
   const int64_t batch = t.problems_per_step * t.samples_per_problem;
   const int64_t learners = std::max<int64_t>(1, static_cast<int64_t>(cluster.learner_ranks.size()));
   const int64_t share = t.micro_batch_size * learners;
@@ -199,11 +202,9 @@ void check_train(const rules& r, const train_config& t, const cluster_config& cl
               fmt::format("use a train.micro_batch_size that divides {}: {}", batch / learners,
                           fmt::join(fitting, ", ")));
   }
-  r.at_least(t.mu, 1, "train.mu");
   r.require(t.learning_rate > 0.0,
             fmt::format("train.learning_rate = {} must be positive", t.learning_rate),
             "the reference uses 5e-7");
-  r.at_least(t.warmup_steps, 0, "train.warmup_steps", "0 means no warmup");
   r.non_negative(t.weight_decay, "train.weight_decay");
   for (auto [value, key] :
        {std::pair{t.adam_beta1, "train.adam_beta1"}, std::pair{t.adam_beta2, "train.adam_beta2"}})
@@ -222,48 +223,51 @@ void check_train(const rules& r, const train_config& t, const cluster_config& cl
     "the upper clip range is at least the lower one (DAPO's clip-higher); 0 = same as epsilon");
   r.require(t.std_eps > 0.0, fmt::format("train.std_eps = {} must be positive", t.std_eps),
             "it keeps groups with equal rewards from dividing by zero; the reference uses 1e-4");
-  r.at_least(t.epochs, 1, "train.epochs");
-  r.at_least(t.max_steps, 0, "train.max_steps", "0 runs until the epochs are done");
-  r.require(t.max_staleness == 0 || t.max_staleness == 1,
-            fmt::format("train.max_staleness = {} is not supported", t.max_staleness),
-            "use 0 (on-policy) or 1 (rollouts overlap learning)");
 }
 
 void check_process(const rules& r, const config& c) {
   r.require(!c.data.problem_field.empty() && !c.data.answer_field.empty(),
             "data.problem_field and data.answer_field must name JSON fields",
             "the defaults are \"problem\" and \"answer\"");
-  r.at_least(c.data.max_problems, 0, "data.max_problems", "0 uses every problem");
-  r.at_least(c.eval.max_problems, 0, "eval.max_problems", "0 evaluates every problem");
-  r.at_least(c.eval.samples_per_problem, 1, "eval.samples_per_problem");
-
-  const auto& k = c.cluster;
-  for (auto rank : k.learner_ranks)
-    r.at_least(rank, 0, "cluster.learner_ranks[]", "ranks are numbered from 0");
-  r.unique(k.learner_ranks, "cluster.learner_ranks");
-  r.port(k.port, "cluster.port");
-  r.at_least(k.scheduler_threads, 0, "cluster.scheduler_threads", "0 uses one thread per core");
-  r.at_least(k.torch_threads, 0, "cluster.torch_threads", "0 uses one thread per core");
-  r.at_least(k.weight_bucket_mb, 1, "cluster.weight_bucket_mb");
-  r.non_negative(k.collective_timeout_s, "cluster.collective_timeout_s");
+  r.unique(c.cluster.learner_ranks, "cluster.learner_ranks");
 
   log::validate_levels(c.logging.level, fmt::format("{}: logging.level", r.source()));
   r.require(!c.logging.run_dir.empty(), "logging.run_dir is empty",
             "name a folder for dialogs, metrics and logs, e.g. \"runs/tiny\"");
-  r.at_least(c.logging.print_every_steps, 0, "logging.print_every_steps", "0 prints no progress");
-  r.at_least(c.checkpoint.every_steps, 0, "checkpoint.every_steps", "0 saves only at the end");
-  r.at_least(c.checkpoint.keep_last, 0, "checkpoint.keep_last", "0 keeps every checkpoint");
-  r.port(c.inspect.port, "inspect.port");
-  r.at_least(c.inspect.heartbeat_ms, 1, "inspect.heartbeat_ms");
 }
 
 } // namespace
 
+void check_range(const std::string& where, const std::string& key, int64_t value, const knob& k) {
+  if (value >= k.min && value <= k.max)
+    return;
+  const std::string problem = value < k.min
+                                ? fmt::format("{} = {} is below the minimum {}", key, value, k.min)
+                                : fmt::format("{} = {} is above the maximum {}", key, value, k.max);
+  std::string hint = fmt::format("use {}..{}", k.min, k.max);
+  if (!k.hint.empty())
+    hint += fmt::format("; {}", k.hint);
+  throw input_error(where, problem, hint);
+}
+
+void check_range(const std::string& where, const std::string& key,
+                 const std::vector<int64_t>& values, const knob& k) {
+  for (size_t i = 0; i < values.size(); ++i)
+    check_range(where, fmt::format("{}[{}]", key, i), values[i], k);
+}
+
+void refuse_unbuilt(const std::string& where, const std::string& key) {
+  throw input_error(where, fmt::format("{} is not built yet", key),
+                    "remove the key: only its default is accepted until the feature that reads "
+                    "it is built (`pedagogy config show` prints the defaults)");
+}
+
 void validate(const config& cfg, std::string_view source) {
   rules r{source};
   config copy = cfg; // the visitors take mutable references
-  finite_floats floats{r, ""};
-  describe(floats, copy);
+  knob_rules knobs{r, ""};
+  describe(knobs, copy);
+  check_unbuilt(r, cfg);
   check_role(r, cfg.tutor, "tutor");
   check_role(r, cfg.student, "student");
   check_role(r, cfg.judge, "judge");

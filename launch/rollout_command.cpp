@@ -8,7 +8,9 @@
 #include "config/config.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/signals.hpp"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -20,6 +22,7 @@
 #include <iostream>
 #include <memory>
 #include <numeric>
+#include <utility>
 
 namespace pedagogy::launch {
 
@@ -29,11 +32,26 @@ struct rollout_options {
   std::string config_path;
   std::string problems;
   std::string out;
-  int64_t limit = 0;
-  int64_t samples = 0;
+  int64_t limit = 0;   // 0 = not given: data.max_problems (a given value is checked to be >= 1)
+  int64_t samples = 0; // 0 = not given: train.samples_per_problem (likewise)
   bool force = false;
   std::vector<std::string> overrides;
 };
+
+// Whether two paths name the same file: the same inode when both exist (links included), else
+// the same normalised absolute path.
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec))
+    return fs::equivalent(a, b, ec);
+  auto normal = [](const fs::path& p) {
+    std::error_code error;
+    fs::path canonical = fs::weakly_canonical(p, error);
+    return error ? fs::absolute(p, error).lexically_normal() : canonical;
+  };
+  return normal(a) == normal(b);
+}
 
 // Running totals for the progress line and the summary.
 struct tally {
@@ -73,13 +91,20 @@ int rollout(const rollout_options& opts) {
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
 
   const std::filesystem::path out = opts.out;
+  const std::string problems_path = opts.problems.empty() ? cfg.data.train : opts.problems;
+  // --force once replaced the problem set with dialog records: no input is ever an output.
+  for (const auto& [input, role] : {std::pair{problems_path, "the problems being rolled out"},
+                                    std::pair{cfg.data.train, "the config's data.train"},
+                                    std::pair{cfg.eval.problems, "the config's eval.problems"}})
+    if (same_file(out, input))
+      throw input_error("flag --out", fmt::format("{} is also an input ({})", out.string(), role),
+                        "write the records to another file; --force never overwrites an input");
   if (std::filesystem::exists(out) && !opts.force)
     throw input_error(out.string(), "the output file exists",
                       "pass --force to overwrite it, or choose another --out");
-  const std::string problems_path = opts.problems.empty() ? cfg.data.train : opts.problems;
-  auto problems =
-    classroom::load_problems(problems_path, {cfg.data.problem_field, cfg.data.answer_field},
-                             opts.limit > 0 ? opts.limit : cfg.data.max_problems);
+  auto problems = classroom::load_problems(
+    problems_path, {cfg.data.problem_field, cfg.data.answer_field},
+    opts.limit > 0 ? opts.limit : cfg.data.max_problems, static_cast<uint64_t>(cfg.train.seed));
   if (problems.empty())
     throw input_error(problems_path, "no problems", "the file has no rows");
   const int64_t samples = opts.samples > 0 ? opts.samples : cfg.train.samples_per_problem;
@@ -88,10 +113,10 @@ int rollout(const rollout_options& opts) {
   auto setup = actors::make_classroom_setup(cfg);
   if (out.has_parent_path())
     std::filesystem::create_directories(out.parent_path());
-  std::ofstream file(out, std::ios::trunc);
-  if (!file)
-    throw input_error(out.string(), "cannot write the output file",
-                      "check that the folder is writable");
+  // Records stream in as dialogs finish, so an interrupted run keeps what it did; each is a whole
+  // line or absent, and a failed write stops the run (exit 1) naming the file.
+  files::write_atomically(out, "");
+  files::line_appender file(out);
 
   caf::actor_system_config system_config;
   actors::configure_actor_system(system_config, cfg, false);
@@ -113,10 +138,17 @@ int rollout(const rollout_options& opts) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   int64_t printed_at = 0;
+  // Ctrl-C / SIGTERM: no new dialog starts, those running are stopped, the records written so far
+  // stay; a second signal exits at once.
+  signals::install_stop_handlers();
+  auto schedule = actors::rollout_options_from(cfg);
+  schedule.stop = [] {
+    return signals::stop_requested() != 0;
+  };
   actors::run_rollout(
-    system, setup, generators, std::move(jobs), [&](const actors::dialog_result& result) {
-      file << classroom::to_json_line(result.record) << '\n';
-      file.flush();
+    system, setup, generators, std::move(jobs),
+    [&](const actors::dialog_result& result) {
+      file.append(classroom::to_json_line(result.record));
       t.add(result.record);
       if (result.record.status != "ok")
         log::get("rollout")->warn("dialog {} failed: {}", result.record.id, result.record.error);
@@ -127,9 +159,16 @@ int rollout(const rollout_options& opts) {
         std::cerr << t.line(total, elapsed()) << '\n';
         printed_at = t.done;
       }
-    });
+    },
+    schedule);
+  file.close();
   if (tty)
     std::cerr << '\n';
+  if (const int signal = signals::stop_requested(); signal != 0) {
+    std::cerr << fmt::format("stopped by signal {}: {} of {} dialogs written to {}\n", signal,
+                             t.done, total, out.string());
+    return signals::exit_code_for(signal);
+  }
   std::cout << fmt::format("wrote {} dialogs to {} in {:.1f} s ({} failed)\n", t.done, out.string(),
                            elapsed(), t.failed);
   return static_cast<int>(t.failed == t.done ? exit_code::failure : exit_code::ok);
@@ -145,9 +184,18 @@ void add_rollout_command(CLI::App& app, command_action& action) {
   cmd->add_option("--problems", opts->problems,
                   "Problems JSONL (default: the config's data.train)");
   cmd->add_option("--out,-o", opts->out, "Output JSONL, one dialog record per line")->required();
-  cmd->add_option("--limit", opts->limit, "Use the first N problems (default: data.max_problems)");
-  cmd->add_option("--samples", opts->samples,
-                  "Dialogs per problem (default: train.samples_per_problem)");
+  // A given 0 or -1 is an error, not "the default": leaving the flag out means the default.
+  const auto max_problems = config::range_of("data.max_problems").max;
+  const auto max_samples = config::range_of("train.samples_per_problem").max;
+  cmd
+    ->add_option("--limit", opts->limit,
+                 "Use a seeded sample (train.seed) of N problems, in file order (default: "
+                 "data.max_problems)")
+    ->check(CLI::Range(int64_t{1}, max_problems));
+  cmd
+    ->add_option("--samples", opts->samples,
+                 "Dialogs per problem (default: train.samples_per_problem)")
+    ->check(CLI::Range(int64_t{1}, max_samples));
   cmd->add_flag("--force", opts->force, "Overwrite --out if it exists");
   cmd->add_option("overrides", opts->overrides, "Config overrides section.key=value");
   cmd->callback([opts, &action] {

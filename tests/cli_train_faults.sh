@@ -50,6 +50,17 @@ wait_for_lines() {
   return 1
 }
 
+# Waits (bounded) until FILE contains TEXT or the process PID ended.
+wait_for_text() {
+  local file=$1 text=$2 pid=$3
+  for _ in $(seq 1 1200); do
+    grep -q "$text" "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 case $case in
   force_foreign)
     train train.max_steps=1 > /dev/null 2>&1 || fail "first run"
@@ -101,17 +112,18 @@ case $case in
     [ ! -f "$run/metrics.jsonl" ] || fail "the refused run wrote metrics"
     ;;
   full_disk)
-    # RLIMIT_FSIZE makes writes past N KiB fail (EFBIG) as a full disk would (ENOSPC); the models
-    # are made first, without the limit. The checkpoint would pass the limit too, so none is
-    # saved before the end.
+    # RLIMIT_FSIZE makes writes past 4 KiB fail (EFBIG) as a full disk would (ENOSPC); the models
+    # are made first, without the limit. config.toml (~3 KiB) fits; dialogs.jsonl (~4 KiB a step)
+    # passes the limit in step 2, metrics.jsonl (~0.7 KiB a step) in step 6, before the log does.
+    # The checkpoint would pass it too, so none is saved before the end.
     train train.max_steps=1 logging.run_dir="$work/warmup" > /dev/null 2>&1 || fail "warm-up run"
     for target in dialogs metrics; do
       rm -rf "$run"
       extra=()
       [ $target = metrics ] && extra=(logging.save_dialogs=false)
       set +e
-      err=$( (ulimit -f 2; exec "$pedagogy" train "${common[@]}" logging.run_dir="$run" \
-        train.max_steps=4 checkpoint.every_steps=0 "${extra[@]}") 2>&1 >/dev/null)
+      err=$( (ulimit -f 4; exec "$pedagogy" train "${common[@]}" logging.run_dir="$run" \
+        train.max_steps=12 checkpoint.every_steps=0 "${extra[@]}") 2>&1 >/dev/null)
       rc=$?
       set -e
       [ $rc -eq 1 ] || fail "$target: exit $rc, expected 1: $err"
@@ -123,8 +135,10 @@ case $case in
   sigint | sigterm)
     signal=INT code=130
     [ $case = sigterm ] && signal=TERM code=143
-    train train.max_steps=50 checkpoint.every_steps=0 > "$work/out.log" 2>&1 &
-    pid=$!
+    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=50 \
+      checkpoint.every_steps=0 > "$work/out.log" 2>&1 &
+    pid=$! # the binary's own pid: a shell function in the background would be a subshell
+    trap 'kill -9 $pid 2>/dev/null || true' EXIT
     wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no step finished: $(cat "$work/out.log")"
     kill -$signal $pid
     set +e
@@ -143,10 +157,15 @@ case $case in
     [ "$(whole_lines "$run/metrics.jsonl")" -eq $((steps + 1)) ] || fail "resume did not add a step"
     ;;
   second_signal)
-    train train.max_steps=50 > "$work/out.log" 2>&1 &
+    # The first signal lands while the ~25M student model is being created (over a second), so
+    # the second one arrives before the graceful stop could finish.
+    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=50 \
+      student.model="$work/models/base_student" student.init=llama:base > "$work/out.log" 2>&1 &
     pid=$!
-    wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no step finished"
+    trap 'kill -9 $pid 2>/dev/null || true' EXIT
+    wait_for_text "$work/out.log" "tutor: created" $pid || fail "no tutor: $(cat "$work/out.log")"
     kill -INT $pid
+    wait_for_text "$work/out.log" "stopping after the work in flight" $pid || fail "no first stop"
     kill -INT $pid
     set +e
     wait $pid
@@ -154,6 +173,7 @@ case $case in
     set -e
     [ $rc -eq 130 ] || fail "exit $rc, expected 130"
     grep -q "second signal, exiting now" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
+    ! grep -q "stopped by signal" "$work/out.log" || fail "it stopped gracefully, not at once"
     ;;
   nan)
     set +e

@@ -3,11 +3,13 @@
 #include "runtime/errors.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 
 namespace cfg = pedagogy::config;
@@ -305,7 +307,7 @@ TEST_CASE("a missing or unreadable config file is reported with its path") {
 
   auto file = write_temp("bad_type.toml", "[inspect]\nport = 70000\n");
   auto port = expect_input_error([&] { cfg::load_file(file); });
-  CHECK(port.where() == file.string());
+  CHECK(port.where() == file.string() + ":2:8"); // refused where it was written
   CHECK(contains(port.problem(), "inspect.port = 70000"));
   std::filesystem::remove(file);
 }
@@ -318,4 +320,129 @@ TEST_CASE("every key is listed once, in schema order") {
   CHECK(unique.size() == keys.size());
   CHECK(cfg::nearest_key("inspect.prot") == "inspect.port");
   CHECK(cfg::nearest_key("completely.unrelated.thing") == "");
+}
+
+namespace {
+
+// The integer keys of the schema, found in the printed defaults ("key = 123" under a header),
+// so that a key added later is covered without editing this test.
+std::vector<std::string> integer_keys() {
+  std::vector<std::string> keys;
+  std::string table;
+  std::istringstream lines(cfg::to_toml(cfg::config{}));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > 2 && line.front() == '[') {
+      table = line.substr(1, line.size() - 2) + ".";
+      continue;
+    }
+    auto eq = line.find(" = ");
+    if (eq == std::string::npos)
+      continue;
+    std::string value = line.substr(eq + 3);
+    if (!value.empty() && value.find_first_not_of("-0123456789") == std::string::npos)
+      keys.push_back(table + line.substr(0, eq));
+  }
+  return keys;
+}
+
+} // namespace
+
+TEST_CASE("every integer key has a maximum, and a value beyond it names key, value and bound") {
+  auto keys = integer_keys();
+  CHECK(keys.size() > 30);
+  for (const auto& key : keys) {
+    CAPTURE(key);
+    const std::string assignment = key + "=9223372036854775807";
+    auto e = expect_input_error([&] { cfg::load_string("", "x.toml", {assignment}); });
+    CHECK(e.where() == fmt::format("override '{}'", assignment));
+    CHECK(contains(e.problem(), key));
+    CHECK(contains(e.problem(), "9223372036854775807"));
+    CHECK_FALSE(e.hint().empty());
+  }
+  for (const auto& key : {"cluster.learner_ranks", "tutor.ranks"}) {
+    CAPTURE(key);
+    auto e = expect_input_error([&] {
+      cfg::config c;
+      cfg::apply_override(c, fmt::format("{}=[9223372036854775807]", key));
+    });
+    CHECK(contains(e.problem(), "9223372036854775807"));
+  }
+}
+
+TEST_CASE("the bounds that stopped real runs are refused with the bound and a hint") {
+  // 1000 threads hung the actor system; 2^32 samples ran into bad_alloc after 43 s; 2^63-1
+  // attempts overflowed the KV-cache size check.
+  auto threads = expect_input_error(
+    [] { cfg::load_string("[cluster]\nscheduler_threads = 1000\n", "threads.toml"); });
+  CHECK(threads.where() == "threads.toml:2:21");
+  CHECK(threads.problem() == "cluster.scheduler_threads = 1000 is above the maximum 256");
+  CHECK(contains(threads.hint(), "per core"));
+
+  auto samples = expect_input_error(
+    [] { cfg::load_string("", "x.toml", {"train.samples_per_problem=4294967296"}); });
+  CHECK(contains(samples.problem(), "train.samples_per_problem = 4294967296 is above the maximum"));
+
+  auto attempts = expect_input_error([] {
+    cfg::load_string("[classroom]\nnumber_student_attempts = 9223372036854775807\n", "k.toml");
+  });
+  CHECK(contains(attempts.problem(), "classroom.number_student_attempts"));
+
+  auto below = expect_input_error([] { cfg::load_string("[train]\nmu = 0\n", "mu.toml"); });
+  CHECK(below.where() == "mu.toml:2:6");
+  CHECK(below.problem() == "train.mu = 0 is below the minimum 1");
+
+  cfg::config c;
+  c.cluster.torch_threads = 100000; // a config built in code meets the same bound
+  auto built = expect_input_error([&] { cfg::validate(c, "code"); });
+  CHECK(built.where() == "code");
+  CHECK(contains(built.problem(), "cluster.torch_threads = 100000 is above the maximum"));
+}
+
+TEST_CASE("a bad value from an override is blamed on the override, not on the file") {
+  auto file = write_temp("blame.toml", "[train]\nmu = 2\n");
+  auto e = expect_input_error([&] { cfg::load_file(file, {"train.mu=0"}); });
+  CHECK(e.where() == "override 'train.mu=0'");
+  auto big = expect_input_error([&] { cfg::load_file(file, {"cluster.port=70000"}); });
+  CHECK(contains(big.where(), "override 'cluster.port=70000'"));
+  std::filesystem::remove(file);
+}
+
+TEST_CASE("an override with a line break is refused, so it cannot smuggle in more keys") {
+  for (const std::string assignment : {"train.mu=1\ntrain.beta=5", "tutor.model=\"a\"\nx = 1",
+                                       "tutor.model=abc\ndef", "train.mu=1\r"}) {
+    CAPTURE(assignment);
+    cfg::config c;
+    auto e = expect_input_error([&] { cfg::apply_override(c, assignment); });
+    CHECK(contains(e.problem(), "line break"));
+    CHECK(c == cfg::config{});
+  }
+}
+
+TEST_CASE("knobs that are not built yet are refused unless they keep their default") {
+  for (const std::string assignment :
+       {"tutor.replicas=2", "judge.replicas=3", "student.ranks=[1]", "tutor.ranks=[0, 1]",
+        "cluster.host=node1", "cluster.port=1234", "cluster.weight_bucket_mb=128",
+        "cluster.collective_timeout_s=60", "checkpoint.save_optimizer=false",
+        "eval.problems=data/problems_train.jsonl", "eval.max_problems=10",
+        "eval.samples_per_problem=2", "eval.pre_dialog_attempts=false"}) {
+    CAPTURE(assignment);
+    const std::string key = assignment.substr(0, assignment.find('='));
+    auto e = expect_input_error([&] { cfg::load_string("", "x.toml", {assignment}); });
+    CHECK(e.where() == fmt::format("override '{}'", assignment));
+    CHECK(e.problem() == fmt::format("{} is not built yet", key));
+    CHECK(contains(e.hint(), "remove"));
+  }
+  // The default value is harmless, so configs that spell it out still load.
+  CHECK_NOTHROW(cfg::load_string("[tutor]\nreplicas = 1\nranks = []\n[eval]\nmax_problems = 500\n"
+                                 "[checkpoint]\nsave_optimizer = true\n",
+                                 "defaults.toml"));
+
+  auto in_file =
+    expect_input_error([] { cfg::load_string("[eval]\nmax_problems = 10\n", "eval.toml"); });
+  CHECK(in_file.where() == "eval.toml:2:16");
+
+  cfg::config c;
+  c.cluster.host = "node1";
+  auto built = expect_input_error([&] { cfg::validate(c, "code"); });
+  CHECK(built.problem() == "cluster.host is not built yet");
 }

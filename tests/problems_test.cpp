@@ -3,6 +3,7 @@
 #include "runtime/errors.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -54,9 +55,9 @@ TEST_CASE("field names are configurable") {
 TEST_CASE("a bad row is reported with its line and nothing is half-loaded") {
   auto broken =
     write("broken.jsonl", "{\"problem\": \"a\", \"answer\": \"1\"}\n{\"problem\": \"b\", \n");
-  CHECK(error_of(broken).find("broken.jsonl:2: not a JSON object") != std::string::npos);
+  CHECK(error_of(broken).find("broken.jsonl:2: not valid JSON") != std::string::npos);
   auto list = write("list.jsonl", "[1, 2]\n");
-  CHECK(error_of(list).find(":1: not a JSON object") != std::string::npos);
+  CHECK(error_of(list).find(":1: the row is an array, not an object") != std::string::npos);
   auto nested = write("nested.jsonl", "{\"problem\": \"a\", \"answer\": [1]}\n");
   CHECK(error_of(nested).find("neither text nor a number") != std::string::npos);
   auto empty = write("empty.jsonl", "{\"problem\": \" \", \"answer\": \"1\"}\n");
@@ -65,5 +66,74 @@ TEST_CASE("a bad row is reported with its line and nothing is half-loaded") {
   CHECK(error_of(nothing).find("holds no problems") != std::string::npos);
   CHECK(error_of("/nonexistent/problems.jsonl").find("cannot read") != std::string::npos);
   for (const auto& p : {broken, list, nested, empty, nothing})
+    fs::remove(p);
+}
+
+TEST_CASE("numeric answers keep their digits exactly as written") {
+  auto path = write("digits.jsonl",
+                    "{\"problem\": \"p\", \"answer\": 123456789012345678901234567890}\n"
+                    "{\"problem\": \"p\", \"answer\": 0.1}\n"
+                    "{\"problem\": \"p\", \"answer\": 1e5}\n"
+                    "{\"problem\": \"p\", \"answer\": -7}\n"
+                    "{\"problem\": \"p\", \"answer\": 18446744073709551615}\n"
+                    "{\"problem\": \"p\", \"answer\": 1.50}\n"
+                    "{\"problem\": \"p\", \"nested\": {\"answer\": 1}, \"answer\": 2.0E-3}\n");
+  auto problems = load_problems(path, {});
+  REQUIRE(problems.size() == 7);
+  CHECK(problems[0].answer == "123456789012345678901234567890");
+  CHECK(problems[1].answer == "0.1");
+  CHECK(problems[2].answer == "1e5");
+  CHECK(problems[3].answer == "-7");
+  CHECK(problems[4].answer == "18446744073709551615");
+  CHECK(problems[5].answer == "1.50");
+  CHECK(problems[6].answer == "2.0E-3");
+  fs::remove(path);
+}
+
+TEST_CASE("max_problems takes a seeded sample of the rows, kept in file order") {
+  std::string text;
+  for (int i = 0; i < 100; ++i)
+    text += fmt::format("{{\"problem\": \"p{}\", \"answer\": \"{}\"}}\n", i, i);
+  auto path = write("sample.jsonl", text);
+  auto sample = load_problems(path, {}, /*max_problems=*/10, /*seed=*/42);
+  REQUIRE(sample.size() == 10);
+  for (size_t i = 1; i < sample.size(); ++i)
+    CHECK(sample[i - 1].line < sample[i].line);
+  CHECK(sample.back().line > 10); // not simply the first ten rows
+  auto again = load_problems(path, {}, 10, 42);
+  auto other = load_problems(path, {}, 10, 43);
+  auto lines = [](const std::vector<problem>& ps) {
+    std::vector<int64_t> out;
+    for (const auto& p : ps)
+      out.push_back(p.line);
+    return out;
+  };
+  CHECK(lines(again) == lines(sample));
+  CHECK(lines(other) != lines(sample));
+  CHECK(load_problems(path, {}, 100, 42).size() == 100);
+  CHECK(load_problems(path, {}, 1000, 42).size() == 100);
+  fs::remove(path);
+}
+
+TEST_CASE("a bad row says what is wrong with it") {
+  auto utf8 = write("utf8.jsonl", "{\"problem\": \"caf\xC3\x28\", \"answer\": \"1\"}\n");
+  CHECK(error_of(utf8).find("utf8.jsonl:1: invalid UTF-8 at byte 17") != std::string::npos);
+  auto number = write("number.jsonl", "42\n");
+  CHECK(error_of(number).find(":1: the row is a number, not an object") != std::string::npos);
+  auto missing = write("missing.jsonl", "{\"problem\": \"a\"}\n");
+  CHECK(error_of(missing).find(":1: no field 'answer'") != std::string::npos);
+  auto trailing = write("trailing.jsonl", "{\"problem\": \"a\", \"answer\": 1} x\n");
+  CHECK(error_of(trailing).find(":1: not valid JSON") != std::string::npos);
+  auto overlong = write("overlong.jsonl", "{\"problem\": \"a\xC0\xAF\", \"answer\": \"1\"}\n");
+  CHECK(error_of(overlong).find(":1: invalid UTF-8 at byte 15") != std::string::npos);
+  auto surrogate = write("surrogate.jsonl", "{\"problem\": \"\xED\xA0\x80\", \"answer\": 1}\n");
+  CHECK(error_of(surrogate).find(":1: invalid UTF-8 at byte 14") != std::string::npos);
+  auto cut = write("cut.jsonl", "{\"problem\": \"a\", \"answer\": 1} \xE2\x82\n");
+  CHECK(error_of(cut).find(":1: invalid UTF-8 at byte 31") != std::string::npos);
+  auto unicode =
+    write("unicode.jsonl", "{\"problem\": \"caf\u00e9 \xE6\x95\xB0 \xF0\x9F\x98\x80\", "
+                           "\"answer\": \"\xC3\xA9\"}\r\n");
+  CHECK(load_problems(unicode, {}).at(0).answer == "\xC3\xA9");
+  for (const auto& p : {utf8, number, missing, trailing, overlong, surrogate, cut, unicode})
     fs::remove(p);
 }
