@@ -99,6 +99,7 @@ void describe(V& v, openai_config& c) {
   v.field("max_concurrency", c.max_concurrency);
   v.field("timeout_s", c.timeout_s);
   v.field("max_retries", c.max_retries);
+  v.field("send_top_k", c.send_top_k);
 }
 
 template <class V>
