@@ -14,10 +14,16 @@ namespace pedagogy::actors {
 
 namespace {
 
-// Tokens of a message's content, for the dialog's budget: the generated ids without the
-// end-of-turn token.
+// Tokens a sample generated, end-of-turn included: its ids, or the count an HTTP endpoint
+// gives instead of ids.
+int64_t generated_tokens(const generated_text& c) {
+  return c.tokens.empty() ? c.token_count : static_cast<int64_t>(c.tokens.size());
+}
+
+// Tokens of a message's content, for the dialog's budget and the length penalty: the generated
+// tokens without the end-of-turn token.
 int64_t content_tokens(const generated_text& c) {
-  const auto n = static_cast<int64_t>(c.tokens.size());
+  const int64_t n = generated_tokens(c);
   return c.finish_reason == "stop" && n > 0 ? n - 1 : n;
 }
 
@@ -213,26 +219,26 @@ void dialog_runner::on_reply(generate_reply reply) {
   auto& r = record_;
   switch (was) {
     case step_kind::tutor_turn:
-      r.tutor_tokens += static_cast<int64_t>(c[0].tokens.size());
+      r.tutor_tokens += generated_tokens(c[0]);
       if (r.weights_version < 0 || c[0].weights_version < r.weights_version)
         r.weights_version = c[0].weights_version;
       dialog_.on_tutor_reply(std::move(c[0].text), content_tokens(c[0]));
       tutor_seen_ = 1 + dialog_.messages().size();
       break;
     case step_kind::initial_attempt:
-      r.student_tokens += static_cast<int64_t>(c[0].tokens.size());
+      r.student_tokens += generated_tokens(c[0]);
       dialog_.on_student_reply(classroom::wrap_attempt(setup_->prompts, c[0].text),
                                content_tokens(c[0]));
       break;
     case step_kind::student_turn:
-      r.student_tokens += static_cast<int64_t>(c[0].tokens.size());
+      r.student_tokens += generated_tokens(c[0]);
       dialog_.on_student_reply(std::move(c[0].text), content_tokens(c[0]));
       student_seen_ = 1 + dialog_.messages().size();
       break;
     case step_kind::judge: {
       std::vector<std::optional<classroom::verdict>> round;
       for (const auto& one : c) {
-        r.judge_tokens += static_cast<int64_t>(one.tokens.size());
+        r.judge_tokens += generated_tokens(one);
         round.push_back(classroom::parse_verdict(one.text));
       }
       dialog_.on_verdicts(round);
@@ -241,8 +247,8 @@ void dialog_runner::on_reply(generate_reply reply) {
     case step_kind::solutions: {
       std::vector<std::string> texts;
       for (auto& one : c) {
-        r.solution_tokens += static_cast<int64_t>(one.tokens.size());
-        r.solutions.push_back({one.text, "", false, static_cast<int64_t>(one.tokens.size())});
+        r.solution_tokens += generated_tokens(one);
+        r.solutions.push_back({one.text, "", false, generated_tokens(one)});
         texts.push_back(std::move(one.text));
       }
       dialog_.on_solutions(std::move(texts));
@@ -283,9 +289,14 @@ void dialog_runner::on_failure(const std::string& reason, bool retryable) {
     return;
   }
   if (!retryable) {
-    fail(fmt::format("the {} generator refused the request: {}", role, reason));
+    // A refused retry is a symptom; the failure that made it a retry is the cause.
+    fail(retries_ == 0 ? fmt::format("the {} generator refused the request: {}", role, reason)
+                       : fmt::format("the {} generator failed: {}; its retry was refused: {}", role,
+                                     first_failure_, reason));
     return;
   }
+  if (retries_ == 0)
+    first_failure_ = reason;
   if (retries_++ < setup_->max_call_retries) {
     retry_ = true;
     last_kind_ = was;

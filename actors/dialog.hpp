@@ -137,6 +137,7 @@ private:
   step_kind last_kind_ = step_kind::none;
   bool retry_ = false;
   int64_t retries_ = 0;
+  std::string first_failure_; // why the current call is being retried
   int64_t calls_ = 0;
   size_t tutor_seen_ = 0, student_seen_ = 0; // view messages each session already holds
   bool tutor_open_ = false, student_open_ = false;

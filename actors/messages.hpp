@@ -59,6 +59,9 @@ struct generated_text {
   std::string text;             // without the end-of-turn token or stop string
   std::string finish_reason;    // "stop", "length" or "cancelled"
   int64_t weights_version = 0;
+  // Tokens generated, end-of-turn included, when `tokens` is empty (an HTTP endpoint returns no
+  // ids, only its usage figures or a count by the role's tokenizer); 0 = unknown.
+  int64_t token_count = 0;
 };
 
 struct generate_reply {
@@ -102,7 +105,7 @@ typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generated_text& x) {
   return f(caf::meta::type_name("generated_text"), x.tokens, x.logprobs, x.sampled, x.text,
-           x.finish_reason, x.weights_version);
+           x.finish_reason, x.weights_version, x.token_count);
 }
 
 template <class Inspector>

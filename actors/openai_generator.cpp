@@ -1,8 +1,9 @@
 // The OpenAI-compatible generator (see openai_generator.hpp): a coordinating actor that queues
-// requests and a detached worker per in-flight HTTP call, so blocking I/O never stalls CAF's
-// scheduler and at most max_concurrency calls run at once.
+// requests and owns the sessions, and a detached worker per in-flight HTTP call, so blocking I/O
+// never stalls CAF's scheduler and at most max_concurrency calls run at once.
 #include "actors/openai_generator.hpp"
 
+#include "models/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
 
@@ -10,9 +11,14 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace pedagogy::actors {
@@ -20,6 +26,7 @@ namespace pedagogy::actors {
 namespace {
 
 using json = nlohmann::json;
+using steady = std::chrono::steady_clock;
 
 struct endpoint {
   std::string scheme_host_port; // "http://127.0.0.1:8000"
@@ -42,95 +49,250 @@ endpoint parse_url(const std::string& base_url, const std::string& role) {
   return e;
 }
 
+std::chrono::microseconds micros(steady::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+
+// Stops a blocking client call at the deadline. cpp-httplib's timeouts bound each read, so a server
+// that trickles a byte now and then would otherwise hold the call for ever. stop() only cuts a
+// connected socket, so it is repeated until the call returns.
+class deadline_watch {
+public:
+  deadline_watch(httplib::Client& client, steady::time_point deadline)
+    : thread_([this, &client, deadline] {
+        std::unique_lock lock{mutex_};
+        if (wake_.wait_until(lock, deadline, [this] { return done_; }))
+          return;
+        fired_ = true;
+        do
+          client.stop();
+        while (!wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return done_; }));
+      }) {}
+  deadline_watch(const deadline_watch&) = delete;
+  deadline_watch& operator=(const deadline_watch&) = delete;
+  ~deadline_watch() {
+    finish();
+    thread_.join();
+  }
+  // Ends the watch; true when the deadline cut the call.
+  bool finish() {
+    std::lock_guard guard{mutex_};
+    done_ = true;
+    wake_.notify_all();
+    return fired_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false, fired_ = false;
+  std::thread thread_; // last: it starts once the members it uses exist
+};
+
+// An answer that is valid JSON but not a chat completion of n samples.
+struct malformed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Tokens generated per sample, counted as the engine counts them (end-of-turn included when the
+// sample stopped): the server's usage when it tells each sample's count (n = 1), else the role's
+// tokenizer, else the usage shared out by text length (servers report only the sum over the n
+// samples). False when nothing can count them.
+bool count_tokens(std::vector<generated_text>& samples, const json& answer,
+                  const models::tokenizer* tokenizer) {
+  int64_t usage = -1;
+  if (auto u = answer.find("usage"); u != answer.end() && u->is_object())
+    if (auto c = u->find("completion_tokens"); c != u->end() && c->is_number_integer())
+      usage = c->get<int64_t>();
+  if (usage >= 0 && samples.size() == 1) {
+    samples[0].token_count = usage;
+    return true;
+  }
+  if (tokenizer) {
+    try {
+      for (auto& s : samples)
+        s.token_count = static_cast<int64_t>(tokenizer->encode(s.text).size()) +
+                        (s.finish_reason == "stop" ? 1 : 0);
+      return true;
+    } catch (const input_error&) {
+      // Text that is not UTF-8: the usage below, if any, still counts it.
+    }
+  }
+  if (usage < 0)
+    return false;
+  int64_t chars = 0;
+  for (const auto& s : samples)
+    chars += static_cast<int64_t>(s.text.size());
+  int64_t given = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const int64_t share = chars > 0 ? usage * static_cast<int64_t>(samples[i].text.size()) / chars
+                                    : usage / static_cast<int64_t>(samples.size());
+    samples[i].token_count = i + 1 == samples.size() ? usage - given : share;
+    given += samples[i].token_count;
+  }
+  return true;
+}
+
+generate_reply parse_answer(const std::string& text, int64_t n, const models::tokenizer* tokenizer,
+                            bool& counted) {
+  const json answer = json::parse(text);
+  const json& choices = answer.at("choices");
+  if (!choices.is_array() || static_cast<int64_t>(choices.size()) != n)
+    throw malformed(fmt::format("{} choices for n = {}{}", choices.size(), n,
+                                n > 1 ? " (hint: the endpoint may not take n > 1)" : ""));
+  generate_reply reply;
+  for (const auto& choice : choices) {
+    generated_text t;
+    t.text = choice.at("message").at("content").get<std::string>();
+    const json reason = choice.value("finish_reason", json("stop"));
+    t.finish_reason = reason.is_string() && reason == "length" ? "length" : "stop";
+    reply.completions.push_back(std::move(t));
+  }
+  counted = count_tokens(reply.completions, answer, tokenizer);
+  return reply;
+}
+
 // The outcome of one call, with everything the coordinator needs to answer.
 struct call_result {
   bool ok = false;
   generate_reply reply;
   std::string error;
+  bool counted = true; // false: no usage and no tokenizer, the token counts are 0
 };
 
-// One blocking chat-completion call with retries (runs in a detached worker).
-call_result call(const openai_setup& setup, const endpoint& where, const json& body) {
+// One blocking chat-completion call with retries, all within setup.timeout_s (runs in a detached
+// worker).
+call_result call(const openai_setup& setup, const endpoint& where, const std::string& body,
+                 int64_t n, const models::tokenizer* tokenizer) {
+  const auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(
+                                          std::chrono::duration<double>(setup.timeout_s));
   std::string key;
   if (!setup.api_key_env.empty())
     if (const char* value = std::getenv(setup.api_key_env.c_str()))
       key = value;
+  const std::string url = where.scheme_host_port + where.path;
   std::string last_error;
   double delay = setup.backoff_s;
-  for (int64_t attempt = 0; attempt <= setup.max_retries; ++attempt) {
-    if (attempt > 0) {
-      std::this_thread::sleep_for(std::chrono::duration<double>(delay)); // retry backoff
+  int64_t attempts = 0;
+  bool timed_out = false;
+  for (; attempts <= setup.max_retries; ++attempts) {
+    if (attempts > 0) {
+      const auto wait =
+        std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(delay));
+      if (steady::now() + wait >= deadline)
+        break;                           // no time left for another attempt
+      std::this_thread::sleep_for(wait); // retry backoff
       delay *= 2;
     }
+    const auto left = deadline - steady::now();
+    if (left <= steady::duration::zero()) {
+      timed_out = true;
+      break;
+    }
     httplib::Client client(where.scheme_host_port);
-    const auto timeout = std::chrono::duration<double>(setup.timeout_s);
-    client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    client.set_connection_timeout(
+      micros(std::min(left, std::chrono::duration_cast<steady::duration>(
+                              std::chrono::duration<double>(setup.connect_timeout_s)))));
+    client.set_read_timeout(micros(left));
+    client.set_write_timeout(micros(left));
     httplib::Headers headers;
     if (!key.empty())
       headers.emplace("Authorization", "Bearer " + key);
-    auto response = client.Post(where.path, headers, body.dump(), "application/json");
+    deadline_watch watch(client, deadline); // after `client`, so it ends first
+    auto response = client.Post(where.path, headers, body, "application/json");
+    timed_out = watch.finish() && !response;
+    if (timed_out) {
+      ++attempts;
+      break;
+    }
     if (!response) {
-      last_error = fmt::format("cannot reach {}{}: {}", where.scheme_host_port, where.path,
-                               httplib::to_string(response.error()));
+      last_error = fmt::format("cannot reach {}: {}", url, httplib::to_string(response.error()));
       continue; // connection problems are worth retrying
     }
     if (response->status == 429 || response->status >= 500) {
-      last_error = fmt::format("HTTP {} from {}: {}", response->status, where.path,
-                               response->body.substr(0, 200));
+      last_error =
+        fmt::format("HTTP {} from {}: {}", response->status, url, response->body.substr(0, 200));
       continue;
     }
-    if (response->status != 200)
+    if (response->status != 200) {
+      std::string hint;
+      if (response->body.find("top_k") != std::string::npos)
+        hint = fmt::format(" (hint: set {}.openai.send_top_k = false for an endpoint that does "
+                           "not take top_k)",
+                           setup.role);
       return {false,
               {},
-              fmt::format("HTTP {} from {}: {}", response->status, where.path,
-                          response->body.substr(0, 300))};
+              fmt::format("HTTP {} from {}: {}{}", response->status, url,
+                          response->body.substr(0, 300), hint)};
+    }
     try {
-      json answer = json::parse(response->body);
-      generate_reply reply;
-      for (const auto& choice : answer.at("choices")) {
-        generated_text t;
-        t.text = choice.at("message").at("content").get<std::string>();
-        t.finish_reason =
-          choice.value("finish_reason", std::string("stop")) == "length" ? "length" : "stop";
-        reply.completions.push_back(std::move(t));
-      }
-      return {true, std::move(reply), {}};
-    } catch (const json::exception& e) {
-      return {false, {}, fmt::format("unreadable answer from {}: {}", where.path, e.what())};
+      call_result result{true, {}, {}};
+      result.reply = parse_answer(response->body, n, tokenizer, result.counted);
+      return result;
+    } catch (const std::exception& e) { // json::exception or malformed
+      return {false, {}, fmt::format("unreadable answer from {}: {}", url, e.what())};
     }
   }
+  if (timed_out)
+    return {false,
+            {},
+            fmt::format("timed out: no complete answer from {} within {}.openai.timeout_s = {} s "
+                        "({} attempts{}; hint: raise timeout_s if generations take longer)",
+                        url, setup.role, setup.timeout_s, attempts,
+                        last_error.empty() ? "" : ", the one before: " + last_error)};
   return {false,
           {},
           fmt::format("{} (after {} attempts; hint: is the server running at {}?)", last_error,
-                      setup.max_retries + 1, setup.base_url)};
+                      attempts, setup.base_url)};
 }
 
 struct queued {
   std::string body; // the JSON request
+  int64_t n = 1;
   caf::typed_response_promise<generate_reply> promise;
-  std::string session; // its dialog gains the answer (n == 1 only)
+  // The session the call changes when it succeeds ("" = none: a one-off prompt or n > 1 branches of
+  // a session), what it was sent, and the ticket that marks it busy.
+  std::string session;
+  std::vector<chat_turn> dialog;
+  uint64_t ticket = 0;
 };
 
 struct openai_state {
   openai_setup setup;
   endpoint where;
+  std::shared_ptr<const models::tokenizer> tokenizer;     // null = none
   std::map<std::string, std::vector<chat_turn>> sessions; // the dialog so far, per session
+  // Sessions with a call in flight that changes them, and that call's ticket: a session is changed
+  // by one call at a time, and a close in between makes the answer change nothing.
+  std::map<std::string, uint64_t> busy;
+  uint64_t tickets = 0;
   std::deque<queued> waiting;
   int64_t in_flight = 0;
   int64_t answered = 0;
+  bool warned_uncounted = false;
   static inline const char* name = "openai-generator";
 };
 
 using call_atom = caf::atom_constant<caf::atom("call")>;
 
 // A detached worker: makes one blocking call (with its retries), answers, and stops.
-caf::behavior call_worker(caf::event_based_actor* self, openai_setup setup, endpoint where) {
-  return {[=](call_atom, const std::string& body) {
-    call_result result = call(setup, where, json::parse(body));
+caf::behavior call_worker(caf::event_based_actor* self, openai_setup setup, endpoint where,
+                          std::shared_ptr<const models::tokenizer> tokenizer) {
+  return {[=](call_atom, const std::string& body, int64_t n) {
+    call_result result = call(setup, where, body, n, tokenizer.get());
     self->quit();
-    return caf::make_message(result.ok, result.error, std::move(result.reply));
+    return caf::make_message(result.ok, result.error, std::move(result.reply), result.counted);
   }};
+}
+
+// The call for `job` is over: its session is free again. False when the session was closed while
+// the call was in flight (or the call changes none), so its answer must not touch it.
+bool release(openai_state& s, const queued& job) {
+  auto busy = s.busy.find(job.session);
+  if (job.session.empty() || busy == s.busy.end() || busy->second != job.ticket)
+    return false;
+  s.busy.erase(busy);
+  return true;
 }
 
 void dispatch(generator_actor::stateful_pointer<openai_state> self) {
@@ -139,16 +301,30 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
     auto job = std::make_shared<queued>(std::move(s.waiting.front()));
     s.waiting.pop_front();
     ++s.in_flight;
-    auto worker = self->system().spawn<caf::detached>(call_worker, s.setup, s.where);
-    self->request(worker, caf::infinite, call_atom::value, job->body)
+    auto worker = self->system().spawn<caf::detached>(call_worker, s.setup, s.where, s.tokenizer);
+    self->request(worker, caf::infinite, call_atom::value, job->body, job->n)
       .then(
-        [=](bool ok, const std::string& error, generate_reply& reply) {
+        [=](bool ok, const std::string& error, generate_reply& reply, bool counted) {
           auto& st = self->state;
           --st.in_flight;
+          const bool owns_session = release(st, *job);
           if (ok) {
             ++st.answered;
-            if (!job->session.empty())
-              st.sessions[job->session].push_back({"assistant", reply.completions.at(0).text});
+            if (!counted && !st.warned_uncounted) {
+              st.warned_uncounted = true;
+              log::get(st.setup.role)
+                ->warn("the endpoint reports no usage and no tokenizer is known: this role's turns "
+                       "count 0 tokens, so the dialog token budget and the length penalty do not "
+                       "see them (hint: point {}.model at the model's directory, with its "
+                       "tokenizer.json, or use a server that reports usage)",
+                       st.setup.role);
+            }
+            if (owns_session) {
+              auto dialog = std::move(job->dialog);
+              if (job->n == 1)
+                dialog.push_back({"assistant", reply.completions.front().text});
+              st.sessions[job->session] = std::move(dialog);
+            }
             job->promise.deliver(std::move(reply));
           } else {
             log::get(st.setup.role)->warn("{}", error);
@@ -158,7 +334,9 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
           dispatch(self);
         },
         [=](caf::error& e) {
-          --self->state.in_flight;
+          auto& st = self->state;
+          --st.in_flight;
+          release(st, *job);
           job->promise.deliver(std::move(e));
           dispatch(self);
         });
@@ -172,41 +350,53 @@ generator_actor spawn_openai_generator(caf::actor_system& system, const openai_s
   if (setup.model.empty())
     throw input_error(setup.role + ".openai.model", "no model name for the endpoint",
                       "set the role's model (or openai.model) to the served model's name");
+  std::shared_ptr<const models::tokenizer> tokenizer;
+  if (!setup.tokenizer.empty())
+    tokenizer =
+      std::make_shared<const models::tokenizer>(models::tokenizer::from_file(setup.tokenizer));
   auto impl =
-    [setup, where](
+    [setup, where, tokenizer](
       generator_actor::stateful_pointer<openai_state> self) -> generator_actor::behavior_type {
     self->state.setup = setup;
     self->state.where = where;
+    self->state.tokenizer = tokenizer;
     return {
       [=](generate_atom, const generate_request& r) -> caf::result<generate_reply> {
         auto& s = self->state;
-        if (r.messages.empty())
+        auto refuse = [&](const std::string& why) {
           return caf::make_error(caf::sec::invalid_argument,
-                                 s.setup.role +
-                                   " generator: an HTTP endpoint takes messages, not token ids");
+                                 fmt::format("{} generator: {}", s.setup.role, why));
+        };
+        if (r.messages.empty())
+          return refuse("an HTTP endpoint takes messages, not token ids");
         if (r.n < 1 || r.temperature < 0 || !(r.top_p > 0 && r.top_p <= 1) || r.max_new_tokens < 1)
-          return caf::make_error(
-            caf::sec::invalid_argument,
-            fmt::format("{} generator: invalid sampling (n {}, temperature {}, top_p {}, "
-                        "max_new_tokens {})",
-                        s.setup.role, r.n, r.temperature, r.top_p, r.max_new_tokens));
-        std::vector<chat_turn> dialog = r.messages;
+          return refuse(fmt::format("invalid sampling (n {}, temperature {}, top_p {}, "
+                                    "max_new_tokens {})",
+                                    r.n, r.temperature, r.top_p, r.max_new_tokens));
+        queued job;
+        job.n = r.n;
+        job.dialog = r.messages;
         if (!r.session.empty()) {
           auto it = s.sessions.find(r.session);
+          // Opening a session, or one sample continuing it, changes it; n > 1 samples of a session
+          // are branches that leave it as it is.
+          const bool changes = r.open_session || r.n == 1;
+          if (changes && s.busy.count(r.session) > 0)
+            return refuse(fmt::format("session '{}' has a call in flight", r.session));
           if (r.open_session && it != s.sessions.end())
-            return caf::make_error(
-              caf::sec::invalid_argument,
-              fmt::format("{} generator: session '{}' exists", s.setup.role, r.session));
+            return refuse(fmt::format("session '{}' exists", r.session));
           if (!r.open_session && it == s.sessions.end())
-            return caf::make_error(
-              caf::sec::invalid_argument,
-              fmt::format("{} generator: unknown session '{}'", s.setup.role, r.session));
-          auto& stored = s.sessions[r.session];
-          stored.insert(stored.end(), r.messages.begin(), r.messages.end());
-          dialog = stored;
+            return refuse(fmt::format("unknown session '{}'", r.session));
+          if (!r.open_session)
+            job.dialog.insert(job.dialog.begin(), it->second.begin(), it->second.end());
+          if (changes) {
+            job.session = r.session;
+            job.ticket = ++s.tickets;
+            s.busy[r.session] = job.ticket;
+          }
         }
         json messages = json::array();
-        for (const auto& t : dialog)
+        for (const auto& t : job.dialog)
           messages.push_back({{"role", t.role}, {"content", t.content}});
         json body = {{"model", s.setup.model},
                      {"messages", messages},
@@ -215,15 +405,23 @@ generator_actor spawn_openai_generator(caf::actor_system& system, const openai_s
                      {"top_p", r.top_p},
                      {"max_tokens", r.max_new_tokens},
                      {"seed", r.seed}};
+        if (s.setup.send_top_k && r.top_k > 0)
+          body["top_k"] = r.top_k;
         if (!r.stop_strings.empty())
           body["stop"] = r.stop_strings;
-        auto promise = self->make_response_promise<generate_reply>();
-        s.waiting.push_back({body.dump(), promise, r.n == 1 ? r.session : std::string{}});
+        // A turn cut off inside a multi-byte character is not UTF-8; JSON needs it to be.
+        job.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+        job.promise = self->make_response_promise<generate_reply>();
+        auto promise = job.promise;
+        s.waiting.push_back(std::move(job));
         dispatch(self);
         return promise;
       },
       [=](close_atom, const std::string& session) -> caf::result<token_history> {
-        if (self->state.sessions.erase(session) == 0)
+        auto& s = self->state;
+        // A call in flight for the session changes nothing once it is closed.
+        const bool known = s.sessions.erase(session) + s.busy.erase(session) > 0;
+        if (!known)
           return caf::make_error(caf::sec::invalid_argument,
                                  fmt::format("unknown session '{}'", session));
         return token_history{}; // an HTTP endpoint has no token ids to return

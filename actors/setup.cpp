@@ -159,6 +159,11 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
     o.max_concurrency = role.openai.max_concurrency;
     o.timeout_s = role.openai.timeout_s;
     o.max_retries = role.openai.max_retries;
+    o.send_top_k = role.openai.send_top_k;
+    // Counts tokens when the server reports no usage; `model` may be just the served name.
+    const auto tokenizer = std::filesystem::path(role.model) / "tokenizer.json";
+    if (std::error_code ec; std::filesystem::exists(tokenizer, ec))
+      o.tokenizer = tokenizer;
     return spawn_openai_generator(system, o);
   }
   PEDAGOGY_CHECK(role.backend == config::backend_kind::engine, "{} has no model backend", name);

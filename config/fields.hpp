@@ -123,6 +123,7 @@ void describe(V& v, openai_config& c) {
   v.field("max_concurrency", c.max_concurrency, range(1, 4096, "requests in flight at once"));
   v.field("timeout_s", c.timeout_s, {});
   v.field("max_retries", c.max_retries, range(0, 100, "0 means no retry"));
+  v.field("send_top_k", c.send_top_k, {});
 }
 
 template <class V>

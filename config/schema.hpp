@@ -90,13 +90,19 @@ struct sampling_config {
   bool operator==(const sampling_config&) const = default;
 };
 
+// A call to the endpoint is bounded as a whole: a server that refuses connections or answers
+// 429/5xx fails it after max_retries retries (0.5 s backoff doubling: 3.5 s with the defaults, each
+// connection attempt at most 5 s); a server that accepts the request and then stalls or trickles
+// fails it after timeout_s, which must cover the longest generation the role is asked for. Token
+// counts come from the server's `usage`, else from `<role>.model`/tokenizer.json when that exists.
 struct openai_config {
   std::string base_url; // e.g. "http://127.0.0.1:8000/v1"; needed for backend "openai"
   std::string model;    // model name sent to the endpoint; "" = the role's `model`
   std::string api_key_env = "OPENAI_API_KEY"; // environment variable holding the key; "" = no key
   int64_t max_concurrency = 64;               // requests in flight at once
-  double timeout_s = 120.0;                   // per request, seconds
-  int64_t max_retries = 5;                    // retries with exponential backoff; 0 = none
+  double timeout_s = 120.0; // seconds for the whole call, retries and backoff included
+  int64_t max_retries = 3;  // retries with exponential backoff; 0 = none
+  bool send_top_k = true;   // send sampling.top_k (vLLM, SGLang); false for endpoints refusing it
 
   bool operator==(const openai_config&) const = default;
 };
