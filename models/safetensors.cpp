@@ -1,6 +1,7 @@
 // Reads and writes safetensors files and sharded checkpoints (format in safetensors.hpp).
 #include "models/safetensors.hpp"
 
+#include "models/model_files.hpp"
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>
@@ -246,7 +247,10 @@ struct safetensors_file::mapping {
 
 safetensors_file safetensors_file::open(const std::filesystem::path& path) {
   const std::string where = path.string();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Checked before opening: opening a FIFO blocks until someone writes to it.
+  require_regular_file(path, "point at a .safetensors file");
+  // O_NONBLOCK still keeps a FIFO put in the file's place since the check from blocking the open.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     throw input_error(where, fmt::format("cannot open: {}", std::strerror(errno)),
                       "check the path and its permissions");
@@ -327,9 +331,10 @@ checkpoint_reader checkpoint_reader::open(const std::filesystem::path& path) {
   const auto single_path = path / "model.safetensors";
   if (std::filesystem::exists(index_path, ec)) {
     json index;
+    const std::string text =
+      read_regular_file(index_path, "a shard index is the model.safetensors.index.json file");
     try {
-      std::ifstream in(index_path);
-      index = json::parse(in);
+      index = json::parse(text);
     } catch (const json::exception& e) {
       throw input_error(index_path.string(), fmt::format("not valid JSON: {}", e.what()),
                         "save the checkpoint again");
@@ -398,6 +403,11 @@ at::Tensor checkpoint_reader::tensor(const std::string& name) const {
     throw input_error(path_.string(), fmt::format("no tensor named '{}'", name),
                       "the checkpoint does not match the model's architecture");
   return files_[it->second].tensor(name);
+}
+
+const std::filesystem::path& checkpoint_reader::file_of(const std::string& name) const {
+  auto it = owner_.find(name);
+  return it == owner_.end() ? path_ : files_[it->second].path();
 }
 
 // ---- writing -----------------------------------------------------------------------------------
