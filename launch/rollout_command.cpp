@@ -113,15 +113,20 @@ int rollout(const rollout_options& opts) {
   auto setup = actors::make_classroom_setup(cfg);
   if (out.has_parent_path())
     std::filesystem::create_directories(out.parent_path());
-  // Records stream in as dialogs finish, so an interrupted run keeps what it did; each is a whole
-  // line or absent, and a failed write stops the run (exit 1) naming the file.
-  files::write_atomically(out, "");
-  files::line_appender file(out);
+  const auto folder = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+  if (::access(folder.c_str(), W_OK) != 0)
+    throw input_error(out.string(), "cannot write the output file: its folder is not writable",
+                      "choose another --out");
 
   caf::actor_system_config system_config;
   actors::configure_actor_system(system_config, cfg, false);
   caf::actor_system system{system_config};
   auto generators = actors::spawn_role_generators(system, cfg);
+  // Only now that the models loaded is the output (re)created, so a run that cannot start leaves
+  // an earlier file alone. Records stream in as dialogs finish, so an interrupted run keeps what
+  // it did; each is a whole line or absent, and a failed write stops the run (exit 1) naming it.
+  files::write_atomically(out, "");
+  files::line_appender file(out);
 
   std::vector<int64_t> indices(problems.size());
   std::iota(indices.begin(), indices.end(), 0);

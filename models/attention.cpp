@@ -26,9 +26,9 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t groups) { // [B, K, S, D] -> [
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values) {
   const int64_t K = keys.size(0), H = q.size(1), D = q.size(3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  at::Tensor grouped = q.reshape({K, H / K, D});                                      // [K, G, D]
-  at::Tensor probs = at::softmax(at::bmm(grouped, keys.transpose(1, 2)) * scale, -1); // [K, G, S]
-  return at::bmm(probs, values).view({1, H, 1, D}); // [1, H, 1, D]
+  at::Tensor grouped = q.reshape({K, H / K, D});                                   // [K, G, D]
+  at::Tensor probs = softmax_fp32(at::bmm(grouped, keys.transpose(1, 2)) * scale); // [K, G, S]
+  return at::bmm(probs, values).view({1, H, 1, D});                                // [1, H, 1, D]
 }
 
 } // namespace
@@ -44,11 +44,17 @@ at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at
 #endif
 }
 
+at::Tensor softmax_fp32(const at::Tensor& scores) {
+  if (scores.scalar_type() == at::kFloat || scores.scalar_type() == at::kDouble)
+    return at::softmax(scores, /*dim=*/-1);
+  return at::softmax(scores, /*dim=*/-1, /*dtype=*/at::kFloat).to(scores.scalar_type());
+}
+
 at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const at::Tensor& mask) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale + mask; // [B, H, T, S]
-  return at::matmul(at::softmax(scores, /*dim=*/-1), v);                 // [B, H, T, D]
+  return at::matmul(softmax_fp32(scores), v);                            // [B, H, T, D]
 }
 
 attention::qkv attention::project(const at::Tensor& x, const rope_tables& rope) const {
@@ -79,8 +85,8 @@ at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, cons
   }
   const int64_t groups = heads / kv_heads;
   at::Tensor y =
-    scaled_dot_product(q, repeat_kv(k, groups), repeat_kv(v, groups), mask);      // [B,H,T,D]
-  return at::linear(y.transpose(1, 2).reshape({B, T, heads * head_dim}), o_proj); // [B,T,C]
+    scaled_dot_product(q, repeat_kv(k, groups), repeat_kv(v, groups), mask); // [B,H,T,D]
+  return at::linear(y.transpose(1, 2).reshape({B, T, heads * head_dim}), o_proj, o_bias); // [B,T,C]
 }
 
 at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rope,
@@ -127,7 +133,7 @@ at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rop
     }
     rows.narrow(0, s.begin, s.length).copy_(out[0].transpose(0, 1)); // [L, H, D]
   }
-  return at::linear(rows.reshape({1, N, heads * head_dim}), o_proj); // [1, N, C]
+  return at::linear(rows.reshape({1, N, heads * head_dim}), o_proj, o_bias); // [1, N, C]
 }
 
 // Decode rows of many sequences sharing a pool: their new keys are written with one indexed
@@ -160,7 +166,7 @@ void attention::attend_decode_rows(kv_pool& pool, size_t layer, const at::Tensor
   at::Tensor scores = at::matmul(grouped, keys.transpose(2, 3)) * scale; // [B, K, G, S]
   at::Tensor visible = at::arange(S, position.options()).unsqueeze(0) <= position.unsqueeze(1);
   scores.masked_fill_(visible.logical_not().view({B, 1, 1, S}), lowest_finite(q.scalar_type()));
-  at::Tensor out = at::matmul(at::softmax(scores, -1), values); // [B, K, G, D]
+  at::Tensor out = at::matmul(softmax_fp32(scores), values); // [B, K, G, D]
   rows.index_copy_(0, row, out.reshape({B, heads, head_dim}));
 }
 

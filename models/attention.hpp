@@ -1,5 +1,10 @@
 // Multi-head causal self-attention with grouped-query heads (Ainslie et al. 2023), rotary
-// positions, optional q/k/v bias (Qwen2) and optional per-head RMSNorm of q and k (Qwen3).
+// positions, optional q/k/v bias (Qwen2; Llama and Qwen3 with attention_bias), optional o_proj
+// bias (Llama and Qwen3 with attention_bias) and optional per-head RMSNorm of q and k (Qwen3).
+//
+// The softmax always runs in float32 and its probabilities are rounded back to the activations'
+// dtype before they weigh the values, as transformers' eager attention does
+// (softmax(scores, dtype=torch.float32).to(query.dtype)), so bf16 models match it.
 //
 // scaled_dot_product() is the fast path (PyTorch's fused kernel on torch 2.x; on 1.13, whose only
 // op is a slow private composite, the plain math); reference_attention() is the readable
@@ -32,6 +37,7 @@ struct packed_segment {
 struct attention {
   at::Tensor q_proj, k_proj, v_proj, o_proj; // [H*D, C], [K*D, C], [K*D, C], [C, H*D]
   at::Tensor q_bias, k_bias, v_bias;         // [H*D], [K*D], [K*D]; undefined without bias
+  at::Tensor o_bias;                         // [C]; undefined without bias
   std::optional<rms_norm> q_norm, k_norm;    // over D; Qwen3 only
   int64_t heads = 0;                         // H
   int64_t kv_heads = 0;                      // K
@@ -63,6 +69,9 @@ private:
 // The value masked attention scores get: the dtype's most negative finite number (as transformers
 // does), so a row with nothing to attend to stays finite instead of turning into NaN.
 double lowest_finite(at::ScalarType dtype);
+
+// Softmax over the last dimension in float32, returned in the dtype of `scores`.
+at::Tensor softmax_fp32(const at::Tensor& scores);
 
 // q [B, H, T, D], k and v [B, H, S, D], mask [B, 1, T, S] -> [B, H, T, D].
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

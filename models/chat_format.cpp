@@ -1,13 +1,15 @@
 // Renders chat messages the way each family's Jinja template does (see chat_format.hpp).
 #include "models/chat_format.hpp"
 
+#include "models/model_files.hpp"
 #include "runtime/errors.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <ctime>
-#include <fstream>
+#include <optional>
 #include <regex>
 
 namespace pedagogy::models {
@@ -152,13 +154,121 @@ std::string render_llama31(const std::vector<chat_message>& messages, bool add_g
 }
 
 json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  const std::string text = read_regular_file(path, "point at a Hugging Face model directory");
   try {
-    return json::parse(in);
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw input_error(path.string(), fmt::format("not valid JSON: {}", e.what()),
                       "the file is truncated or corrupted: copy it again");
   }
+}
+
+const char* const template_file_hint =
+  "chat_template.jinja holds the model's Jinja chat template as saved by transformers";
+
+// ---- recognising a template --------------------------------------------------------------------
+//
+// A template is accepted only when it is, byte for byte, one whose rendering we reproduce (and
+// test against Hugging Face's Jinja in tests/chat_format_test.cpp). Its one free part, Qwen2.5's
+// default system prompt, is cut out before the comparison; a trailing newline after the last
+// block tag, which Jinja's trim_blocks removes anyway, is ignored.
+
+// 64-bit FNV-1a, as 16 hex digits: stable across compilers and runs, unlike std::hash.
+std::string fnv1a(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// The default system prompt of a ChatML template: the literal in
+// '<|im_start|>system\n...<|im_end|>', raw (Jinja escapes still in it).
+std::optional<std::string> raw_default_system(std::string_view jinja) {
+  static const std::regex literal(R"('<\|im_start\|>system\\n([^'+]*)<\|im_end\|>)");
+  std::match_results<std::string_view::const_iterator> match;
+  if (!std::regex_search(jinja.begin(), jinja.end(), match, literal) || match[1].length() == 0)
+    return std::nullopt;
+  return match[1].str();
+}
+
+// The text of a single-quoted Jinja string literal; nullopt for an escape we do not decode.
+std::optional<std::string> unescape_jinja(std::string_view raw) {
+  std::string out;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\') {
+      out += raw[i];
+      continue;
+    }
+    if (++i == raw.size())
+      return std::nullopt;
+    switch (raw[i]) {
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '\\':
+      case '"':
+        out += raw[i];
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> default_system_of(std::string_view jinja) {
+  auto raw = raw_default_system(jinja);
+  return raw ? unescape_jinja(*raw) : std::nullopt;
+}
+
+std::string template_fingerprint(std::string_view jinja) {
+  std::string text(jinja);
+  if (text.ends_with("%}\n"))
+    text.pop_back();
+  if (auto raw = raw_default_system(jinja); raw && unescape_jinja(*raw)) {
+    const std::string placeholder = "{default_system}";
+    for (size_t at = text.find(*raw); at != std::string::npos;
+         at = text.find(*raw, at + placeholder.size()))
+      text.replace(at, raw->size(), placeholder);
+  }
+  return fnv1a(text);
+}
+
+struct known_template {
+  std::string_view fingerprint;
+  std::string_view source; // where the template comes from
+  chat_family family;
+  bool always_generation_prompt;
+};
+
+constexpr known_template known_templates[] = {
+  {"84e6b4d276750a3f", "Qwen2.5 Instruct (any default system prompt)", chat_family::chatml, false},
+  {"2bfdb7aa9754484e", "Qwen3", chat_family::qwen3, false},
+  {"0e60067a5537498e", "Meta-Llama-3-8B-Instruct, updated", chat_family::llama3, false},
+  {"74891e390e614ae2", "Meta-Llama-3-8B-Instruct, first release", chat_family::llama3, true},
+  {"368f4c34b8554414", "Llama-3.2 Instruct", chat_family::llama31, false},
+};
+
+// A tokenizer_config.json's chat_template: a string, or a list of named templates whose
+// "default" is the one transformers renders.
+std::string template_text(const json& value, const std::string& where) {
+  if (value.is_string())
+    return value.get<std::string>();
+  if (value.is_array()) {
+    for (const json& entry : value)
+      if (entry.is_object() && entry.value("name", json()) == "default" &&
+          entry.contains("template") && entry["template"].is_string())
+        return entry["template"].get<std::string>();
+    throw input_error(where, "the chat_template list has no template named \"default\"",
+                      "transformers renders the \"default\" one; name the chat template so");
+  }
+  throw input_error(where, fmt::format("the chat_template is {}, not a string", value.type_name()),
+                    "copy the model's original tokenizer_config.json");
 }
 
 } // namespace
@@ -204,48 +314,66 @@ chat_format chat_format::with_date(std::string date_string) const {
 }
 
 chat_format chat_format::from_template(std::string_view jinja, const std::string& where) {
-  const std::string text(jinja);
-  if (text.find("<|im_start|>") != std::string::npos) {
-    if (text.find("</think>") != std::string::npos &&
-        text.find("reasoning_content") != std::string::npos)
-      return qwen3();
-    // The default system prompt is a literal in the template: '<|im_start|>system\n...<|im_end|>
-    static const std::regex literal(R"('<\|im_start\|>system\\n([^'+]*)<\|im_end\|>)");
-    std::smatch match;
-    if (std::regex_search(text, match, literal))
-      return chatml(match[1].str());
-    return chatml("");
-  }
-  if (text.find("<|start_header_id|>") != std::string::npos) {
-    if (text.find("Cutting Knowledge Date") == std::string::npos)
-      return llama3();
-    // Llama-3.2 dates the prompt with strftime_now("%d %b %Y"), which transformers provides.
-    if (text.find("strftime_now") != std::string::npos) {
+  const std::string fingerprint = template_fingerprint(jinja);
+  const known_template* known = nullptr;
+  for (const auto& k : known_templates)
+    if (k.fingerprint == fingerprint)
+      known = &k;
+  if (known == nullptr)
+    throw input_error(
+      where,
+      fmt::format("the chat_template (fingerprint {}) is not one we can render exactly",
+                  fingerprint),
+      "accepted: the templates of Qwen2.5 (with any default system prompt), Qwen3, Llama-3 (both "
+      "releases) and Llama-3.2; to run another model, add its template to chat_format.cpp with a "
+      "test against Hugging Face's rendering (tests/reference)");
+  chat_format f;
+  switch (known->family) {
+    case chat_family::chatml:
+      f = chatml(*default_system_of(jinja));
+      break;
+    case chat_family::qwen3:
+      f = qwen3();
+      break;
+    case chat_family::llama3:
+      f = llama3();
+      break;
+    case chat_family::llama31: {
+      // Llama-3.2 dates the prompt with strftime_now("%d %b %Y"), which transformers provides.
       std::time_t now = std::time(nullptr);
       char today[32];
       std::strftime(today, sizeof today, "%d %b %Y", std::localtime(&now));
-      return llama31(today);
+      f = llama31(today);
+      break;
     }
-    static const std::regex date(R"re(set date_string = "([^"]+)")re");
-    std::smatch match;
-    return llama31(std::regex_search(text, match, date) ? match[1].str() : "26 Jul 2024");
   }
-  throw input_error(where, "the chat template is neither ChatML nor Llama-3",
-                    "supported families: Qwen2, Qwen2.5, Qwen3 (ChatML) and Llama-3/3.1");
+  f.always_generation_prompt_ = known->always_generation_prompt;
+  return f;
 }
 
 chat_format chat_format::from_model_dir(const std::filesystem::path& dir) {
+  // Recent transformers save the template as a file of its own, which then takes precedence.
+  const auto jinja_path = dir / "chat_template.jinja";
+  std::error_code ec;
+  if (std::filesystem::exists(jinja_path, ec))
+    return from_template(read_regular_file(jinja_path, template_file_hint), jinja_path.string());
   const auto config_path = dir / "tokenizer_config.json";
-  if (std::filesystem::exists(config_path)) {
+  if (std::filesystem::exists(config_path, ec)) {
     json config = read_json(config_path);
-    if (auto it = config.find("chat_template"); it != config.end() && it->is_string())
-      return from_template(it->get<std::string>(), config_path.string());
+    auto it = config.is_object() ? config.find("chat_template") : config.end();
+    if (it != config.end() && !it->is_null())
+      return from_template(template_text(*it, config_path.string()), config_path.string());
   }
+  // No template at all: a model of our own (init-model), rendered as its family's chat models.
   const auto model_config = dir / "config.json";
-  if (!std::filesystem::exists(model_config))
+  if (!std::filesystem::exists(model_config, ec))
     throw input_error(dir.string(), "has neither a chat template nor a config.json",
                       "point at a Hugging Face model directory");
-  const std::string type = read_json(model_config).value("model_type", "");
+  const json config = read_json(model_config);
+  const std::string type =
+    config.is_object() && config.contains("model_type") && config["model_type"].is_string()
+      ? config["model_type"].get<std::string>()
+      : "";
   if (type == "qwen2")
     return chatml("You are a helpful assistant.");
   if (type == "qwen3")
@@ -260,6 +388,7 @@ chat_format chat_format::from_model_dir(const std::filesystem::path& dir) {
 std::string chat_format::render(const std::vector<chat_message>& messages,
                                 bool add_generation_prompt) const {
   check_roles(messages);
+  add_generation_prompt = add_generation_prompt || always_generation_prompt_;
   switch (family_) {
     case chat_family::chatml:
       return render_chatml(messages, add_generation_prompt, default_system_);
@@ -276,6 +405,7 @@ std::string chat_format::render(const std::vector<chat_message>& messages,
 std::string chat_format::continuation(const std::vector<chat_message>& messages,
                                       bool add_generation_prompt, bool turn_closed) const {
   check_roles(messages);
+  add_generation_prompt = add_generation_prompt || always_generation_prompt_;
   std::string out = turn_closed ? "" : end_of_turn();
   const bool chatml = family_ == chat_family::chatml || family_ == chat_family::qwen3;
   if (chatml) {

@@ -7,12 +7,15 @@
 //                        user turn is written as <think>\n{reasoning}\n</think>\n\n{answer}
 //   Llama-3:             <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n
 //                        {content, stripped}<|eot_id|> ...   [<|start_header_id|>assistant...\n\n]
+//                        (the first release of the template opens the assistant turn always)
 //   Llama-3.1/3.2:       Llama-3 with a system block that always opens with
 //                        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
 //                        (3.2's template asks for today's date, as Hugging Face renders it)
 //
-// The format is recognised from the chat template in tokenizer_config.json, or from
-// config.json's model_type when a directory has no template (our own tiny models).
+// The format is recognised from the model's own chat template (chat_template.jinja, else
+// tokenizer_config.json's chat_template) only when that template is, byte for byte, one whose
+// rendering we reproduce; any other template is refused rather than approximated. A directory
+// without a template (our own init-model models) gets its config.json model_type's format.
 #pragma once
 
 #include <filesystem>
@@ -40,9 +43,11 @@ public:
   // The same format with another "Today Date" (Llama-3.1/3.2 only), e.g. to pin it in a run.
   chat_format with_date(std::string date_string) const;
 
-  // Recognises the format from a Jinja chat template; `where` names it in errors.
+  // Recognises the format from a Jinja chat template; `where` names it in errors. Throws
+  // input_error for a template we cannot render exactly.
   static chat_format from_template(std::string_view jinja, const std::string& where);
-  // Reads tokenizer_config.json's chat_template, else config.json's model_type.
+  // Reads chat_template.jinja, else tokenizer_config.json's chat_template, else (no template)
+  // config.json's model_type.
   static chat_format from_model_dir(const std::filesystem::path& dir);
 
   // Throws input_error for a role other than system, user and assistant.
@@ -70,6 +75,7 @@ private:
   chat_family family_ = chat_family::chatml;
   std::string default_system_;
   std::string date_string_;
+  bool always_generation_prompt_ = false; // the template opens an assistant turn regardless
 };
 
 // Python's str.strip(): removes leading and trailing characters for which isspace() is true.

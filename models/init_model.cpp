@@ -5,6 +5,7 @@
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -66,10 +67,7 @@ std::string read_text(const std::filesystem::path& path) {
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp";
-  std::ofstream(tmp, std::ios::binary) << text;
-  std::filesystem::rename(tmp, path);
+  files::write_atomically(path, text);
 }
 
 } // namespace

@@ -18,7 +18,7 @@ struct learn_report {
   double learning_rate = 0;    // of the last step
   double behaviour_kl = 0;     // mean (behaviour - learner) log-prob on trained tokens, pass 0
   double seconds = 0;
-  int64_t skipped_passes = 0;  // passes whose update was skipped for a NaN/inf loss or gradient
+  int64_t skipped_passes = 0; // passes whose update was skipped for a NaN/inf loss or gradient
 };
 
 } // namespace pedagogy::models

@@ -1,6 +1,11 @@
 // The architecture of a decoder model, read from (and written to) Hugging Face's config.json.
 // Families: Qwen2/2.5 (bias on q/k/v), Qwen3 (RMSNorm on q and k per head), Llama-3.x
-// (llama3 RoPE frequency scaling). Anything we cannot run exactly is refused with an error.
+// (llama3 RoPE frequency scaling). Anything we cannot run exactly is refused with an error, and
+// so are sizes no real model has, before anything is allocated.
+//
+// RoPE settings come in the layouts transformers writes: a top-level rope_theta with an optional
+// rope_scaling ({"type" or "rope_type": ...}) in v4, and rope_parameters ({"rope_type",
+// "rope_theta", ...}) in v5; a setting given twice must agree.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +18,9 @@ namespace pedagogy::models {
 enum class model_family { qwen2, qwen3, llama };
 
 struct rope_scaling_config {
-  bool llama3 = false;                             // false: plain RoPE
-  double factor = 8.0;                             // llama3: long-wavelength divisor
+  bool llama3 = false;                             // false: plain RoPE (or linear, below)
+  bool linear = false;                             // every frequency divided by `factor`
+  double factor = 8.0;                             // llama3: long-wavelength divisor; linear
   double low_freq_factor = 1.0;                    // llama3
   double high_freq_factor = 4.0;                   // llama3
   int64_t original_max_position_embeddings = 8192; // llama3
@@ -34,7 +40,8 @@ struct model_config {
   double rope_theta = 10000.0;
   rope_scaling_config rope_scaling;
   bool tie_word_embeddings = false;
-  bool attention_bias = false; // bias on q/k/v projections (true for Qwen2)
+  bool attention_bias = false; // bias on q/k/v (Qwen2: always), and on o_proj for Llama and Qwen3
+  // The dtype the weights are stored in: "float32", "bfloat16" or "float16"; "" = not given.
   std::string torch_dtype = "float32";
   int64_t bos_token_id = -1; // -1 = none
   std::vector<int64_t> eos_token_ids;
@@ -46,6 +53,11 @@ struct model_config {
   std::string to_json() const;
   // Total parameter count (tied embeddings counted once).
   int64_t parameter_count() const;
+  // Whether o_proj has a bias: transformers' LlamaAttention and Qwen3Attention give it one with
+  // attention_bias; Qwen2Attention never does (its q/k/v bias is built in).
+  bool o_proj_bias() const {
+    return attention_bias && family != model_family::qwen2;
+  }
 };
 
 std::string to_string(model_family family);

@@ -11,6 +11,8 @@ at::Tensor rope_inverse_frequencies(const model_config& config) {
   const int64_t D = config.head_dim;
   at::Tensor inv_freq =
     1.0 / at::pow(config.rope_theta, at::arange(0, D, 2, at::kLong).to(at::kFloat) / D); // [D/2]
+  if (config.rope_scaling.linear) // position interpolation: positions divided by the factor
+    return inv_freq / config.rope_scaling.factor;
   if (!config.rope_scaling.llama3)
     return inv_freq;
   // Llama-3.1: wavelengths beyond the original context are divided by `factor`, short ones kept,

@@ -1,7 +1,9 @@
 // Reads and writes safetensors files and sharded checkpoints (format in safetensors.hpp).
 #include "models/safetensors.hpp"
 
+#include "models/model_files.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
@@ -155,8 +157,8 @@ void write_atomically(const std::filesystem::path& path, const std::string& head
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
-      throw input_error(path.string(), "cannot create the file",
-                        "check that the folder exists and is writable");
+      throw files::write_error(path, "cannot create the file (check that the folder exists and "
+                                     "is writable)");
     uint64_t length = header.size();
     char prefix[8];
     std::memcpy(prefix, &length, 8);
@@ -169,7 +171,7 @@ void write_atomically(const std::filesystem::path& path, const std::string& head
     if (!out) {
       out.close();
       std::filesystem::remove(tmp);
-      throw input_error(path.string(), "writing failed", "check the free disk space");
+      throw files::write_error(path, "writing failed (hint: check the free disk space)");
     }
   }
   std::filesystem::rename(tmp, path);
@@ -246,7 +248,10 @@ struct safetensors_file::mapping {
 
 safetensors_file safetensors_file::open(const std::filesystem::path& path) {
   const std::string where = path.string();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Checked before opening: opening a FIFO blocks until someone writes to it.
+  require_regular_file(path, "point at a .safetensors file");
+  // O_NONBLOCK still keeps a FIFO put in the file's place since the check from blocking the open.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     throw input_error(where, fmt::format("cannot open: {}", std::strerror(errno)),
                       "check the path and its permissions");
@@ -327,9 +332,10 @@ checkpoint_reader checkpoint_reader::open(const std::filesystem::path& path) {
   const auto single_path = path / "model.safetensors";
   if (std::filesystem::exists(index_path, ec)) {
     json index;
+    const std::string text =
+      read_regular_file(index_path, "a shard index is the model.safetensors.index.json file");
     try {
-      std::ifstream in(index_path);
-      index = json::parse(in);
+      index = json::parse(text);
     } catch (const json::exception& e) {
       throw input_error(index_path.string(), fmt::format("not valid JSON: {}", e.what()),
                         "save the checkpoint again");
@@ -400,6 +406,11 @@ at::Tensor checkpoint_reader::tensor(const std::string& name) const {
   return files_[it->second].tensor(name);
 }
 
+const std::filesystem::path& checkpoint_reader::file_of(const std::string& name) const {
+  auto it = owner_.find(name);
+  return it == owner_.end() ? path_ : files_[it->second].path();
+}
+
 // ---- writing -----------------------------------------------------------------------------------
 
 void save_safetensors(const std::filesystem::path& path, const named_tensors& tensors,
@@ -461,9 +472,7 @@ void save_model_weights(const std::filesystem::path& dir, const named_tensors& t
     }
     json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
     const std::string text = index.dump(2) + "\n";
-    auto tmp = dir / fmt::format("model.safetensors.index.json.tmp-{}", ::getpid());
-    std::ofstream(tmp) << text;
-    std::filesystem::rename(tmp, dir / "model.safetensors.index.json");
+    files::write_atomically(dir / "model.safetensors.index.json", text);
     written.insert("model.safetensors.index.json");
   }
   // Remove what an earlier save left behind (other shard counts, a stale index).

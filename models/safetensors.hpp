@@ -81,6 +81,8 @@ public:
   std::vector<std::string> names() const; // sorted
   bool contains(const std::string& name) const;
   at::Tensor tensor(const std::string& name) const;
+  // The .safetensors file that holds `name` (errors name it).
+  const std::filesystem::path& file_of(const std::string& name) const;
   const std::filesystem::path& path() const {
     return path_;
   }

@@ -2,6 +2,7 @@
 #include "models/tokenizer.hpp"
 
 #include "models/bpe.hpp"
+#include "models/model_files.hpp"
 #include "models/pretokenizer.hpp"
 #include "models/utf8.hpp"
 #include "runtime/errors.hpp"
@@ -402,13 +403,9 @@ tokenizer& tokenizer::operator=(tokenizer&&) noexcept = default;
 tokenizer::~tokenizer() = default;
 
 tokenizer tokenizer::from_file(const std::filesystem::path& tokenizer_json) {
-  std::ifstream in(tokenizer_json, std::ios::binary);
-  if (!in)
-    throw input_error(tokenizer_json.string(), "cannot read the tokenizer file",
-                      "a Hugging Face model directory holds tokenizer.json next to config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  return from_json(text.str(), tokenizer_json.string());
+  const std::string text = read_regular_file(
+    tokenizer_json, "a Hugging Face model directory holds tokenizer.json next to config.json");
+  return from_json(text, tokenizer_json.string());
 }
 
 tokenizer tokenizer::from_json(std::string_view json_text, const std::string& where) {

@@ -3,6 +3,7 @@
 
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -16,6 +17,44 @@
 namespace pedagogy::models {
 
 namespace {
+
+// The safetensors name of a config.json dtype ("bfloat16" -> "BF16").
+std::string stored_name(const std::string& torch_dtype) {
+  return torch_dtype == "float32" ? "F32" : torch_dtype == "bfloat16" ? "BF16" : "F16";
+}
+
+std::string stored_name(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat:
+      return "F32";
+    case at::kBFloat16:
+      return "BF16";
+    case at::kHalf:
+      return "F16";
+    case at::kDouble:
+      return "F64";
+    case at::kLong:
+      return "I64";
+    case at::kInt:
+      return "I32";
+    case at::kShort:
+      return "I16";
+    case at::kChar:
+      return "I8";
+    case at::kByte:
+      return "U8";
+    case at::kBool:
+      return "BOOL";
+    default:
+      return at::toString(type);
+  }
+}
+
+const char* const dtype_rule_hint =
+  "every weight must be stored in the dtype config.json's torch_dtype names (the first tensor's "
+  "when it names none); converting to the dtype you run in happens once, at loading, only "
+  "between float32, bfloat16 and float16: save the checkpoint again in one dtype, or correct "
+  "torch_dtype";
 
 std::string dtype_name(at::ScalarType dtype) {
   switch (dtype) {
@@ -49,7 +88,7 @@ void transformer::allocate(at::Device device, at::ScalarType dtype) {
   const auto options = at::TensorOptions().device(device).dtype(dtype);
   const int64_t C = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
   const int64_t H = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
-  parameters_.reserve(static_cast<size_t>(3 + c.num_hidden_layers * 15));
+  parameters_.reserve(static_cast<size_t>(3 + c.num_hidden_layers * 16));
   embed_tokens = add("model.embed_tokens.weight", {V, C}, options);
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
@@ -69,6 +108,8 @@ void transformer::allocate(at::Device device, at::ScalarType dtype) {
     if (c.attention_bias)
       a.v_bias = add(p + "self_attn.v_proj.bias", {K * D}, options);
     a.o_proj = add(p + "self_attn.o_proj.weight", {C, H * D}, options);
+    if (c.o_proj_bias())
+      a.o_bias = add(p + "self_attn.o_proj.bias", {C}, options);
     if (c.family == model_family::qwen3) {
       a.q_norm = rms_norm{add(p + "self_attn.q_norm.weight", {D}, options), c.rms_norm_eps};
       a.k_norm = rms_norm{add(p + "self_attn.k_norm.weight", {D}, options), c.rms_norm_eps};
@@ -110,6 +151,8 @@ transformer transformer::load(const std::filesystem::path& dir, at::Device devic
   model.allocate(device, dtype);
   auto reader = checkpoint_reader::open(dir);
   std::set<std::string> expected;
+  std::string expected_dtype =
+    model.config_.torch_dtype.empty() ? "" : stored_name(model.config_.torch_dtype);
   at::NoGradGuard no_grad;
   for (auto& [name, tensor] : model.parameters_) {
     expected.insert(name);
@@ -117,6 +160,22 @@ transformer transformer::load(const std::filesystem::path& dir, at::Device devic
       throw input_error(reader.path().string(), fmt::format("tensor '{}' is missing", name),
                         "the weights do not match config.json (another model size or family?)");
     at::Tensor stored = reader.tensor(name);
+    // One dtype for the whole checkpoint, the one config.json names: a tensor in another dtype
+    // means the file and the config disagree, and converting it silently would hide that.
+    const std::string stored_dtype = stored_name(stored.scalar_type());
+    if (expected_dtype.empty())
+      expected_dtype = stored_dtype;
+    const bool floating = stored.scalar_type() == at::kFloat ||
+                          stored.scalar_type() == at::kBFloat16 ||
+                          stored.scalar_type() == at::kHalf;
+    if (!floating || stored_dtype != expected_dtype)
+      throw input_error(reader.file_of(name).string(),
+                        fmt::format("tensor '{}' is stored as {}, but {}", name, stored_dtype,
+                                    model.config_.torch_dtype.empty()
+                                      ? fmt::format("the tensors before it as {}", expected_dtype)
+                                      : fmt::format("config.json's torch_dtype is {} ({})",
+                                                    model.config_.torch_dtype, expected_dtype)),
+                        dtype_rule_hint);
     if (stored.sizes() != tensor.sizes())
       throw input_error(reader.path().string(),
                         fmt::format("tensor '{}' has shape [{}], config.json implies [{}]", name,
@@ -139,9 +198,7 @@ void transformer::save(const std::filesystem::path& dir, uint64_t max_shard_byte
   std::filesystem::create_directories(dir);
   model_config config = config_;
   config.torch_dtype = dtype_name(dtype());
-  const auto tmp = dir / "config.json.tmp";
-  std::ofstream(tmp) << config.to_json();
-  std::filesystem::rename(tmp, dir / "config.json");
+  files::write_atomically(dir / "config.json", config.to_json());
   save_model_weights(dir, parameters_, max_shard_bytes);
 }
 

@@ -79,6 +79,14 @@ TEST_CASE("Llama-3.2 renders like its template, date preamble included") {
   check_reference("llama3_2", chat_family::llama31);
 }
 
+TEST_CASE("the first Llama-3 template opens an assistant turn even without a generation prompt") {
+  check_reference("llama3_original", chat_family::llama3);
+  auto format = chat_format::from_model_dir(reference_dir / "llama3_original");
+  CHECK(format.render({{"user", "hi"}}, false) ==
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
 TEST_CASE("Llama-3.1 opens every dialog with the knowledge and date preamble") {
   // Derived by hand from Meta's Llama-3.1 template: the system block is always written.
   auto format = chat_format::llama31();
@@ -92,13 +100,6 @@ TEST_CASE("Llama-3.1 opens every dialog with the knowledge and date preamble") {
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
         "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
         "Be brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nx<|eot_id|>");
-  // The template's own date_string default is honoured.
-  auto dated = chat_format::from_template(
-    "{%- if not date_string is defined %}{%- set date_string = \"1 Jan 2025\" %}{%- endif %}"
-    "<|start_header_id|> Cutting Knowledge Date",
-    "t");
-  CHECK(dated.family() == chat_family::llama31);
-  CHECK(dated.render({}, false).find("Today Date: 1 Jan 2025\n") != std::string::npos);
 }
 
 TEST_CASE("Qwen3 keeps thinking only after the last user turn") {
@@ -114,11 +115,6 @@ TEST_CASE("Qwen3 keeps thinking only after the last user turn") {
 }
 
 TEST_CASE("the format comes from the template, or from model_type when there is none") {
-  CHECK(chat_format::from_template("{{ '<|im_start|>system\\nYou are X.<|im_end|>\\n' }}", "t")
-          .render({{"user", "u"}}, false) == "<|im_start|>system\nYou are X.<|im_end|>\n"
-                                             "<|im_start|>user\nu<|im_end|>\n");
-  CHECK_THROWS_AS(chat_format::from_template("{{ messages }}", "t"), pedagogy::input_error);
-
   temp_dir dir;
   std::ofstream(dir.path / "config.json") << R"({"model_type": "qwen3"})";
   CHECK(chat_format::from_model_dir(dir.path).family() == chat_family::qwen3);
@@ -126,8 +122,90 @@ TEST_CASE("the format comes from the template, or from model_type when there is 
   CHECK(chat_format::from_model_dir(dir.path).family() == chat_family::llama31);
   std::ofstream(dir.path / "config.json") << R"({"model_type": "gpt2"})";
   CHECK_THROWS_AS(chat_format::from_model_dir(dir.path), pedagogy::input_error);
+  // A tokenizer_config.json without a template (init-model writes one) keeps model_type's.
+  std::ofstream(dir.path / "config.json") << R"({"model_type": "qwen2"})";
+  std::ofstream(dir.path / "tokenizer_config.json") << R"({"eos_token": "<|im_end|>"})";
+  CHECK(chat_format::from_model_dir(dir.path).render({{"user", "u"}}, false) ==
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\nu<|im_end|>\n");
   std::ofstream(dir.path / "tokenizer_config.json") << "{ broken";
   CHECK_THROWS_AS(chat_format::from_model_dir(dir.path), pedagogy::input_error);
+}
+
+namespace {
+
+// The message of the input_error from_model_dir throws for `dir` ("" when it does not throw).
+std::string template_error(const fs::path& dir) {
+  try {
+    chat_format::from_model_dir(dir);
+  } catch (const pedagogy::input_error& e) {
+    CHECK_FALSE(e.hint().empty());
+    return e.what();
+  }
+  return "";
+}
+
+json reference_config(const std::string& family) {
+  const fs::path path = reference_dir / family / "tokenizer_config.json";
+  if (fs::exists(reference_dir / "UNAVAILABLE") || !fs::exists(path)) {
+    std::cout << "SKIPPED: no reference data for " << family << " (see tests/reference/fetch.sh)\n";
+    std::exit(77);
+  }
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+} // namespace
+
+TEST_CASE("a chat template we cannot render exactly is refused, naming the file") {
+  const json qwen = reference_config("qwen2_5");
+  const std::string real = qwen["chat_template"];
+  temp_dir dir;
+  std::ofstream(dir.path / "config.json") << R"({"model_type": "qwen2"})";
+  const fs::path file = dir.path / "tokenizer_config.json";
+  auto write_template = [&](const json& chat_template) {
+    json config = qwen;
+    config["chat_template"] = chat_template;
+    std::ofstream(file) << config.dump(2);
+  };
+
+  std::string changed = real; // one more newline after each user turn
+  const std::string turn = "message.content + '<|im_end|>' + '\\n' }}";
+  REQUIRE(changed.find(turn) != std::string::npos);
+  changed.replace(changed.find(turn), turn.size(), "message.content + '<|im_end|>' + '\\n\\n' }}");
+  for (const json& bad :
+       {json(changed), json("{{ messages }}"), json("<|im_start|>{{ message }}<|start_header_id|>"),
+        json(42), json::array({{{"name", "tool_use"}, {"template", real}}})}) {
+    CAPTURE(bad.dump().substr(0, 80));
+    write_template(bad);
+    const std::string error = template_error(dir.path);
+    CHECK(error.find(file.string()) != std::string::npos);
+    CHECK(error.find("chat_template") != std::string::npos);
+  }
+
+  // The real one, also as the "default" of a list of named templates, is accepted.
+  write_template(real);
+  CHECK(template_error(dir.path).empty());
+  write_template(json::array({{{"name", "default"}, {"template", real}}}));
+  CHECK(template_error(dir.path).empty());
+
+  // Qwen2.5's template with another default system prompt (as Qwen2.5-Math ships) keeps it.
+  std::string math = real;
+  const std::string system = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+  for (size_t at = math.find(system); at != std::string::npos; at = math.find(system))
+    math.replace(at, system.size(), "Please reason step by step.");
+  write_template(math);
+  CHECK(chat_format::from_model_dir(dir.path).render({{"user", "u"}}, false) ==
+        "<|im_start|>system\nPlease reason step by step.<|im_end|>\n"
+        "<|im_start|>user\nu<|im_end|>\n");
+
+  // chat_template.jinja, where recent transformers save the template, comes first.
+  std::ofstream(dir.path / "chat_template.jinja") << "{{ messages }}";
+  const std::string error = template_error(dir.path);
+  CHECK(error.find((dir.path / "chat_template.jinja").string()) != std::string::npos);
+  std::ofstream(dir.path / "chat_template.jinja") << real;
+  write_template(json("{{ messages }}"));
+  CHECK(template_error(dir.path).empty());
 }
 
 TEST_CASE("roles other than system, user and assistant are refused") {

@@ -6,9 +6,11 @@
 #include "torch_doctest.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -254,8 +256,157 @@ TEST_CASE("weights that do not fit config.json are refused by name") {
     std::ofstream(dir.path / "config.json")
       << R"({"model_type": "llama", "vocab_size": 97, "hidden_size": 32, "intermediate_size": 64,
              "num_hidden_layers": 2, "num_attention_heads": 4, "rope_scaling": {"rope_type": "yarn"}})";
-    CHECK(contains(error_of(dir.path), "rope_scaling type 'yarn'"));
+    CHECK(contains(error_of(dir.path), "rope_type 'yarn' is not supported"));
     std::ofstream(dir.path / "config.json") << R"({"model_type": "qwen2", "vocab_size": 97})";
     CHECK(contains(error_of(dir.path), "\"hidden_size\" must be a positive integer"));
+  }
+}
+
+TEST_CASE("config.json in the v4 and the v5 RoPE layout gives the same logits") {
+  temp_dir dir("rope_layout");
+  auto model = transformer::random(tiny(model_family::llama), 12, at::kCPU, at::kFloat);
+  model.save(dir.path);
+  at::Tensor ids = random_ids(1, 40, 97, 8);
+  const at::Tensor v4 = transformer::load(dir.path, at::kCPU, at::kFloat).forward(ids);
+  CHECK(at::equal(v4, model.forward(ids)));
+
+  auto rewrite = [&](const std::function<void(nlohmann::json&)>& change) {
+    std::ifstream in(dir.path / "config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    in.close();
+    change(j);
+    std::ofstream(dir.path / "config.json") << j.dump(2);
+  };
+  // transformers v5 moves theta and the scaling into rope_parameters.
+  rewrite([](nlohmann::json& j) {
+    nlohmann::json rope = j["rope_scaling"];
+    rope["rope_theta"] = j["rope_theta"];
+    j["rope_parameters"] = rope;
+    j.erase("rope_theta");
+    j.erase("rope_scaling");
+  });
+  CHECK(at::equal(transformer::load(dir.path, at::kCPU, at::kFloat).forward(ids), v4));
+
+  // A non-default theta in the v5 layout is honoured, not replaced by 10000.
+  rewrite([](nlohmann::json& j) {
+    j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 10000.0}};
+  });
+  const at::Tensor theta_10k = transformer::load(dir.path, at::kCPU, at::kFloat).forward(ids);
+  rewrite([](nlohmann::json& j) {
+    j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1000000.0}};
+  });
+  const at::Tensor theta_1m = transformer::load(dir.path, at::kCPU, at::kFloat).forward(ids);
+  CHECK(max_diff(theta_1m, theta_10k) > 1e-4);
+}
+
+TEST_CASE("attention_bias puts a bias on o_proj for Llama and Qwen3, not for Qwen2") {
+  auto parameter = [](const transformer& m, const std::string& name) {
+    for (const auto& [n, t] : m.named_parameters())
+      if (n == name)
+        return t;
+    return at::Tensor();
+  };
+  const std::string o_bias = "model.layers.1.self_attn.o_proj.bias";
+  CHECK_FALSE(
+    parameter(transformer::random(tiny(model_family::qwen2), 1, at::kCPU, at::kFloat), o_bias)
+      .defined());
+  for (auto family : {model_family::llama, model_family::qwen3}) {
+    CAPTURE(to_string(family));
+    model_config c = tiny(family);
+    c.attention_bias = true;
+    auto model = transformer::random(c, 4, at::kCPU, at::kFloat);
+    CHECK(model.config().parameter_count() == [&] {
+      int64_t n = 0;
+      for (const auto& [name, t] : model.named_parameters())
+        n += t.numel();
+      return n;
+    }());
+    at::Tensor bias = parameter(model, o_bias);
+    REQUIRE(bias.defined());
+    CHECK(bias.sizes() == at::IntArrayRef({32}));
+    at::Tensor ids = random_ids(1, 6, 97, 9);
+    at::Tensor before = model.forward(ids);
+    {
+      at::NoGradGuard no_grad;
+      bias.fill_(0.25);
+    }
+    CHECK(max_diff(model.forward(ids), before) > 1e-4);
+
+    // The engine's packed path applies it too.
+    sequence_kv kv = model.new_sequence_kv();
+    at::Tensor hidden = model.forward_packed(ids[0], at::arange(6, at::kLong), {{&kv, 0, 6}});
+    CHECK(max_diff(model.logits(hidden), model.forward(ids)[0]) <= 1e-5);
+
+    temp_dir dir("o_bias");
+    model.save(dir.path);
+    auto loaded = transformer::load(dir.path, at::kCPU, at::kFloat);
+    CHECK(at::equal(loaded.forward(ids), model.forward(ids)));
+    CHECK(at::equal(parameter(loaded, o_bias), bias));
+  }
+}
+
+TEST_CASE("bf16 attention takes its softmax in fp32, as transformers does") {
+  // Many keys with close scores: a softmax rounded to bf16 before it is normalised loses what
+  // the fp32 one keeps. The reference is transformers' eager attention:
+  // softmax(q k^T / sqrt(D) + mask, dtype=float32).to(bf16) @ v.
+  at::manual_seed(3);
+  const int64_t S = 700;
+  at::Tensor q = at::randn({1, 2, 3, 16}).to(at::kBFloat16);
+  at::Tensor k = at::randn({1, 2, S, 16}).to(at::kBFloat16);
+  at::Tensor v = at::randn({1, 2, S, 16}).to(at::kBFloat16);
+  at::Tensor mask = at::zeros({1, 1, 3, S}, at::kBFloat16);
+  mask.narrow(3, S - 5, 5).fill_(lowest_finite(at::kBFloat16));
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * (1.0 / 4.0) + mask;
+  at::Tensor expected = at::matmul(at::softmax(scores.to(at::kFloat), -1).to(at::kBFloat16), v);
+  // The check can tell: a softmax whose exponentials are summed in bf16 misses it by far.
+  at::Tensor e = (scores - std::get<0>(scores.max(-1, /*keepdim=*/true))).exp();
+  at::Tensor bf16_softmax = at::matmul(e / e.sum(-1, /*keepdim=*/true), v);
+  CHECK(max_diff(bf16_softmax, expected) > 0.0);
+  CHECK(max_diff(reference_attention(q, k, v, mask), expected) == 0.0);
+  CHECK(max_diff(scaled_dot_product(q, k, v, mask), expected) <= 1e-2);
+}
+
+TEST_CASE("stored dtypes must be the one config.json names, in every tensor") {
+  temp_dir dir("dtype");
+  auto model = transformer::random(tiny(model_family::qwen3), 2, at::kCPU, at::kFloat);
+  model.save(dir.path); // float32, and config.json says so
+  auto error_for = [&](const fs::path& d, at::ScalarType requested) -> std::string {
+    try {
+      transformer::load(d, at::kCPU, requested);
+    } catch (const input_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  // Asking for another compute dtype is a deliberate conversion, not a mismatch.
+  CHECK(error_for(dir.path, at::kBFloat16).empty());
+
+  named_tensors tensors = model.named_parameters();
+  SUBCASE("one tensor stored in another dtype") {
+    tensors[3].second = tensors[3].second.to(at::kBFloat16);
+    save_model_weights(dir.path, tensors);
+    const std::string error = error_for(dir.path, at::kFloat);
+    CHECK(contains(error, "model.safetensors"));
+    CHECK(contains(error, tensors[3].first));
+    CHECK(contains(error, "BF16"));
+    CHECK(contains(error, "float32"));
+  }
+  SUBCASE("config.json names another dtype than the weights have") {
+    std::ifstream in(dir.path / "config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    in.close();
+    j["torch_dtype"] = "bfloat16";
+    std::ofstream(dir.path / "config.json") << j.dump(2);
+    const std::string error = error_for(dir.path, at::kBFloat16);
+    CHECK(contains(error, "model.safetensors"));
+    CHECK(contains(error, "model.embed_tokens.weight"));
+    CHECK(contains(error, "F32"));
+  }
+  SUBCASE("integer weights") {
+    tensors[0].second = at::zeros(tensors[0].second.sizes(), at::kLong);
+    save_model_weights(dir.path, tensors);
+    const std::string error = error_for(dir.path, at::kFloat);
+    CHECK(contains(error, "model.embed_tokens.weight"));
+    CHECK(contains(error, "I64"));
   }
 }

