@@ -90,14 +90,23 @@ run_lock::~run_lock() {
     ::close(fd_); // releases the flock
 }
 
-std::vector<fs::path> foreign_entries(const run_layout& layout) {
+namespace {
+
+// Every entry of the run's folders, sorted into this program's outputs and everything else
+// (kept model folders, the lock and the folder holding the checkpoints are in neither).
+struct survey {
+  std::vector<fs::path> ours;
+  std::vector<fs::path> foreign;
+};
+
+survey survey_run(const run_layout& layout) {
   std::vector<fs::path> kept;
   for (const auto& k : layout.kept)
     if (!k.empty())
       kept.push_back(normal(k));
   const fs::path run_dir = normal(layout.run_dir);
   const fs::path ckpt_dir = normal(layout.checkpoint_dir);
-  std::vector<fs::path> foreign;
+  survey out;
   auto scan = [&](const fs::path& dir, bool run_outputs, bool checkpoints) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec))
@@ -105,25 +114,32 @@ std::vector<fs::path> foreign_entries(const run_layout& layout) {
     for (const auto& entry : fs::directory_iterator(dir)) {
       const fs::path path = normal(entry.path());
       const std::string name = entry.path().filename().string();
-      if (is_kept(path, kept))
-        continue;
-      if (run_outputs && is_run_output(name) && entry.is_regular_file())
+      if (is_kept(path, kept) || name == lock_name)
         continue;
       if (run_outputs && within(ckpt_dir, path) && entry.is_directory())
-        continue; // holds the checkpoint folder, checked below
-      if (checkpoints && is_checkpoint_name(name))
-        continue;
-      foreign.push_back(entry.path());
+        continue; // holds the checkpoint folder, surveyed on its own
+      const bool output = run_outputs && is_run_output(name) && entry.is_regular_file();
+      if (output || (checkpoints && is_checkpoint_name(name)))
+        out.ours.push_back(entry.path());
+      else
+        out.foreign.push_back(entry.path());
     }
   };
   scan(run_dir, true, ckpt_dir == run_dir);
   if (ckpt_dir != run_dir)
     scan(ckpt_dir, false, true);
-  return foreign;
+  return out;
+}
+
+} // namespace
+
+std::vector<fs::path> foreign_entries(const run_layout& layout) {
+  return survey_run(layout).foreign;
 }
 
 void clear_run_outputs(const run_layout& layout) {
-  const auto foreign = foreign_entries(layout);
+  const auto found = survey_run(layout);
+  const auto& foreign = found.foreign;
   if (!foreign.empty()) {
     std::string names;
     for (size_t i = 0; i < foreign.size() && i < 3; ++i)
@@ -137,30 +153,8 @@ void clear_run_outputs(const run_layout& layout) {
                   names),
       "point logging.run_dir (and checkpoint.dir) at a folder of its own, or move those files");
   }
-  std::vector<fs::path> kept;
-  for (const auto& k : layout.kept)
-    if (!k.empty())
-      kept.push_back(normal(k));
-  const fs::path run_dir = normal(layout.run_dir);
-  const fs::path ckpt_dir = normal(layout.checkpoint_dir);
-  auto clear = [&](const fs::path& dir, bool run_outputs, bool checkpoints) {
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-      return;
-    std::vector<fs::path> doomed;
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const std::string name = entry.path().filename().string();
-      if (is_kept(normal(entry.path()), kept) || name == lock_name)
-        continue;
-      if ((run_outputs && is_run_output(name)) || (checkpoints && is_checkpoint_name(name)))
-        doomed.push_back(entry.path());
-    }
-    for (const auto& path : doomed)
-      fs::remove_all(path);
-  };
-  clear(run_dir, true, ckpt_dir == run_dir);
-  if (ckpt_dir != run_dir)
-    clear(ckpt_dir, false, true);
+  for (const auto& path : found.ours)
+    fs::remove_all(path);
 }
 
 } // namespace pedagogy::actors
