@@ -29,6 +29,7 @@
 #include <future>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 namespace pedagogy::actors {
@@ -76,6 +77,11 @@ void keep_steps_before(const fs::path& path, int64_t step) {
   files::write_atomically(path, kept.str());
 }
 
+bool non_empty(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0;
+}
+
 // Stops the actors this run spawned on every way out of train(), so that the actor system's
 // destructor (which waits for all actors) cannot hang after an error.
 struct actor_stopper {
@@ -120,6 +126,13 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   // One run per folder: a second one refuses here instead of deleting the first one's files.
   fs::create_directories(run_dir);
   run_lock lock(run_dir);
+  // Two runs with their own run folders but one checkpoint.dir would overwrite each other's
+  // step-N folders: the checkpoint folder is locked too when it lies elsewhere.
+  std::optional<run_lock> checkpoint_lock;
+  if (fs::weakly_canonical(fs::absolute(ckpt_dir)) != fs::weakly_canonical(fs::absolute(run_dir))) {
+    fs::create_directories(ckpt_dir);
+    checkpoint_lock.emplace(ckpt_dir);
+  }
   std::vector<std::string> notes; // said once the log file is set up
   if (const auto removed = remove_temporaries(ckpt_dir); removed > 0)
     notes.push_back(
@@ -147,7 +160,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     if (resume_dir.empty())
       throw input_error(ckpt_dir.string(), "every checkpoint is damaged; the newest: " + broken,
                         "start over with --force, or restore a checkpoint from a copy");
-  } else if (fs::exists(metrics_path) && !opts.force) {
+  } else if ((non_empty(metrics_path) || !list_checkpoints(ckpt_dir).empty()) && !opts.force) {
     throw input_error(run_dir.string(), "the run folder holds an earlier run (metrics.jsonl)",
                       "pass --resume to continue it, --force to start over, or choose another "
                       "logging.run_dir");
@@ -314,6 +327,14 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     logger->info("checkpoint {}", dir.string());
   };
 
+  // A resumed tutor starts from the checkpoint's weights, version start_step: offering and taking
+  // them makes its tokens carry that version, as they would have in the uninterrupted run.
+  if (opts.resume) {
+    self->request(learner, caf::infinite, publish_atom::value, start_step)
+      .receive([](int64_t) {}, [&](caf::error& e) { fail("publishing weights failed", e); });
+    self->request(generators.tutor, caf::infinite, weights_atom::value, start_step)
+      .receive([](int64_t) {}, [&](caf::error& e) { fail("the tutor could not take weights", e); });
+  }
   if (start_step < total_steps)
     pending = launch(start_step);
   for (int64_t step = start_step; step < total_steps; ++step) {
@@ -388,7 +409,9 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     models::learn_report report;
     self->request(learner, caf::infinite, learn_atom::value, batch)
       .receive([&](models::learn_report& r) { report = r; },
-               [&](caf::error& e) { fail(fmt::format("learning failed at step {}", step), e); });
+               [&](caf::error& e) {
+                 fail(fmt::format("learning failed at step {}/{}", step + 1, total_steps), e);
+               });
     const double learn_s = since(learn_start);
     optimizer_steps = report.optimizer_steps;
     if (report.skipped_passes > 0)
@@ -492,11 +515,18 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
       save_checkpoint(completed, completed);
     dialogs.close();
     metrics.close();
-    logger->warn("stopped by signal {} after {} of {} steps; checkpoint at step {}; continue "
-                 "with --resume",
-                 signal, completed, total_steps, saved);
+    if (saved > 0)
+      logger->warn("stopped by signal {} after {} of {} steps; checkpoint at step {}; continue "
+                   "with --resume",
+                   signal, completed, total_steps, saved);
+    else
+      logger->warn("stopped by signal {} before the first step finished; nothing to resume, "
+                   "the same command starts the run again",
+                   signal);
     check_log();
-    return signals::exit_code_for(signal);
+    // Everything is on disk; requests still in flight (an HTTP call to a hung server may take
+    // up to its timeout) are not waited for.
+    signals::exit_now(signals::exit_code_for(signal));
   }
   dialogs.close();
   metrics.close();

@@ -14,6 +14,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <chrono>
@@ -40,6 +41,21 @@ struct rollout_options {
 
 // Whether two paths name the same file: the same inode when both exist (links included), else
 // the same normalised absolute path.
+// An empty file, or one whose first line is a dialog record (what an earlier rollout wrote).
+bool holds_records(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return false;
+  if (std::filesystem::file_size(path, ec) == 0)
+    return true;
+  std::ifstream in(path, std::ios::binary);
+  std::string first;
+  std::getline(in, first);
+  const auto j = nlohmann::json::parse(first, nullptr, false);
+  return !j.is_discarded() && j.is_object() && j.contains("id") && j.contains("status") &&
+         j.contains("problem");
+}
+
 bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -102,6 +118,13 @@ int rollout(const rollout_options& opts) {
   if (std::filesystem::exists(out) && !opts.force)
     throw input_error(out.string(), "the output file exists",
                       "pass --force to overwrite it, or choose another --out");
+  // --force pointed at a config, a model's weights or a template destroyed it: only a file of
+  // dialog records (or an empty one) is ever overwritten.
+  if (std::filesystem::exists(out) && !holds_records(out))
+    throw input_error(out.string(),
+                      "--force overwrites only dialog records, and this is not a "
+                      "file of them",
+                      "choose another --out");
   auto problems = classroom::load_problems(
     problems_path, {cfg.data.problem_field, cfg.data.answer_field},
     opts.limit > 0 ? opts.limit : cfg.data.max_problems, static_cast<uint64_t>(cfg.train.seed));
@@ -172,7 +195,7 @@ int rollout(const rollout_options& opts) {
   if (const int signal = signals::stop_requested(); signal != 0) {
     std::cerr << fmt::format("stopped by signal {}: {} of {} dialogs written to {}\n", signal,
                              t.done, total, out.string());
-    return signals::exit_code_for(signal);
+    signals::exit_now(signals::exit_code_for(signal)); // not waiting for requests in flight
   }
   std::cout << fmt::format("wrote {} dialogs to {} in {:.1f} s ({} failed)\n", t.done, out.string(),
                            elapsed(), t.failed);

@@ -1,10 +1,14 @@
 // SIGINT/SIGTERM: the first asks to stop, the second exits at once (see signals.hpp).
 #include "runtime/signals.hpp"
 
+#include "runtime/logging.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace pedagogy::signals {
@@ -22,7 +26,7 @@ void say(const char* text) noexcept {
 void on_signal(int signal) {
   int expected = 0;
   if (requested.compare_exchange_strong(expected, signal)) {
-    say("\npedagogy: stopping after the work in flight (checkpoint, flush); "
+    say("\npedagogy: stopping after the work in flight (saving what is done); "
         "send the signal again to exit at once\n");
     return;
   }
@@ -52,6 +56,12 @@ void request_stop(int signal) noexcept {
 
 void clear_stop_request() noexcept {
   requested.store(0);
+}
+
+void exit_now(int code) {
+  log::flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
 
 } // namespace pedagogy::signals

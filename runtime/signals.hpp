@@ -19,6 +19,10 @@ void request_stop(int signal) noexcept;
 // Forgets an earlier stop request (tests run several jobs in one process).
 void clear_stop_request() noexcept;
 
+// Ends a stopped job once everything it keeps is on disk: flushes the logs and exits with `code`
+// without waiting for work still in flight (an HTTP request to a hung server, say).
+[[noreturn]] void exit_now(int code);
+
 // The conventional exit code of a process stopped by `signal`.
 constexpr int exit_code_for(int signal) noexcept {
   return 128 + signal;

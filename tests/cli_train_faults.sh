@@ -9,6 +9,7 @@
 #                 and no JSONL file keeps a partial line
 # sigint/sigterm  the first signal finishes the step, checkpoints, exits 130/143; --resume goes on
 # second_signal   a second signal exits at once
+# early_signal    a signal before the first step finished leaves nothing that blocks a rerun
 # nan             a non-finite loss stops the job (exit 1) naming the step, and saves no weights
 # resume_damaged  --resume skips a truncated newest checkpoint for an intact older one and
 #                 removes unfinished checkpoint folders
@@ -110,6 +111,14 @@ case $case in
     [ $rc -eq 2 ] || fail "exit $rc, expected 2: $err"
     [[ $err == *"another pedagogy run"* ]] || fail "message: $err"
     [ ! -f "$run/metrics.jsonl" ] || fail "the refused run wrote metrics"
+    # Two run folders sharing one checkpoint.dir: the checkpoint folder is locked too.
+    mkdir -p "$work/shared"
+    set +e
+    err=$(flock "$work/shared/.pedagogy.lock" "$pedagogy" train "${common[@]}" \
+      logging.run_dir="$work/other" checkpoint.dir="$work/shared" train.max_steps=1 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] && [[ $err == *"another pedagogy run"* ]] || fail "shared checkpoint.dir: $rc $err"
     ;;
   full_disk)
     # RLIMIT_FSIZE makes writes past 4 KiB fail (EFBIG) as a full disk would (ENOSPC); the models
@@ -155,6 +164,13 @@ case $case in
     train train.max_steps=$((steps + 1)) checkpoint.every_steps=0 --resume > "$work/resume.log" 2>&1 ||
       fail "resume: $(cat "$work/resume.log")"
     [ "$(whole_lines "$run/metrics.jsonl")" -eq $((steps + 1)) ] || fail "resume did not add a step"
+    # The resumed step's dialogs ran under the checkpoint's weights, version $steps.
+    python3 - "$run/dialogs.jsonl" "$steps" <<'PY' || fail "resumed dialogs carry the wrong weights version"
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1])]
+versions = {r["weights_version"] for r in records if r["step"] == int(sys.argv[2])}
+sys.exit(0 if versions == {int(sys.argv[2])} else f"versions {versions}")
+PY
     ;;
   second_signal)
     # The first signal lands while the ~25M student model is being created (over a second), so
@@ -175,13 +191,32 @@ case $case in
     grep -q "second signal, exiting now" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
     ! grep -q "stopped by signal" "$work/out.log" || fail "it stopped gracefully, not at once"
     ;;
+  early_signal)
+    # A signal before the first step finished: nothing to resume, and the same command (without
+    # --force or --resume) starts the run again.
+    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=1 \
+      student.model="$work/models/base_student" student.init=llama:base > "$work/out.log" 2>&1 &
+    pid=$!
+    trap 'kill -9 $pid 2>/dev/null || true' EXIT
+    wait_for_text "$work/out.log" "tutor: created" $pid || fail "no tutor: $(cat "$work/out.log")"
+    kill -INT $pid
+    set +e
+    wait $pid
+    rc=$?
+    set -e
+    [ $rc -eq 130 ] || fail "exit $rc, expected 130"
+    grep -q "nothing to resume" "$work/out.log" || fail "message: $(tail -n 3 "$work/out.log")"
+    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=1 \
+      student.model="$work/models/base_student" > "$work/again.log" 2>&1 ||
+      fail "the same command again: $(tail -n 3 "$work/again.log")"
+    ;;
   nan)
     set +e
     err=$(train train.max_steps=2 train.beta=1e300 2>&1 >/dev/null)
     rc=$?
     set -e
     [ $rc -eq 1 ] || fail "exit $rc, expected 1: $err"
-    [[ $err == *"step 0"* && $err == *"non-finite"* ]] || fail "message: $err"
+    [[ $err == *"step 1/2"* && $err == *"non-finite"* ]] || fail "message: $err"
     ! ls "$run/checkpoints" 2>/dev/null | grep -q step- || fail "a checkpoint was written"
     # With on_non_finite = skip the run goes on, and reports the skipped passes.
     train train.max_steps=1 train.beta=1e300 train.on_non_finite=skip --force > /dev/null 2>&1 ||

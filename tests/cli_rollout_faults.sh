@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `pedagogy rollout` under faults, one case per CTest entry:
+#   cli_rollout_faults.sh PEDAGOGY SOURCE_DIR WORK_DIR CASE
+# force_non_records  --force aimed at a config, weights or a template refuses and keeps the file
+# hung_endpoint      a signal while an HTTP request hangs exits at once (130), records kept whole
+set -euo pipefail
+pedagogy=$1
+source_dir=$2
+work=$3
+case=$4
+rm -rf "$work"
+mkdir -p "$work"
+cd "$source_dir"
+fail() {
+  echo "FAIL ($case): $*" >&2
+  exit 1
+}
+common=(--config config/tiny.toml --limit 2 --samples 2 classroom.max_tutor_turns=1
+  classroom.max_tokens_per_turn=8 classroom.max_tokens_per_student_attempt=8
+  tutor.model="$work/models/tutor" student.model="$work/models/student")
+
+case $case in
+  force_non_records)
+    "$pedagogy" rollout "${common[@]}" --out "$work/records.jsonl" > /dev/null 2>&1 || fail "first"
+    cp config/tiny.toml "$work/tiny.toml"
+    cp prompt_templates/tutor.txt "$work/tutor.txt"
+    for victim in "$work/tiny.toml" "$work/tutor.txt" "$work/models/tutor/model.safetensors"; do
+      before=$(sha256sum "$victim")
+      set +e
+      err=$("$pedagogy" rollout "${common[@]}" --out "$victim" --force 2>&1 >/dev/null)
+      rc=$?
+      set -e
+      [ $rc -eq 2 ] && [[ $err == *"overwrites only dialog records"* ]] ||
+        fail "--out $victim: exit $rc: $err"
+      [ "$(sha256sum "$victim")" = "$before" ] || fail "$victim was changed"
+    done
+    # An earlier rollout's records may be overwritten.
+    "$pedagogy" rollout "${common[@]}" --out "$work/records.jsonl" --force > /dev/null 2>&1 ||
+      fail "--force over records"
+    ;;
+  hung_endpoint)
+    # An OpenAI-compatible "server" on loopback that accepts and never answers; the student's
+    # first request hangs there (timeout 60 s), and Ctrl-C must not wait for it.
+    python3 - "$work/port" "$work/accepted" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+s.settimeout(120)
+while True:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    held.append(c)
+    open(sys.argv[2], "a").write("accepted\n")
+PY
+    server=$!
+    trap 'kill $server 2>/dev/null || true; kill -9 ${pid:-0} 2>/dev/null || true' EXIT
+    for _ in $(seq 1 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+    [ -s "$work/port" ] || fail "the fake server did not start"
+    "$pedagogy" rollout "${common[@]}" --out "$work/records.jsonl" student.backend=openai \
+      student.init='""' student.openai.base_url="http://127.0.0.1:$(cat "$work/port")/v1" \
+      student.openai.model=m student.openai.timeout_s=60 > "$work/out.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 1200); do
+      [ -s "$work/accepted" ] && break
+      kill -0 $pid 2>/dev/null || fail "rollout ended early: $(cat "$work/out.log")"
+      sleep 0.05
+    done
+    [ -s "$work/accepted" ] || fail "no request reached the server"
+    start=$(date +%s)
+    kill -INT $pid
+    set +e
+    wait $pid
+    rc=$?
+    set -e
+    took=$(($(date +%s) - start))
+    [ $rc -eq 130 ] || fail "exit $rc, expected 130: $(tail -n 3 "$work/out.log")"
+    [ $took -le 10 ] || fail "took $took s to stop; the hung request was waited for"
+    grep -q "stopped by signal" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
+    if [ -s "$work/records.jsonl" ]; then
+      [ "$(tail -c 1 "$work/records.jsonl" | od -An -c | tr -d ' ')" = '\n' ] ||
+        fail "a partial record"
+    fi
+    ;;
+  *)
+    fail "unknown case"
+    ;;
+esac
+echo "ok: $case"
