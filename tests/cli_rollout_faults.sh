@@ -2,6 +2,7 @@
 # `pedagogy rollout` under faults, one case per CTest entry:
 #   cli_rollout_faults.sh PEDAGOGY SOURCE_DIR WORK_DIR CASE
 # force_non_records  --force aimed at a config, weights or a template refuses and keeps the file
+# full_disk          a write that fails stops the run (exit 1) naming the file, records whole
 # hung_endpoint      a signal while an HTTP request hangs exits at once (130), records kept whole
 set -euo pipefail
 pedagogy=$1
@@ -15,19 +16,20 @@ fail() {
   echo "FAIL ($case): $*" >&2
   exit 1
 }
-common=(--config config/tiny.toml --limit 2 --samples 2 classroom.max_tutor_turns=1
+common=(--config config/tiny.toml --samples 2 classroom.max_tutor_turns=1
   classroom.max_tokens_per_turn=8 classroom.max_tokens_per_student_attempt=8
   tutor.model="$work/models/tutor" student.model="$work/models/student")
 
 case $case in
   force_non_records)
-    "$pedagogy" rollout "${common[@]}" --out "$work/records.jsonl" > /dev/null 2>&1 || fail "first"
+    "$pedagogy" rollout "${common[@]}" --limit 2 --out "$work/records.jsonl" > /dev/null 2>&1 ||
+      fail "first"
     cp config/tiny.toml "$work/tiny.toml"
     cp prompt_templates/tutor.txt "$work/tutor.txt"
     for victim in "$work/tiny.toml" "$work/tutor.txt" "$work/models/tutor/model.safetensors"; do
       before=$(sha256sum "$victim")
       set +e
-      err=$("$pedagogy" rollout "${common[@]}" --out "$victim" --force 2>&1 >/dev/null)
+      err=$("$pedagogy" rollout "${common[@]}" --limit 2 --out "$victim" --force 2>&1 >/dev/null)
       rc=$?
       set -e
       [ $rc -eq 2 ] && [[ $err == *"overwrites only dialog records"* ]] ||
@@ -35,7 +37,8 @@ case $case in
       [ "$(sha256sum "$victim")" = "$before" ] || fail "$victim was changed"
     done
     # An earlier rollout's records may be overwritten.
-    "$pedagogy" rollout "${common[@]}" --out "$work/records.jsonl" --force > /dev/null 2>&1 ||
+    "$pedagogy" rollout "${common[@]}" --limit 2 --out "$work/records.jsonl" --force \
+      > /dev/null 2>&1 ||
       fail "--force over records"
     ;;
   hung_endpoint)
@@ -61,7 +64,8 @@ PY
     trap 'kill $server 2>/dev/null || true; kill -9 ${pid:-0} 2>/dev/null || true' EXIT
     for _ in $(seq 1 200); do [ -s "$work/port" ] && break; sleep 0.05; done
     [ -s "$work/port" ] || fail "the fake server did not start"
-    "$pedagogy" rollout "${common[@]}" --out "$work/records.jsonl" student.backend=openai \
+    "$pedagogy" rollout "${common[@]}" --limit 2 --out "$work/records.jsonl" \
+      student.backend=openai \
       student.init='""' student.openai.base_url="http://127.0.0.1:$(cat "$work/port")/v1" \
       student.openai.model=m student.openai.timeout_s=60 > "$work/out.log" 2>&1 &
     pid=$!
@@ -85,6 +89,22 @@ PY
       [ "$(tail -c 1 "$work/records.jsonl" | od -An -c | tr -d ' ')" = '\n' ] ||
         fail "a partial record"
     fi
+    ;;
+  full_disk)
+    # Records pass 4 KiB (RLIMIT_FSIZE standing in for a full disk) after a few dialogs: exit 1
+    # naming the file, no claim of success, and the records written so far are whole lines.
+    "$pedagogy" rollout "${common[@]}" --limit 1 --out "$work/warmup.jsonl" > /dev/null 2>&1 ||
+      fail "warm-up"
+    set +e
+    err=$( (ulimit -f 4; exec "$pedagogy" rollout "${common[@]}" --limit 8 \
+      --out "$work/records.jsonl") 2>&1)
+    rc=$?
+    set -e
+    [ $rc -eq 1 ] || fail "exit $rc, expected 1: $err"
+    [[ $err == *"records.jsonl"* ]] || fail "the error does not name the file: $err"
+    [[ $err != *"wrote "* ]] || fail "claimed success: $err"
+    [ -s "$work/records.jsonl" ] || fail "no record was kept"
+    [ "$(tail -c 1 "$work/records.jsonl" | od -An -c | tr -d ' ')" = '\n' ] || fail "a partial record"
     ;;
   *)
     fail "unknown case"
