@@ -202,8 +202,9 @@ void check_train(const rules& r, const train_config& t, const cluster_config& cl
               fmt::format("use a train.micro_batch_size that divides {}: {}", batch / learners,
                           fmt::join(fitting, ", ")));
   }
-  r.require(t.learning_rate > 0.0,
-            fmt::format("train.learning_rate = {} must be positive", t.learning_rate),
+  // Above 1 nothing trains (and past float's range the optimizer step overflows at step 0).
+  r.require(t.learning_rate > 0.0 && t.learning_rate <= 1.0,
+            fmt::format("train.learning_rate = {} must be in (0, 1]", t.learning_rate),
             "the reference uses 5e-7");
   r.non_negative(t.weight_decay, "train.weight_decay");
   for (auto [value, key] :
