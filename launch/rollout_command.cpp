@@ -148,8 +148,11 @@ int rollout(const rollout_options& opts) {
   // Only now that the models loaded is the output (re)created, so a run that cannot start leaves
   // an earlier file alone. Records stream in as dialogs finish, so an interrupted run keeps what
   // it did; each is a whole line or absent, and a failed write stops the run (exit 1) naming it.
-  files::write_atomically(out, "");
   files::line_appender file(out);
+  if (!file.try_lock())
+    throw input_error(out.string(), "another pedagogy rollout is writing this file",
+                      "wait for it to finish, or choose another --out");
+  file.truncate();
 
   std::vector<int64_t> indices(problems.size());
   std::iota(indices.begin(), indices.end(), 0);

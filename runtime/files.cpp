@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,6 +103,15 @@ line_appender& line_appender::operator=(line_appender&& other) noexcept {
 line_appender::~line_appender() {
   if (fd_ >= 0)
     ::close(fd_);
+}
+
+bool line_appender::try_lock() {
+  return fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+}
+
+void line_appender::truncate() {
+  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0)
+    throw write_error(path_, fmt::format("cannot empty the file: {}", reason(errno)));
 }
 
 void line_appender::append(std::string_view line) {

@@ -51,6 +51,11 @@ public:
     return path_;
   }
 
+  // Takes an exclusive advisory lock (flock) on the file for as long as it is open; false when
+  // another process holds one, so two writers of the same output can refuse instead of mixing.
+  bool try_lock();
+  // Empties the file (after try_lock(), so a running writer's lines are never cut).
+  void truncate();
   // `line` must not contain '\n'.
   void append(std::string_view line);
   // Makes every appended line durable (fsync).

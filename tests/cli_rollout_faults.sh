@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `pedagogy rollout` under faults, one case per CTest entry:
 #   cli_rollout_faults.sh PEDAGOGY SOURCE_DIR WORK_DIR CASE
-# force_non_records  --force aimed at a config, weights or a template refuses and keeps the file
+# force_non_records  --force aimed at a config, weights or a template refuses and keeps the file;
+#                    so does --force on records another rollout is writing
 # full_disk          a write that fails stops the run (exit 1) naming the file, records whole
 # hung_endpoint      a signal while an HTTP request hangs exits at once (130), records kept whole
 set -euo pipefail
@@ -36,6 +37,15 @@ case $case in
         fail "--out $victim: exit $rc: $err"
       [ "$(sha256sum "$victim")" = "$before" ] || fail "$victim was changed"
     done
+    # A file another rollout is writing (flock holds its lock) is refused, and left as it was.
+    before=$(sha256sum "$work/records.jsonl")
+    set +e
+    err=$(flock "$work/records.jsonl" "$pedagogy" rollout "${common[@]}" --limit 2 \
+      --out "$work/records.jsonl" --force 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] && [[ $err == *"another pedagogy rollout"* ]] || fail "concurrent: $rc $err"
+    [ "$(sha256sum "$work/records.jsonl")" = "$before" ] || fail "the locked file was changed"
     # An earlier rollout's records may be overwritten.
     "$pedagogy" rollout "${common[@]}" --limit 2 --out "$work/records.jsonl" --force \
       > /dev/null 2>&1 ||
