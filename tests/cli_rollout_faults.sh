@@ -6,17 +6,7 @@
 # full_disk          a write that fails stops the run (exit 1) naming the file, records whole
 # hung_endpoint      a signal while an HTTP request hangs exits at once (130), records kept whole
 set -euo pipefail
-pedagogy=$1
-source_dir=$2
-work=$3
-case=$4
-rm -rf "$work"
-mkdir -p "$work"
-cd "$source_dir"
-fail() {
-  echo "FAIL ($case): $*" >&2
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/fault_common.sh"
 common=(--config config/tiny.toml --samples 2 classroom.max_tutor_turns=1
   classroom.max_tokens_per_turn=8 classroom.max_tokens_per_student_attempt=8
   tutor.model="$work/models/tutor" student.model="$work/models/student")
@@ -95,10 +85,7 @@ PY
     [ $rc -eq 130 ] || fail "exit $rc, expected 130: $(tail -n 3 "$work/out.log")"
     [ $took -le 10 ] || fail "took $took s to stop; the hung request was waited for"
     grep -q "stopped by signal" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
-    if [ -s "$work/records.jsonl" ]; then
-      [ "$(tail -c 1 "$work/records.jsonl" | od -An -c | tr -d ' ')" = '\n' ] ||
-        fail "a partial record"
-    fi
+    ends_whole "$work/records.jsonl" || fail "a partial record"
     ;;
   full_disk)
     # Records pass 4 KiB (RLIMIT_FSIZE standing in for a full disk) after a few dialogs: exit 1
@@ -114,7 +101,7 @@ PY
     [[ $err == *"records.jsonl"* ]] || fail "the error does not name the file: $err"
     [[ $err != *"wrote "* ]] || fail "claimed success: $err"
     [ -s "$work/records.jsonl" ] || fail "no record was kept"
-    [ "$(tail -c 1 "$work/records.jsonl" | od -An -c | tr -d ' ')" = '\n' ] || fail "a partial record"
+    ends_whole "$work/records.jsonl" || fail "a partial record"
     ;;
   *)
     fail "unknown case"

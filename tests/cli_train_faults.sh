@@ -14,17 +14,7 @@
 # resume_damaged  --resume skips a truncated newest checkpoint for an intact older one and
 #                 removes unfinished checkpoint folders
 set -euo pipefail
-pedagogy=$1
-source_dir=$2
-work=$3
-case=$4
-rm -rf "$work"
-mkdir -p "$work"
-cd "$source_dir"
-fail() {
-  echo "FAIL ($case): $*" >&2
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/fault_common.sh"
 # A small, quick run: the tiny preset with 2 problems x 2 dialogs per step and short dialogs.
 # The models live outside the run folder unless a case says otherwise.
 common=(--config config/tiny.toml data.max_problems=8 train.problems_per_step=2
@@ -33,33 +23,14 @@ common=(--config config/tiny.toml data.max_problems=8 train.problems_per_step=2
   tutor.model="$work/models/tutor" student.model="$work/models/student")
 run=$work/run
 train() { "$pedagogy" train "${common[@]}" logging.run_dir="$run" "$@"; }
-# Lines of a JSONL file, failing on a partial last line.
-whole_lines() {
-  local file=$1
-  [ -s "$file" ] || { echo 0; return; }
-  [ "$(tail -c 1 "$file" | od -An -c | tr -d ' ')" = '\n' ] || fail "$file ends in a partial line"
-  wc -l < "$file" | tr -d ' '
-}
-# Waits (bounded) until FILE has at least N whole lines or the process PID ended.
-wait_for_lines() {
-  local file=$1 n=$2 pid=$3
-  for _ in $(seq 1 1200); do
-    [ -f "$file" ] && [ "$(wc -l < "$file")" -ge "$n" ] && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
-# Waits (bounded) until FILE contains TEXT or the process PID ended.
-wait_for_text() {
-  local file=$1 text=$2 pid=$3
-  for _ in $(seq 1 1200); do
-    grep -q "$text" "$file" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
+# Starts `train` in the background with a ~25M student created first (over a second), so a
+# signal sent once the tutor is made lands before the training loop; sets `pid`.
+start_with_slow_student() {
+  "$pedagogy" train "${common[@]}" logging.run_dir="$run" student.model="$work/models/base_student" \
+    student.init=llama:base "$@" > "$work/out.log" 2>&1 &
+  pid=$!
+  trap 'kill -9 $pid 2>/dev/null || true' EXIT
+  wait_for_text "$work/out.log" "tutor: created" $pid || fail "no tutor: $(cat "$work/out.log")"
 }
 
 case $case in
@@ -173,13 +144,9 @@ sys.exit(0 if versions == {int(sys.argv[2])} else f"versions {versions}")
 PY
     ;;
   second_signal)
-    # The first signal lands while the ~25M student model is being created (over a second), so
-    # the second one arrives before the graceful stop could finish.
-    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=50 \
-      student.model="$work/models/base_student" student.init=llama:base > "$work/out.log" 2>&1 &
-    pid=$!
-    trap 'kill -9 $pid 2>/dev/null || true' EXIT
-    wait_for_text "$work/out.log" "tutor: created" $pid || fail "no tutor: $(cat "$work/out.log")"
+    # The first signal lands while the student model is made, so the second one arrives before
+    # the graceful stop could finish.
+    start_with_slow_student train.max_steps=50
     kill -INT $pid
     wait_for_text "$work/out.log" "stopping after the work in flight" $pid || fail "no first stop"
     kill -INT $pid
@@ -194,11 +161,7 @@ PY
   early_signal)
     # A signal before the first step finished: nothing to resume, and the same command (without
     # --force or --resume) starts the run again.
-    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=1 \
-      student.model="$work/models/base_student" student.init=llama:base > "$work/out.log" 2>&1 &
-    pid=$!
-    trap 'kill -9 $pid 2>/dev/null || true' EXIT
-    wait_for_text "$work/out.log" "tutor: created" $pid || fail "no tutor: $(cat "$work/out.log")"
+    start_with_slow_student train.max_steps=1
     kill -INT $pid
     set +e
     wait $pid
