@@ -57,6 +57,8 @@ struct classroom_setup {
   int64_t max_tokens_per_judge_attempt = 2048;
   int64_t number_student_attempts = 8;
   int64_t max_call_retries = 2; // per generator call, after the first try
+  // A generator call not answered in this time fails (and is retried like any failure).
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(30)};
 };
 
 // One dialog to run: the problem, which sample of its group, and its seed.

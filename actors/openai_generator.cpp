@@ -302,7 +302,11 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
     s.waiting.pop_front();
     ++s.in_flight;
     auto worker = self->system().spawn<caf::detached>(call_worker, s.setup, s.where, s.tokenizer);
-    self->request(worker, caf::infinite, call_atom::value, job->body, job->n)
+    // The worker keeps the call's own deadline (timeout_s); this one only guards against a
+    // worker that never reports.
+    const auto guard =
+      std::chrono::milliseconds(static_cast<int64_t>(s.setup.timeout_s * 1000.0) + 30'000);
+    self->request(worker, caf::duration{guard}, call_atom::value, job->body, job->n)
       .then(
         [=](bool ok, const std::string& error, generate_reply& reply, bool counted) {
           auto& st = self->state;

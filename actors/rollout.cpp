@@ -45,10 +45,15 @@ std::optional<dialog_call> next_call(dialog_runner& runner) {
 
 struct conversation_state {
   std::unique_ptr<dialog_runner> runner;
+  std::chrono::milliseconds timeout{0};
   static inline const char* name = "conversation";
 };
 
 using conversation_pointer = caf::stateful_actor<conversation_state>*;
+
+caf::duration timeout_of(conversation_pointer self) {
+  return caf::duration{self->state.timeout};
+}
 
 void advance(conversation_pointer self, const role_generators& generators, int64_t index,
              const caf::actor& reply_to) {
@@ -70,7 +75,7 @@ void advance(conversation_pointer self, const role_generators& generators, int64
     return;
   }
   if (call->stage == call_stage::close) {
-    self->request(generator, caf::infinite, close_atom::value, call->request.session)
+    self->request(generator, timeout_of(self), close_atom::value, call->request.session)
       .then(
         [=](token_history& history) {
           self->state.runner->on_closed(std::move(history));
@@ -79,7 +84,7 @@ void advance(conversation_pointer self, const role_generators& generators, int64
         on_error);
     return;
   }
-  self->request(generator, caf::infinite, generate_atom::value, call->request)
+  self->request(generator, timeout_of(self), generate_atom::value, call->request)
     .then(
       [=](generate_reply& reply) {
         self->state.runner->on_reply(std::move(reply));
@@ -91,6 +96,7 @@ void advance(conversation_pointer self, const role_generators& generators, int64
 caf::behavior conversation(conversation_pointer self, std::shared_ptr<const classroom_setup> setup,
                            role_generators generators, dialog_job job, int64_t index,
                            caf::actor reply_to) {
+  self->state.timeout = setup->request_timeout;
   self->state.runner = std::make_unique<dialog_runner>(std::move(setup), std::move(job));
   advance(self, generators, index, reply_to);
   return {};
@@ -239,6 +245,7 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
     calls.push_back(next_call(runners.back()));
   }
   caf::scoped_actor self{system};
+  const caf::duration timeout{setup->request_timeout};
   for (;;) {
     // The earliest phase any dialog waits in; every dialog in it goes, the rest wait.
     std::optional<call_stage> stage;
@@ -261,7 +268,7 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
         decltype(self->request(generators.tutor, caf::infinite, close_atom::value, std::string()));
       std::vector<std::pair<size_t, handle>> sent;
       for (size_t i : members)
-        sent.emplace_back(i, self->request(generator_for(generators, calls[i]->role), caf::infinite,
+        sent.emplace_back(i, self->request(generator_for(generators, calls[i]->role), timeout,
                                            close_atom::value, calls[i]->request.session));
       for (auto& [i, h] : sent)
         h.receive([&, i = i](token_history& history) { runners[i].on_closed(std::move(history)); },
@@ -277,7 +284,7 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
           continue;
         }
         sent.emplace_back(
-          i, self->request(generator, caf::infinite, generate_atom::value, calls[i]->request));
+          i, self->request(generator, timeout, generate_atom::value, calls[i]->request));
       }
       for (auto& [i, h] : sent)
         h.receive([&, i = i](generate_reply& reply) { runners[i].on_reply(std::move(reply)); },

@@ -9,6 +9,7 @@
 #include <caf/io/all.hpp>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 
 namespace pedagogy::actors {
@@ -57,6 +58,11 @@ models::learner_options learner_options_from(const config::config& cfg, int64_t 
   o.temperature = cfg.tutor.sampling.temperature;
   o.skip_non_finite = t.on_non_finite == config::non_finite_policy::skip;
   return o;
+}
+
+std::chrono::milliseconds request_timeout_of(const config::config& cfg) {
+  return std::chrono::milliseconds(
+    static_cast<int64_t>(std::ceil(cfg.cluster.request_timeout_s * 1000.0)));
 }
 
 rollout_options rollout_options_from(const config::config& cfg) {
@@ -126,6 +132,7 @@ std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config
   s->max_tokens_per_student_attempt = c.max_tokens_per_student_attempt;
   s->max_tokens_per_judge_attempt = c.max_tokens_per_judge_attempt;
   s->number_student_attempts = c.number_student_attempts;
+  s->request_timeout = request_timeout_of(cfg);
   return s;
 }
 

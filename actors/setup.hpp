@@ -22,6 +22,9 @@ namespace pedagogy::actors {
 void configure_actor_system(caf::actor_system_config& system_config, const config::config& cfg,
                             bool with_middleman);
 
+// cluster.request_timeout_s as a CAF request timeout.
+std::chrono::milliseconds request_timeout_of(const config::config& cfg);
+
 // Throws input_error for a missing or broken template.
 std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config& cfg);
 

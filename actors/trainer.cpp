@@ -243,6 +243,8 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   if (cfg.logging.save_dialogs)
     dialogs = files::line_appender(dialogs_path);
   caf::scoped_actor self{system};
+  // Nothing waits forever on a peer: a learner or generator that stops answering fails the job.
+  const caf::duration timeout{request_timeout_of(cfg)};
   auto fail = [&](const std::string& what, const caf::error& e) {
     throw std::runtime_error(fmt::format("{}: {}", what, system.render(e)));
   };
@@ -314,7 +316,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   int64_t optimizer_steps = 0;    // for trainer_state.json
   auto save_checkpoint = [&](int64_t step, int64_t version) {
     const fs::path tmp = checkpoint_tmp_dir(ckpt_dir, step);
-    self->request(learner, caf::infinite, save_atom::value, tmp.string())
+    self->request(learner, timeout, save_atom::value, tmp.string())
       .receive([](int64_t) {}, [&](caf::error& e) { fail("saving the checkpoint failed", e); });
     nlohmann::json state = {{"step", step},
                             {"weights_version", version},
@@ -330,9 +332,9 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   // A resumed tutor starts from the checkpoint's weights, version start_step: offering and taking
   // them makes its tokens carry that version, as they would have in the uninterrupted run.
   if (opts.resume) {
-    self->request(learner, caf::infinite, publish_atom::value, start_step)
+    self->request(learner, timeout, publish_atom::value, start_step)
       .receive([](int64_t) {}, [&](caf::error& e) { fail("publishing weights failed", e); });
-    self->request(generators.tutor, caf::infinite, weights_atom::value, start_step)
+    self->request(generators.tutor, timeout, weights_atom::value, start_step)
       .receive([](int64_t) {}, [&](caf::error& e) { fail("the tutor could not take weights", e); });
   }
   if (start_step < total_steps)
@@ -407,7 +409,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     // pass, and with train.on_non_finite = "stop" the job ends here, with no checkpoint of them.
     const auto learn_start = clock_type::now();
     models::learn_report report;
-    self->request(learner, caf::infinite, learn_atom::value, batch)
+    self->request(learner, timeout, learn_atom::value, batch)
       .receive([&](models::learn_report& r) { report = r; },
                [&](caf::error& e) {
                  fail(fmt::format("learning failed at step {}/{}", step + 1, total_steps), e);
@@ -422,9 +424,9 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     // Weight sync: the learner offers version step + 1, the tutor generator takes it.
     const auto sync_start = clock_type::now();
     const int64_t version = step + 1;
-    self->request(learner, caf::infinite, publish_atom::value, version)
+    self->request(learner, timeout, publish_atom::value, version)
       .receive([](int64_t) {}, [&](caf::error& e) { fail("publishing weights failed", e); });
-    self->request(generators.tutor, caf::infinite, weights_atom::value, version)
+    self->request(generators.tutor, timeout, weights_atom::value, version)
       .receive([](int64_t) {}, [&](caf::error& e) { fail("the tutor could not take weights", e); });
     const double sync_s = since(sync_start);
     completed = step + 1;

@@ -52,7 +52,7 @@ run_figures run_schedule(const config::config& cfg, std::vector<actors::dialog_j
   {
     caf::scoped_actor self{system};
     for (auto* g : {&generators.tutor, &generators.student})
-      self->request(*g, caf::infinite, actors::status_atom::value)
+      self->request(*g, std::chrono::seconds(60), actors::status_atom::value)
         .receive(
           [&](actors::generator_status& st) {
             f.engines.push_back(

@@ -242,6 +242,7 @@ void describe(V& v, cluster_config& c) {
   v.field("port", c.port, unbuilt(range(0, 65535, "0 picks any free port")));
   v.field("scheduler_threads", c.scheduler_threads, range(0, limits::threads, threads_hint));
   v.field("torch_threads", c.torch_threads, range(0, limits::threads, threads_hint));
+  v.field("request_timeout_s", c.request_timeout_s, {});
   v.field("weight_bucket_mb", c.weight_bucket_mb, unbuilt(range(1, 65536)));
   v.field("collective_timeout_s", c.collective_timeout_s, unbuilt());
 }

@@ -245,10 +245,14 @@ struct cluster_config {
   std::vector<int64_t> learner_ranks; // ranks running a learner; empty = rank 0 only
   // Not built yet (only the defaults are accepted): host, port, weight_bucket_mb and
   // collective_timeout_s.
-  std::string host;                    // address rank 0 publishes its actors on; "" = its hostname
-  int64_t port = 0;                    // TCP port for the actor middleman; 0 = any free port
-  int64_t scheduler_threads = 0;       // CAF worker threads; 0 = one per core
-  int64_t torch_threads = 0;           // intra-op threads per engine on CPU; 0 = one per core
+  std::string host;              // address rank 0 publishes its actors on; "" = its hostname
+  int64_t port = 0;              // TCP port for the actor middleman; 0 = any free port
+  int64_t scheduler_threads = 0; // CAF worker threads; 0 = one per core
+  int64_t torch_threads = 0;     // intra-op threads per engine on CPU; 0 = one per core
+  // A request between actors (a generation, learning, a weight sync, a save) not answered in this
+  // many seconds fails: a generation is retried (then its dialog fails), anything else stops the
+  // job. Nothing waits forever on a peer.
+  double request_timeout_s = 1800.0;
   int64_t weight_bucket_mb = 256;      // weight broadcast bucket size, MiB
   double collective_timeout_s = 600.0; // a collective stuck this long stops the job; 0 = never
 

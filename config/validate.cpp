@@ -185,6 +185,10 @@ void check_classroom(const rules& r, const classroom_config& c) {
 }
 
 void check_train(const rules& r, const train_config& t, const cluster_config& cluster) {
+  r.require(
+    cluster.request_timeout_s > 0 && cluster.request_timeout_s <= 7 * 24 * 3600.0,
+    fmt::format("cluster.request_timeout_s = {} must be in (0, 604800]", cluster.request_timeout_s),
+    "seconds a request between actors may take, e.g. 1800");
   const int64_t batch = t.problems_per_step * t.samples_per_problem;
   const int64_t learners = std::max<int64_t>(1, static_cast<int64_t>(cluster.learner_ranks.size()));
   const int64_t share = t.micro_batch_size * learners;

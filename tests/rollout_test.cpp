@@ -473,3 +473,50 @@ TEST_CASE("a stopped rollout starts no more dialogs and returns the rest as aban
   // Only the finished dialog ever reached the tutor.
   CHECK(f.tutor_log->closed.size() == 1);
 }
+
+namespace {
+
+// Accepts every request and never answers (a hung peer); the promises are kept so that none is
+// broken, which would answer with an error.
+generator_actor::behavior_type
+silent_generator(generator_actor::pointer self,
+                 std::shared_ptr<std::vector<caf::response_promise>> held) {
+  return {
+    [=](generate_atom, const generate_request&) -> caf::result<generate_reply> {
+      auto promise = self->make_response_promise<generate_reply>();
+      held->push_back(promise);
+      return promise;
+    },
+    [=](close_atom, const std::string&) -> caf::result<token_history> {
+      auto promise = self->make_response_promise<token_history>();
+      held->push_back(promise);
+      return promise;
+    },
+    [=](status_atom) { return generator_status{}; },
+    [=](cancel_atom, const std::string&) {},
+    [=](weights_atom, int64_t version) { return version; },
+    [=](step_atom) {},
+  };
+}
+
+} // namespace
+
+TEST_CASE("a generator that never answers fails its dialog after the request timeout") {
+  classroom_fixture f;
+  f.setup->request_timeout = std::chrono::milliseconds(200);
+  f.setup->max_call_retries = 1;
+  auto generators = f.spawn();
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  caf::anon_send_exit(generators.student, caf::exit_reason::user_shutdown);
+  generators.student = f.system->spawn(silent_generator, held);
+  std::vector<classroom::problem> set = {{"What is 6 times 7?", "42", 1}};
+  auto results = run_rollout(*f.system, f.setup, generators, make_jobs(0, set, {0}, 2, 1));
+  REQUIRE(results.size() == 2);
+  for (const auto& r : results) {
+    CHECK(r.record.status == "failed");
+    CHECK(r.record.error.find("timeout") != std::string::npos);
+  }
+  CHECK(held->size() >= 2); // the student was asked, and asked again
+  for (auto* g : {&generators.tutor, &generators.student, &generators.judge})
+    caf::anon_send_exit(*g, caf::exit_reason::user_shutdown);
+}
