@@ -6,10 +6,9 @@
 #include "actors/rollout.hpp"
 #include "actors/run_folder.hpp"
 #include "actors/setup.hpp"
+#include "actors/step_batch.hpp"
 #include "classroom/problems.hpp"
 #include "classroom/record.hpp"
-#include "models/grpo.hpp"
-#include "models/training_batch.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
@@ -27,7 +26,6 @@
 #include <cmath>
 #include <fstream>
 #include <future>
-#include <map>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -90,18 +88,6 @@ struct actor_stopper {
     for (auto& a : actors)
       if (a)
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  }
-};
-
-struct mean_of {
-  double sum = 0;
-  int64_t n = 0;
-  void add(double x) {
-    sum += x;
-    ++n;
-  }
-  double value() const {
-    return n ? sum / static_cast<double>(n) : 0.0;
   }
 };
 
@@ -355,50 +341,8 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     const double rollout_s = rolled.seconds;
     dialogs.sync();
     // Rewards -> group advantages -> training sequences (failed dialogs sit out).
-    rollout_batch batch;
-    std::vector<double> all_advantages;
-    mean_of reward, end, thinking, end_marker, length, solve_rate, turns, tutor_tokens, rejected;
-    std::map<std::string, mean_of> rule_rejects;
-    int64_t failed = 0;
-    const auto g = static_cast<size_t>(t.samples_per_problem);
-    for (size_t group = 0; group < results.size(); group += g) {
-      std::vector<double> rewards;
-      std::vector<size_t> members;
-      for (size_t i = group; i < group + g; ++i) {
-        const auto& r = results[i].record;
-        if (r.status != "ok" || results[i].tutor.tokens.empty()) {
-          ++failed;
-          continue;
-        }
-        rewards.push_back(r.reward.total);
-        members.push_back(i);
-        reward.add(r.reward.total);
-        end.add(r.reward.end);
-        thinking.add(r.reward.thinking);
-        end_marker.add(r.reward.end_marker);
-        length.add(r.reward.length);
-        if (r.reward.solve_rate)
-          solve_rate.add(*r.reward.solve_rate);
-        turns.add(static_cast<double>(r.tutor_turns));
-        tutor_tokens.add(static_cast<double>(r.tutor_tokens));
-        rejected.add(r.rejected ? 1.0 : 0.0);
-        for (const auto& rule : cfg.classroom.judge_rules) {
-          double hit = 0;
-          for (const auto& j : r.judgements)
-            hit = std::max(hit, j.rule == rule && j.rejected() ? 1.0 : 0.0);
-          rule_rejects[rule].add(hit);
-        }
-      }
-      if (rewards.empty())
-        continue;
-      const auto adv = models::group_advantages(rewards, static_cast<int64_t>(rewards.size()),
-                                                t.scale_rewards, t.std_eps);
-      for (size_t k = 0; k < members.size(); ++k) {
-        batch.sequences.push_back(models::from_history(results[members[k]].tutor, adv[k]));
-        all_advantages.push_back(adv[k]);
-      }
-    }
-
+    auto [batch, stats] = make_step_batch(
+      results, {t.samples_per_problem, t.scale_rewards, t.std_eps, cfg.classroom.judge_rules});
     if (batch.sequences.empty()) {
       const auto& first = results.front().record;
       throw std::runtime_error(fmt::format(
@@ -440,32 +384,22 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     const double ckpt_s = since(ckpt_start);
 
     // Metrics.
-    double adv_mean = 0, adv_sq = 0, adv_min = 0, adv_max = 0;
-    if (!all_advantages.empty()) {
-      adv_min = *std::min_element(all_advantages.begin(), all_advantages.end());
-      adv_max = *std::max_element(all_advantages.begin(), all_advantages.end());
-      for (double a : all_advantages)
-        adv_mean += a;
-      adv_mean /= static_cast<double>(all_advantages.size());
-      for (double a : all_advantages)
-        adv_sq += (a - adv_mean) * (a - adv_mean);
-    }
     nlohmann::json rules = nlohmann::json::object();
-    for (const auto& [rule, m] : rule_rejects)
-      rules[rule] = m.value();
+    for (const auto& [rule, rate] : stats.reject_rate_by_rule)
+      rules[rule] = rate;
     nlohmann::json line = {
       {"step", step},
       {"epoch", epoch},
       {"weights_version", version},
       {"dialogs", results.size()},
-      {"failed_dialogs", failed},
-      {"reward", reward.value()},
-      {"reward_end", end.value()},
-      {"reward_thinking", thinking.value()},
-      {"reward_end_marker", end_marker.value()},
-      {"reward_length", length.value()},
-      {"solve_rate", solve_rate.value()},
-      {"rejected", rejected.value()},
+      {"failed_dialogs", stats.failed},
+      {"reward", stats.reward},
+      {"reward_end", stats.reward_end},
+      {"reward_thinking", stats.reward_thinking},
+      {"reward_end_marker", stats.reward_end_marker},
+      {"reward_length", stats.reward_length},
+      {"solve_rate", stats.solve_rate},
+      {"rejected", stats.rejected},
       {"reject_rate_by_rule", rules},
       {"loss", report.loss},
       {"pg_loss", report.pg_loss},
@@ -474,14 +408,12 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
       {"grad_norm", report.grad_norm},
       {"learning_rate", report.learning_rate},
       {"behaviour_kl", report.behaviour_kl},
-      {"advantage_mean", adv_mean},
-      {"advantage_std", all_advantages.size() > 1
-                          ? std::sqrt(adv_sq / static_cast<double>(all_advantages.size() - 1))
-                          : 0.0},
-      {"advantage_min", adv_min},
-      {"advantage_max", adv_max},
-      {"tutor_turns", turns.value()},
-      {"tutor_tokens", tutor_tokens.value()},
+      {"advantage_mean", stats.advantage_mean},
+      {"advantage_std", stats.advantage_std},
+      {"advantage_min", stats.advantage_min},
+      {"advantage_max", stats.advantage_max},
+      {"tutor_turns", stats.tutor_turns},
+      {"tutor_tokens", stats.tutor_tokens},
       {"trained_tokens", report.trained_tokens},
       {"sequences", report.sequences},
       {"optimizer_steps", report.optimizer_steps},
@@ -498,9 +430,8 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     if (cfg.logging.print_every_steps > 0 && (step + 1) % cfg.logging.print_every_steps == 0)
       logger->info("step {}/{} | reward {:+.3f} | solve {:.2f} | rejected {:.0f}% | loss {:+.4f} "
                    "| kl(behaviour) {:.1e} | {:.1f}s (rollout {:.1f}, learn {:.1f}, sync {:.2f})",
-                   step + 1, total_steps, reward.value(), solve_rate.value(),
-                   100 * rejected.value(), report.loss, report.behaviour_kl, since(step_start),
-                   rollout_s, learn_s, sync_s);
+                   step + 1, total_steps, stats.reward, stats.solve_rate, 100 * stats.rejected,
+                   report.loss, report.behaviour_kl, since(step_start), rollout_s, learn_s, sync_s);
     check_log();
     if (signals::stop_requested() != 0)
       break;

@@ -1,0 +1,43 @@
+// One step's dialogs as the learner and the metrics see them: the dialogs of each problem form a
+// GRPO group (failed dialogs sit out), each group gets its advantages (DeepSeekMath §4.1.2, in
+// models/grpo), each dialog becomes a training sequence straight from the tutor's exact session
+// history, and the step's means are taken over the dialogs that finished. Pure: no actors, no I/O.
+#pragma once
+
+#include "actors/dialog.hpp"
+#include "actors/messages.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pedagogy::actors {
+
+struct group_options {
+  int64_t group_size = 8;    // G: consecutive results of one problem
+  bool scale_rewards = true; // divide by the group's std + std_eps
+  double std_eps = 1e-4;
+  std::vector<std::string> judge_rules; // for the reject rate of each rule
+};
+
+// Means over the dialogs that finished (0 when none did).
+struct step_stats {
+  int64_t dialogs = 0;
+  int64_t failed = 0; // failed dialogs, and finished ones whose tutor produced no tokens
+  double reward = 0, reward_end = 0, reward_thinking = 0, reward_end_marker = 0, reward_length = 0;
+  double solve_rate = 0; // over the dialogs that were solved at all (not rejected in hard mode)
+  double rejected = 0;
+  std::map<std::string, double> reject_rate_by_rule;
+  double tutor_turns = 0, tutor_tokens = 0;
+  double advantage_mean = 0, advantage_std = 0, advantage_min = 0, advantage_max = 0;
+};
+
+struct step_batch {
+  rollout_batch batch; // sequences in result order, groups without a finished dialog left out
+  step_stats stats;
+};
+
+step_batch make_step_batch(const std::vector<dialog_result>& results, const group_options& options);
+
+} // namespace pedagogy::actors
