@@ -7,6 +7,7 @@
 #include "actors/run_folder.hpp"
 #include "actors/setup.hpp"
 #include "actors/step_batch.hpp"
+#include "actors/step_metrics.hpp"
 #include "classroom/problems.hpp"
 #include "classroom/record.hpp"
 #include "runtime/errors.hpp"
@@ -384,54 +385,17 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     const double ckpt_s = since(ckpt_start);
 
     // Metrics.
-    nlohmann::json rules = nlohmann::json::object();
-    for (const auto& [rule, rate] : stats.reject_rate_by_rule)
-      rules[rule] = rate;
-    nlohmann::json line = {
-      {"step", step},
-      {"epoch", epoch},
-      {"weights_version", version},
-      {"dialogs", results.size()},
-      {"failed_dialogs", stats.failed},
-      {"reward", stats.reward},
-      {"reward_end", stats.reward_end},
-      {"reward_thinking", stats.reward_thinking},
-      {"reward_end_marker", stats.reward_end_marker},
-      {"reward_length", stats.reward_length},
-      {"solve_rate", stats.solve_rate},
-      {"rejected", stats.rejected},
-      {"reject_rate_by_rule", rules},
-      {"loss", report.loss},
-      {"pg_loss", report.pg_loss},
-      {"kl", report.kl},
-      {"clip_fraction", report.clip_fraction},
-      {"grad_norm", report.grad_norm},
-      {"learning_rate", report.learning_rate},
-      {"behaviour_kl", report.behaviour_kl},
-      {"advantage_mean", stats.advantage_mean},
-      {"advantage_std", stats.advantage_std},
-      {"advantage_min", stats.advantage_min},
-      {"advantage_max", stats.advantage_max},
-      {"tutor_turns", stats.tutor_turns},
-      {"tutor_tokens", stats.tutor_tokens},
-      {"trained_tokens", report.trained_tokens},
-      {"sequences", report.sequences},
-      {"optimizer_steps", report.optimizer_steps},
-      {"rollout_s", rollout_s},
-      {"rollout_wait_s", rollout_wait_s},
-      {"learn_s", learn_s},
-      {"sync_s", sync_s},
-      {"checkpoint_s", ckpt_s},
-      {"step_s", since(step_start)},
-      {"skipped_passes", report.skipped_passes},
-    };
-    metrics.append(line.dump());
+    step_timings time;
+    time.rollout_s = rollout_s;
+    time.rollout_wait_s = rollout_wait_s;
+    time.learn_s = learn_s;
+    time.sync_s = sync_s;
+    time.checkpoint_s = ckpt_s;
+    time.step_s = since(step_start);
+    metrics.append(metrics_line({step, epoch, version}, stats, report, time));
     metrics.sync();
     if (cfg.logging.print_every_steps > 0 && (step + 1) % cfg.logging.print_every_steps == 0)
-      logger->info("step {}/{} | reward {:+.3f} | solve {:.2f} | rejected {:.0f}% | loss {:+.4f} "
-                   "| kl(behaviour) {:.1e} | {:.1f}s (rollout {:.1f}, learn {:.1f}, sync {:.2f})",
-                   step + 1, total_steps, stats.reward, stats.solve_rate, 100 * stats.rejected,
-                   report.loss, report.behaviour_kl, since(step_start), rollout_s, learn_s, sync_s);
+      logger->info("{}", progress_line(step, total_steps, stats, report, time));
     check_log();
     if (signals::stop_requested() != 0)
       break;
