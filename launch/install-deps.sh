@@ -18,6 +18,7 @@ packages=(
   libcpp-httplib-dev             # inspection server, OpenAI-compatible client
   libopenmpi-dev openmpi-bin     # multi-process placement
   doctest-dev                    # tests
+  python3                        # fake servers in the fault tests (libtorch-dev pulls it in too)
 )
 
 missing=()
