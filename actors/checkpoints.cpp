@@ -40,8 +40,18 @@ std::string checkpoint_problem(const fs::path& dir) {
         return fmt::format("{}: missing", (dir / file).string());
     std::ifstream in(dir / "trainer_state.json");
     auto state = nlohmann::json::parse(in, nullptr, false);
-    if (state.is_discarded() || !state.is_object() || !state.contains("step"))
-      return fmt::format("{}: not a trainer state", (dir / "trainer_state.json").string());
+    const auto where = (dir / "trainer_state.json").string();
+    if (state.is_discarded() || !state.is_object() || !state.contains("step") ||
+        !state["step"].is_number_integer() || !state.contains("weights_version") ||
+        !state["weights_version"].is_number_integer())
+      return fmt::format("{}: not a trainer state (an integer step and weights_version)", where);
+    // The folder's name says which step it holds; a state that disagrees was copied or edited.
+    std::smatch m;
+    const std::string name = dir.filename().string();
+    if (std::regex_match(name, m, std::regex(R"(step-(\d+))")) &&
+        state["step"].get<int64_t>() != std::stoll(m[1].str()))
+      return fmt::format("{}: step {} in the folder of step {}", where,
+                         state["step"].get<int64_t>(), std::stoll(m[1].str()));
     // Opening validates every header against the file's size: a truncated file fails here.
     models::checkpoint_reader::open(dir);
     models::safetensors_file::open(dir / "optimizer.safetensors");

@@ -100,3 +100,22 @@ TEST_CASE("checkpoints: finished ones are listed, damaged ones are told apart, t
   CHECK_FALSE(fs::exists(dir / "step-000003.tmp"));
   CHECK(fs::exists(dir / "user.tmp")); // not ours
 }
+
+TEST_CASE("a trainer state that does not hold integers, or names another step, is damaged") {
+  const auto dir = scratch("states") / "step-000002";
+  touch(dir / "config.json");
+  touch(dir / "optimizer.safetensors");
+  auto state_problem = [&](const std::string& json) {
+    std::ofstream(dir / "trainer_state.json") << json;
+    return checkpoint_problem(dir);
+  };
+  CHECK(state_problem(R"({"step": "x", "weights_version": 2})").find("not a trainer state") !=
+        std::string::npos);
+  CHECK(state_problem(R"({"step": 2})").find("not a trainer state") != std::string::npos);
+  CHECK(state_problem(R"({"step": 5, "weights_version": 5})").find("folder of step 2") !=
+        std::string::npos);
+  // A sound state gets past these checks to the weights (which are not real here).
+  const auto problem = state_problem(R"({"step": 2, "weights_version": 2})");
+  CHECK(problem.find("trainer_state") == std::string::npos);
+  CHECK_FALSE(problem.empty());
+}
