@@ -32,4 +32,7 @@ void add_train_command(CLI::App& app, command_action& action);
 // `pedagogy bench tokenize|forward|generate|classroom`.
 void add_bench_command(CLI::App& app, command_action& action);
 
+// `pedagogy ranks`: the ranks of an mpirun/srun job, from MPI.
+void add_ranks_command(CLI::App& app, command_action& action);
+
 } // namespace pedagogy::launch
