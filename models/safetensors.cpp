@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 
@@ -149,32 +148,18 @@ void check_layout(std::vector<tensor_entry>& tensors, uint64_t data_bytes,
                       truncated_hint);
 }
 
-// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+// Writes the file through runtime/files' checked atomic writer (temporary file, fsync, rename):
+// an interrupted or failed save keeps the previous file.
 void write_atomically(const std::filesystem::path& path, const std::string& header,
                       const std::vector<at::Tensor>& payload) {
-  auto tmp = path;
-  tmp += fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw files::write_error(path, "cannot create the file (check that the folder exists and "
-                                     "is writable)");
-    uint64_t length = header.size();
-    char prefix[8];
-    std::memcpy(prefix, &length, 8);
-    out.write(prefix, 8);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    for (const auto& t : payload)
-      out.write(static_cast<const char*>(t.data_ptr()),
-                static_cast<std::streamsize>(t.numel() * t.element_size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::filesystem::remove(tmp);
-      throw files::write_error(path, "writing failed (hint: check the free disk space)");
-    }
-  }
-  std::filesystem::rename(tmp, path);
+  uint64_t length = header.size();
+  char prefix[8];
+  std::memcpy(prefix, &length, 8);
+  std::vector<std::string_view> pieces = {std::string_view(prefix, 8), header};
+  for (const auto& t : payload)
+    pieces.emplace_back(static_cast<const char*>(t.data_ptr()),
+                        static_cast<size_t>(t.numel() * t.element_size()));
+  files::write_atomically(path, pieces);
 }
 
 } // namespace

@@ -56,11 +56,17 @@ write_error::write_error(const fs::path& path, const std::string& what)
   : std::runtime_error(fmt::format("{}: {}", path.string(), what)), path_(path) {}
 
 void write_atomically(const fs::path& path, std::string_view content) {
+  write_atomically(path, std::vector<std::string_view>{content});
+}
+
+void write_atomically(const fs::path& path, const std::vector<std::string_view>& pieces) {
   const fs::path tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     throw write_error(tmp, fmt::format("cannot create: {}", reason(errno)));
-  int error = write_all(fd, content);
+  int error = 0;
+  for (size_t i = 0; i < pieces.size() && error == 0; ++i)
+    error = write_all(fd, pieces[i]);
   if (error == 0 && ::fsync(fd) != 0)
     error = errno;
   if (::close(fd) != 0 && error == 0)

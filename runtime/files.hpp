@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pedagogy::files {
 
@@ -29,6 +30,9 @@ private:
 
 // Replaces `path` with `content`: the old file stays intact unless the new one is complete on disk.
 void write_atomically(const std::filesystem::path& path, std::string_view content);
+// The same with the content in pieces, written in order (a header, then tensor buffers).
+void write_atomically(const std::filesystem::path& path,
+                      const std::vector<std::string_view>& pieces);
 
 // Appends whole lines to one file. Each append() writes one line and its '\n', or leaves the file
 // as it was and throws. One writer per file (the run folder's lock makes sure of that).

@@ -121,11 +121,7 @@ case $case in
     trap 'kill -9 $pid 2>/dev/null || true' EXIT
     wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no step finished: $(cat "$work/out.log")"
     kill -$signal $pid
-    set +e
-    wait $pid
-    rc=$?
-    set -e
-    [ $rc -eq $code ] || fail "exit $rc, expected $code: $(tail -n 5 "$work/out.log")"
+    expect_exit $pid $code
     grep -q "stopped by signal" "$work/out.log" || fail "no stop message: $(cat "$work/out.log")"
     steps=$(whole_lines "$run/metrics.jsonl")
     [ "$steps" -ge 1 ] && [ "$steps" -lt 50 ] || fail "$steps metrics lines"
@@ -150,11 +146,7 @@ PY
     kill -INT $pid
     wait_for_text "$work/out.log" "stopping after the work in flight" $pid || fail "no first stop"
     kill -INT $pid
-    set +e
-    wait $pid
-    rc=$?
-    set -e
-    [ $rc -eq 130 ] || fail "exit $rc, expected 130"
+    expect_exit $pid 130
     grep -q "second signal, exiting now" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
     ! grep -q "stopped by signal" "$work/out.log" || fail "it stopped gracefully, not at once"
     ;;
@@ -163,11 +155,7 @@ PY
     # --force or --resume) starts the run again.
     start_with_slow_student train.max_steps=1
     kill -INT $pid
-    set +e
-    wait $pid
-    rc=$?
-    set -e
-    [ $rc -eq 130 ] || fail "exit $rc, expected 130"
+    expect_exit $pid 130
     grep -q "nothing to resume" "$work/out.log" || fail "message: $(tail -n 3 "$work/out.log")"
     "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=1 \
       student.model="$work/models/base_student" > "$work/again.log" 2>&1 ||

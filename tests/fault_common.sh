@@ -43,3 +43,12 @@ wait_for_text() {
   done
   return 1
 }
+# Waits for the background process PID and fails unless it exited with CODE.
+expect_exit() {
+  local pid=$1 code=$2 rc
+  set +e
+  wait "$pid"
+  rc=$?
+  set -e
+  [ "$rc" -eq "$code" ] || fail "exit $rc, expected $code: $(tail -n 5 "$work/out.log" 2>/dev/null)"
+}
