@@ -22,11 +22,6 @@ role_sampling sampling_of(const config::role_config& role) {
 
 } // namespace
 
-bool needs_judge_generator(const config::config& cfg) {
-  return cfg.classroom.number_judge_attempts > 0 && !cfg.classroom.judge_rules.empty() &&
-         cfg.judge.backend != config::backend_kind::rule;
-}
-
 models::learner_options learner_options_from(const config::config& cfg, int64_t rollout_steps) {
   const auto& t = cfg.train;
   models::learner_options o;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/dialog.hpp"
+#include "actors/placement.hpp"
 #include "actors/rollout.hpp"
 #include "config/schema.hpp"
 #include "models/learner.hpp"
@@ -37,9 +38,6 @@ bool ensure_model(const config::role_config& role, const std::string& name, uint
 generator_actor spawn_role_generator(caf::actor_system& system, const config::role_config& role,
                                      const std::string& name,
                                      std::shared_ptr<weight_channel> weights = nullptr);
-
-// Whether the judges need a generator (judging is on and the judges are not rules).
-bool needs_judge_generator(const config::config& cfg);
 
 // The learner's settings from [train] (and the tutor's sampling temperature); the schedule
 // spans `rollout_steps` x mu optimizer steps.

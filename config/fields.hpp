@@ -140,8 +140,8 @@ void describe(V& v, role_config& c) {
   v.field(
     "kv_cache_tokens", c.kv_cache_tokens,
     range(0, limits::sequences * limits::tokens, "0 holds max_batch_sequences x max_context"));
-  v.field("replicas", c.replicas, unbuilt(range(1, 1024)));
-  v.field("ranks", c.ranks, unbuilt(range(0, limits::ranks, rank_hint)));
+  v.field("replicas", c.replicas, range(1, 1024, "one generator per rank in `ranks`"));
+  v.field("ranks", c.ranks, range(0, limits::ranks, rank_hint));
   v.table("sampling", c.sampling);
   v.table("openai", c.openai);
 }
@@ -238,13 +238,13 @@ void describe(V& v, cluster_config& c) {
   v.field("mode", c.mode, {});
   v.field("weight_channel", c.weight_channel, {});
   v.field("learner_ranks", c.learner_ranks, range(0, limits::ranks, rank_hint));
-  v.field("host", c.host, unbuilt());
-  v.field("port", c.port, unbuilt(range(0, 65535, "0 picks any free port")));
+  v.field("host", c.host, {});
+  v.field("port", c.port, range(0, 65535, "0 picks any free port"));
   v.field("scheduler_threads", c.scheduler_threads, range(0, limits::threads, threads_hint));
   v.field("torch_threads", c.torch_threads, range(0, limits::threads, threads_hint));
   v.field("request_timeout_s", c.request_timeout_s, {});
-  v.field("weight_bucket_mb", c.weight_bucket_mb, unbuilt(range(1, 65536)));
-  v.field("collective_timeout_s", c.collective_timeout_s, unbuilt());
+  v.field("weight_bucket_mb", c.weight_bucket_mb, range(1, 65536));
+  v.field("collective_timeout_s", c.collective_timeout_s, {});
 }
 
 template <class V>

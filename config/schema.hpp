@@ -120,8 +120,8 @@ struct role_config {
   int64_t max_context = 8192;           // tokens per sequence (prompt + generated)
   int64_t max_batch_sequences = 256;    // sequences decoded together per engine step
   int64_t kv_cache_tokens = 0; // KV-cache budget in tokens; 0 = max_batch_sequences x max_context
-  int64_t replicas = 1;        // generator replicas (data parallel); not built yet: 1 only
-  std::vector<int64_t> ranks;  // MPI ranks hosting the replicas; not built yet: empty only
+  int64_t replicas = 1;        // generator replicas; more than 1 needs that many `ranks`
+  std::vector<int64_t> ranks;  // MPI rank of each replica (cluster.mode = "mpi"); [] = rank 0
   sampling_config sampling;    // [<role>.sampling]
   openai_config openai;        // [<role>.openai], used when backend = "openai"
 
@@ -243,10 +243,10 @@ struct cluster_config {
   cluster_mode mode = cluster_mode::auto_;                         // auto | local | mpi
   weight_channel_kind weight_channel = weight_channel_kind::auto_; // auto | local | mpi | nccl
   std::vector<int64_t> learner_ranks; // ranks running a learner; empty = rank 0 only
-  // Not built yet (only the defaults are accepted): host, port, weight_bucket_mb and
-  // collective_timeout_s.
-  std::string host;              // address rank 0 publishes its actors on; "" = its hostname
-  int64_t port = 0;              // TCP port for the actor middleman; 0 = any free port
+  // Where every rank publishes its actors (TLS, this job's key only): "" = all interfaces,
+  // reached by the node's host name; "127.0.0.1" keeps a one-node job off the network.
+  std::string host;
+  int64_t port = 0; // first TCP port: rank r publishes its actors on port + 4r ...; 0 = any free
   int64_t scheduler_threads = 0; // CAF worker threads; 0 = one per core
   int64_t torch_threads = 0;     // intra-op threads per engine on CPU; 0 = one per core
   // A request between actors (a generation, learning, a weight sync, a save) not answered in this

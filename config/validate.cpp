@@ -235,6 +235,11 @@ void check_process(const rules& r, const config& c) {
             "data.problem_field and data.answer_field must name JSON fields",
             "the defaults are \"problem\" and \"answer\"");
   r.unique(c.cluster.learner_ranks, "cluster.learner_ranks");
+  r.require(c.cluster.collective_timeout_s >= 0 &&
+              c.cluster.collective_timeout_s <= 7 * 24 * 3600.0,
+            fmt::format("cluster.collective_timeout_s = {} must be in [0, 604800]",
+                        c.cluster.collective_timeout_s),
+            "seconds a collective (weight broadcast, gradient sum) may take; 0 = no limit");
 
   log::validate_levels(c.logging.level, fmt::format("{}: logging.level", r.source()));
   r.require(!c.logging.run_dir.empty(), "logging.run_dir is empty",
