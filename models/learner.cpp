@@ -26,22 +26,33 @@ learner::learner(transformer policy, std::optional<transformer> reference, learn
   optimizer_ = std::make_unique<adamw>(parameters_, options_.adam);
 }
 
-learn_report learner::learn(const std::vector<training_sequence>& batch) {
+learn_report learner::learn(const std::vector<training_sequence>& batch, data_parallel* peers) {
   const auto start = std::chrono::steady_clock::now();
+  if (peers != nullptr && peers->size() <= 1)
+    peers = nullptr;
   learn_report report;
-  report.sequences = static_cast<int64_t>(batch.size());
-  if (batch.empty())
-    return report;
   const auto size = static_cast<size_t>(options_.micro_batch_size);
   std::vector<padded_batch> micro;
   for (size_t begin = 0; begin < batch.size(); begin += size)
     micro.push_back(pad(batch, begin, std::min(batch.size(), begin + size), policy_.device()));
   batch_shape shape;
-  shape.batch_sequences = report.sequences;
+  shape.batch_sequences = static_cast<int64_t>(batch.size());
   shape.micro_batches = static_cast<int64_t>(micro.size());
   for (const auto& m : micro)
     shape.batch_tokens += m.trained_tokens;
+  if (peers != nullptr) {
+    // The loss weights are the whole batch's, so the summed gradients are the whole batch's.
+    std::vector<double> counts{shape.batch_tokens, static_cast<double>(shape.batch_sequences),
+                               static_cast<double>(shape.micro_batches)};
+    peers->sum(counts);
+    shape.batch_tokens = counts[0];
+    shape.batch_sequences = static_cast<int64_t>(counts[1]);
+    shape.micro_batches = static_cast<int64_t>(counts[2]);
+  }
+  report.sequences = shape.batch_sequences;
   report.trained_tokens = shape.batch_tokens;
+  if (shape.batch_sequences == 0)
+    return report;
 
   // The reference's log-probs do not change between passes.
   std::vector<at::Tensor> reference_logprobs(micro.size());
@@ -70,6 +81,19 @@ learn_report learner::learn(const std::vector<training_sequence>& batch) {
       if (pass == 0)
         behaviour_gap += ((m.behaviour - logp.detach()) * m.mask).sum().item<double>();
     }
+    if (peers != nullptr) {
+      // A rank whose share left a parameter without gradient still takes part in the sum.
+      std::vector<at::Tensor> grads;
+      for (auto& [name, p] : parameters_) {
+        if (!p.grad().defined())
+          p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+      }
+      peers->sum(grads);
+      std::vector<double> total{objective};
+      peers->sum(total);
+      objective = total[0];
+    }
     const double norm = clip_grad_norm(parameters_, options_.max_grad_norm);
     if (!std::isfinite(objective) || !std::isfinite(norm)) {
       // Refused before the optimizer sees it: one NaN in AdamW's moments poisons every later step.
@@ -91,6 +115,16 @@ learn_report learner::learn(const std::vector<training_sequence>& batch) {
     report.loss += objective;
   }
   optimizer_->zero_grad();
+  if (peers != nullptr) {
+    std::vector<double> sums{totals.tokens, totals.pg_loss, totals.kl, totals.clipped,
+                             behaviour_gap};
+    peers->sum(sums);
+    totals.tokens = sums[0];
+    totals.pg_loss = sums[1];
+    totals.kl = sums[2];
+    totals.clipped = sums[3];
+    behaviour_gap = sums[4];
+  }
   const double passes = std::max(1.0, static_cast<double>(options_.mu - report.skipped_passes));
   const double tokens = std::max(totals.tokens, 1.0);
   report.loss /= passes;

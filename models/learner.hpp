@@ -33,6 +33,18 @@ struct learner_options {
   bool skip_non_finite = false;
 };
 
+// The other data-parallel learner ranks, as the learner sees them: sums across all of them
+// (every rank calls each sum in the same order, as with any collective).
+class data_parallel {
+public:
+  virtual ~data_parallel() = default;
+  virtual int64_t size() const = 0;
+  // In-place sum of a few statistics.
+  virtual void sum(std::vector<double>& values) = 0;
+  // In-place sum of float32 tensors (the gradients), in buckets.
+  virtual void sum(const std::vector<at::Tensor>& tensors) = 0;
+};
+
 // A pass produced a NaN/inf loss or gradient; the weights were not updated by it.
 class non_finite_error : public std::runtime_error {
 public:
@@ -44,7 +56,11 @@ public:
   // `policy` becomes trainable (float32 parameters); `reference` is needed when beta > 0.
   learner(transformer policy, std::optional<transformer> reference, learner_options options);
 
-  learn_report learn(const std::vector<training_sequence>& batch);
+  // GRPO on `batch`. With `peers`, `batch` is this rank's share of the rollout batch: the loss is
+  // weighted by the whole batch's token and sequence counts and the gradients are summed across
+  // the ranks before clipping, so every rank takes the step one learner would take on the whole
+  // batch, and the report describes the whole batch.
+  learn_report learn(const std::vector<training_sequence>& batch, data_parallel* peers = nullptr);
 
   const transformer& policy() const {
     return policy_;

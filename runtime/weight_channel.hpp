@@ -1,16 +1,26 @@
 // The weight channel (DESIGN §6): how the learner's new tutor weights reach every tutor
-// generator after a GRPO step, as a protocol rather than files. The trainer announces version v;
-// the learner root offers its parameters; every tutor generator takes them at an engine step
-// boundary (copying into its own tensors, casting to its dtype) and reports v. The trainer does
-// not start another learn() until every generator has reported, so the source is stable while
-// it is read.
+// generator after a GRPO step, as a protocol rather than files.
 //
-// This file has the interface and the `local` channel (one process: a copy between tensors);
-// `mpi` and `nccl` implement the same two calls with bucketed broadcasts.
+// One channel object per rank, owned by that rank; nothing is shared between the learner and
+// the generators. A sync of version v: the trainer announces v to the learner root and to every
+// tutor generator at once; the learner root calls offer(), each generator calls take() at an
+// engine step boundary; both return once v has moved, and each reports v to the trainer. Because
+// every party is told at once and each side's calls come in version order, the broadcast cannot
+// deadlock with itself or with the learners' gradient sums (which finish before the trainer
+// announces v).
+//
+//   local  one process: offer() snapshots the parameters (a copy, never a handle to the
+//          learner's live tensors), take() copies them in, casting to the generator's dtype.
+//   mpi    bucketed MPI_Bcast of float32 buffers from the learner root to the tutor ranks over
+//          their own communicator; a tutor on the root's own rank takes a local snapshot.
 #pragma once
+
+#include "runtime/mpi_service.hpp"
 
 #include <ATen/Tensor.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -25,17 +35,37 @@ using named_tensors = std::vector<std::pair<std::string, at::Tensor>>;
 class weight_channel {
 public:
   virtual ~weight_channel() = default;
-  // Learner root: the parameters (by name) that version `version` is made of.
+  // Learner root: sends version `version` of `source` (blocks until it has gone out).
   virtual void offer(const named_tensors& source, int64_t version) = 0;
-  // A generator: copies version `version` into its own tensors (same names and shapes, any
-  // dtype or device). Throws when that version was not offered.
+  // A tutor generator: copies version `version` into its own tensors (same names and shapes, any
+  // dtype or device); blocks until that version arrives. Throws when it does not match.
   virtual void take(const named_tensors& target, int64_t version) = 0;
   virtual std::string kind() const = 0;
 };
 
-// Same process: the generators copy straight from the learner's tensors.
+// What offer() keeps for takers in the same process: a copy of one version, released once
+// every local taker has it. take() waits (up to `timeout`) for the version it is told.
+class weight_snapshot {
+public:
+  weight_snapshot(int takers, std::chrono::milliseconds timeout);
+  void put(const named_tensors& source, int64_t version);
+  void copy_into(const named_tensors& target, int64_t version);
+
+private:
+  int takers_;
+  std::chrono::milliseconds timeout_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  named_tensors copy_;
+  int64_t version_ = -1;
+  int taken_ = 0;
+};
+
+// Same process: the generators copy from a snapshot of the learner's parameters.
 class local_weight_channel : public weight_channel {
 public:
+  explicit local_weight_channel(int takers = 1,
+                                std::chrono::milliseconds timeout = std::chrono::minutes(30));
   void offer(const named_tensors& source, int64_t version) override;
   void take(const named_tensors& target, int64_t version) override;
   std::string kind() const override {
@@ -43,9 +73,26 @@ public:
   }
 
 private:
-  std::mutex mutex_;
-  named_tensors source_;
-  int64_t version_ = -1;
+  weight_snapshot snapshot_;
+};
+
+// Across ranks: bucketed broadcasts over `group`, whose rank 0 is the learner root.
+class mpi_weight_channel : public weight_channel {
+public:
+  // `local_takers`: tutor generators on the root's own rank (they take a snapshot).
+  mpi_weight_channel(mpi::service& mpi, mpi::communicator group, int64_t bucket_bytes,
+                     int local_takers, std::chrono::milliseconds timeout);
+  void offer(const named_tensors& source, int64_t version) override;
+  void take(const named_tensors& target, int64_t version) override;
+  std::string kind() const override {
+    return "mpi";
+  }
+
+private:
+  mpi::service& mpi_;
+  mpi::communicator group_;
+  int64_t bucket_bytes_;
+  std::unique_ptr<weight_snapshot> snapshot_; // root with local takers only
 };
 
 } // namespace pedagogy
