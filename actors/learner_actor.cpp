@@ -1,6 +1,7 @@
 // The learner actor (see learner_actor.hpp).
 #include "actors/learner_actor.hpp"
 
+#include "actors/step_batch.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
@@ -16,6 +17,8 @@ namespace {
 struct learner_state {
   std::shared_ptr<models::learner> learner;
   std::shared_ptr<weight_channel> weights;
+  std::shared_ptr<models::data_parallel> peers;
+  int64_t index = 0;
   std::filesystem::path model; // where tokenizer files come from
   static inline const char* name = "learner";
 };
@@ -72,15 +75,23 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
                             l->policy().config().parameter_count(), setup.device,
                             setup.options.grpo.beta != 0.0 ? "loaded" : "none");
   auto behaviour = [](learner_actor::stateful_pointer<learner_state> self,
-                      std::shared_ptr<models::learner> owned, std::shared_ptr<weight_channel> w,
-                      std::filesystem::path model) -> learner_actor::behavior_type {
+                      std::shared_ptr<models::learner> owned,
+                      learner_setup setup) -> learner_actor::behavior_type {
     self->state.learner = std::move(owned);
-    self->state.weights = std::move(w);
-    self->state.model = std::move(model);
+    self->state.weights = std::move(setup.weights);
+    self->state.peers = std::move(setup.peers);
+    self->state.index = setup.index;
+    self->state.model = std::move(setup.model);
     return {
       [=](learn_atom, const rollout_batch& batch) -> caf::result<models::learn_report> {
         try {
-          return self->state.learner->learn(batch.sequences);
+          auto& s = self->state;
+          if (!s.peers)
+            return s.learner->learn(batch.sequences);
+          std::vector<models::training_sequence> share;
+          for (size_t i : learner_share(batch.sequences, s.peers->size(), s.index))
+            share.push_back(batch.sequences[i]);
+          return s.learner->learn(share, s.peers.get());
         } catch (const std::exception& e) {
           return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
         }
@@ -102,7 +113,7 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
     };
   };
   return system.spawn<caf::detached>(behaviour, std::shared_ptr<models::learner>(l.release()),
-                                     setup.weights, setup.model);
+                                     setup);
 }
 
 } // namespace pedagogy::actors

@@ -1,6 +1,7 @@
 // The learner actor: owns the trainable tutor (fp32 master weights), its optimizer and the frozen
-// reference model, runs GRPO on rollout batches, offers its weights to the weight channel, and
-// writes checkpoints. Detached: a learn() blocks on compute.
+// reference model, runs GRPO on rollout batches (its share of them, with data-parallel peers),
+// offers its weights to the weight channel and writes checkpoints (the root learner only).
+// Detached: a learn() blocks on compute.
 #pragma once
 
 #include "actors/messages.hpp"
@@ -31,7 +32,13 @@ struct learner_setup {
   std::filesystem::path resume; // a checkpoint directory to continue from; "" = start
   std::string device = "cpu";
   models::learner_options options;
+  // The learner root's channel to the tutor generators; null on the other learner ranks.
   std::shared_ptr<weight_channel> weights;
+  // Data parallel: the sums across the learner ranks, and this learner's place among them. Each
+  // learner is sent the whole rollout batch and trains on its share (step_batch's
+  // learner_share); null = the only learner.
+  std::shared_ptr<models::data_parallel> peers;
+  int64_t index = 0;
 };
 
 // Loads policy (and reference when beta > 0), restores optimizer state when resuming (throws

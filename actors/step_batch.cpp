@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 namespace pedagogy::actors {
 
@@ -97,6 +98,35 @@ step_batch make_step_batch(const std::vector<dialog_result>& results,
       s.advantage_std = std::sqrt(squares / static_cast<double>(advantages.size() - 1));
   }
   return out;
+}
+
+std::vector<size_t> learner_share(const std::vector<models::training_sequence>& batch,
+                                  int64_t learners, int64_t index) {
+  const size_t n = batch.size();
+  const auto parts = static_cast<size_t>(std::max<int64_t>(learners, 1));
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return batch[a].tokens.size() > batch[b].tokens.size();
+  });
+  std::vector<size_t> capacity(parts, n / parts);
+  for (size_t i = 0; i < n % parts; ++i)
+    ++capacity[i];
+  std::vector<size_t> tokens(parts, 0), owner(n, 0);
+  for (size_t i : order) {
+    size_t best = parts;
+    for (size_t r = 0; r < parts; ++r)
+      if (capacity[r] > 0 && (best == parts || tokens[r] < tokens[best]))
+        best = r;
+    owner[i] = best;
+    tokens[best] += batch[i].tokens.size();
+    --capacity[best];
+  }
+  std::vector<size_t> mine;
+  for (size_t i = 0; i < n; ++i)
+    if (owner[i] == static_cast<size_t>(index))
+      mine.push_back(i);
+  return mine;
 }
 
 } // namespace pedagogy::actors

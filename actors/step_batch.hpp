@@ -40,4 +40,10 @@ struct step_batch {
 
 step_batch make_step_batch(const std::vector<dialog_result>& results, const group_options& options);
 
+// The sequences (indices into `batch`, in batch order) that data-parallel learner `index` of
+// `learners` trains on: the counts differ by at most one, and the longest sequences are dealt
+// first, each to the learner with the fewest tokens so far, so the ranks finish together.
+std::vector<size_t> learner_share(const std::vector<models::training_sequence>& batch,
+                                  int64_t learners, int64_t index);
+
 } // namespace pedagogy::actors

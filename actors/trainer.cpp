@@ -8,11 +8,13 @@
 #include "actors/setup.hpp"
 #include "actors/step_batch.hpp"
 #include "actors/step_metrics.hpp"
+#include "actors/training_run.hpp"
 #include "classroom/problems.hpp"
 #include "classroom/record.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/ranks.hpp"
 #include "runtime/seeds.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/weight_channel.hpp"
@@ -94,31 +96,27 @@ struct actor_stopper {
 
 } // namespace
 
-int train(const config::config& cfg, const std::string& resolved_toml, const train_options& opts) {
+prepared_run prepare_run(const config::config& cfg, const std::string& resolved_toml,
+                         const train_options& opts) {
   const auto& t = cfg.train;
-  if (cfg.cluster.mode == config::cluster_mode::mpi)
-    throw input_error("cluster.mode", "multi-rank training is not built yet",
-                      "use cluster.mode = \"local\"");
-  if (cfg.cluster.weight_channel == config::weight_channel_kind::mpi ||
-      cfg.cluster.weight_channel == config::weight_channel_kind::nccl)
-    throw input_error("cluster.weight_channel", "only the local weight channel is built yet",
-                      "use cluster.weight_channel = \"auto\" or \"local\"");
   const fs::path run_dir = cfg.logging.run_dir;
   const fs::path ckpt_dir =
     cfg.checkpoint.dir.empty() ? run_dir / "checkpoints" : fs::path(cfg.checkpoint.dir);
   const fs::path metrics_path = run_dir / "metrics.jsonl";
   const fs::path dialogs_path = run_dir / "dialogs.jsonl";
+  prepared_run run;
+  run.run_dir = run_dir;
+  run.checkpoint_dir = ckpt_dir;
   const run_layout layout{run_dir, ckpt_dir, {cfg.tutor.model, cfg.student.model, cfg.judge.model}};
 
   // One run per folder: a second one refuses here instead of deleting the first one's files.
   fs::create_directories(run_dir);
-  run_lock lock(run_dir);
+  run.lock = std::make_unique<run_lock>(run_dir);
   // Two runs with their own run folders but one checkpoint.dir would overwrite each other's
   // step-N folders: the checkpoint folder is locked too when it lies elsewhere.
-  std::optional<run_lock> checkpoint_lock;
   if (fs::weakly_canonical(fs::absolute(ckpt_dir)) != fs::weakly_canonical(fs::absolute(run_dir))) {
     fs::create_directories(ckpt_dir);
-    checkpoint_lock.emplace(ckpt_dir);
+    run.checkpoint_lock = std::make_unique<run_lock>(ckpt_dir);
   }
   std::vector<std::string> notes; // said once the log file is set up
   if (const auto removed = remove_temporaries(ckpt_dir); removed > 0)
@@ -165,7 +163,8 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
                                   problems.size(), per_step),
                       "lower train.problems_per_step or add problems");
   const int64_t total_steps = t.max_steps > 0 ? t.max_steps : t.epochs * steps_per_epoch;
-  auto setup = make_classroom_setup(cfg);
+  // Templates are checked before anything is deleted or loaded.
+  make_classroom_setup(cfg);
 
   // Starting over deletes only this program's outputs, and nothing at all when the folder
   // holds anything else.
@@ -186,6 +185,19 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     keep_steps_before(dialogs_path, start_step);
     logger->info("resuming from {} (step {})", resume_dir.string(), start_step);
   }
+  run.problems = std::move(problems);
+  run.steps_per_epoch = steps_per_epoch;
+  run.total_steps = total_steps;
+  run.start_step = start_step;
+  run.resume_dir = resume_dir;
+  return run;
+}
+
+int train(const config::config& cfg, const std::string& resolved_toml, const train_options& opts) {
+  if (ranks::launched_by_mpi() || cfg.cluster.mode == config::cluster_mode::mpi)
+    return train_multi_rank(cfg, resolved_toml, opts);
+  plan_placement(cfg, 1); // refuses multi-rank knobs in one process
+  auto run = prepare_run(cfg, resolved_toml, opts);
   if (cfg.cluster.torch_threads > 0)
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
 
@@ -193,19 +205,22 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   configure_actor_system(sc, cfg, false);
   caf::actor_system system{sc};
   actor_stopper stopper;
-  auto channel = std::make_shared<local_weight_channel>();
-  const auto seed = static_cast<uint64_t>(t.seed);
+  // One taker (the tutor generator), and nobody waits longer for weights than for any request.
+  auto channel = std::make_shared<local_weight_channel>(1, request_timeout_of(cfg));
+  const auto seed = static_cast<uint64_t>(cfg.train.seed);
   ensure_model(cfg.tutor, "tutor", seed);
   if (!opts.make_student)
     ensure_model(cfg.student, "student", seed + 1);
 
   // The tutor generator starts from the checkpoint's weights when resuming.
   auto tutor_cfg = cfg.tutor;
-  if (opts.resume)
-    tutor_cfg.model = resume_dir.string();
-  role_generators generators;
+  if (!run.resume_dir.empty())
+    tutor_cfg.model = run.resume_dir.string();
+  job_actors actors;
+  auto& generators = actors.generators;
   generators.tutor = spawn_role_generator(system, tutor_cfg, "tutor", channel);
   stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.tutor));
+  actors.tutors.push_back(generators.tutor);
   generators.student = opts.make_student ? opts.make_student(system)
                                          : spawn_role_generator(system, cfg.student, "student");
   stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.student));
@@ -217,12 +232,33 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
 
   learner_setup ls;
   ls.model = cfg.tutor.model;
-  ls.resume = resume_dir;
+  ls.resume = run.resume_dir;
   ls.device = cfg.tutor.device;
   ls.weights = channel;
-  ls.options = learner_options_from(cfg, total_steps);
-  auto learner = spawn_learner(system, ls);
-  stopper.actors.push_back(caf::actor_cast<caf::actor>(learner));
+  ls.options = learner_options_from(cfg, run.total_steps);
+  actors.learners.push_back(spawn_learner(system, ls));
+  stopper.actors.push_back(caf::actor_cast<caf::actor>(actors.learners.front()));
+  return run_steps(system, cfg, resolved_toml, run, actors);
+}
+
+int run_steps(caf::actor_system& system, const config::config& cfg,
+              const std::string& resolved_toml, prepared_run& run, const job_actors& actors) {
+  const auto& t = cfg.train;
+  const fs::path run_dir = run.run_dir;
+  const fs::path ckpt_dir = run.checkpoint_dir;
+  const fs::path metrics_path = run_dir / "metrics.jsonl";
+  const fs::path dialogs_path = run_dir / "dialogs.jsonl";
+  const auto& problems = run.problems;
+  const int64_t per_step = t.problems_per_step;
+  const int64_t steps_per_epoch = run.steps_per_epoch;
+  const int64_t total_steps = run.total_steps;
+  const int64_t start_step = run.start_step;
+  const bool resuming = !run.resume_dir.empty();
+  const auto seed = static_cast<uint64_t>(t.seed);
+  const auto& generators = actors.generators;
+  const auto& learner = actors.learners.front(); // the root: reports, checkpoints
+  auto setup = make_classroom_setup(cfg);
+  auto logger = log::get("trainer");
 
   // Every line is whole or absent, and a failed write stops the job naming the file.
   files::line_appender metrics(metrics_path);
@@ -316,14 +352,31 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     logger->info("checkpoint {}", dir.string());
   };
 
+  // The sync protocol (DESIGN §6): the learner root and every tutor replica are told version v
+  // at once, so each can enter the broadcast without waiting for another; each reports v.
+  auto sync_weights = [&](int64_t version) {
+    auto offered = self->request(learner, timeout, publish_atom::value, version);
+    std::vector<decltype(self->request(actors.tutors.front(), timeout, weights_atom::value,
+                                       version))>
+      taken;
+    for (const auto& tutor : actors.tutors)
+      taken.push_back(self->request(tutor, timeout, weights_atom::value, version));
+    offered.receive([](int64_t) {},
+                    [&](caf::error& e) {
+                      fail(fmt::format("the learner could not send weights v{}", version), e);
+                    });
+    for (size_t i = 0; i < taken.size(); ++i)
+      taken[i].receive(
+        [](int64_t) {},
+        [&](caf::error& e) {
+          fail(fmt::format("tutor replica {} could not take weights v{}", i, version), e);
+        });
+  };
+
   // A resumed tutor starts from the checkpoint's weights, version start_step: offering and taking
   // them makes its tokens carry that version, as they would have in the uninterrupted run.
-  if (opts.resume) {
-    self->request(learner, timeout, publish_atom::value, start_step)
-      .receive([](int64_t) {}, [&](caf::error& e) { fail("publishing weights failed", e); });
-    self->request(generators.tutor, timeout, weights_atom::value, start_step)
-      .receive([](int64_t) {}, [&](caf::error& e) { fail("the tutor could not take weights", e); });
-  }
+  if (resuming)
+    sync_weights(start_step);
   if (start_step < total_steps)
     pending = launch(start_step);
   for (int64_t step = start_step; step < total_steps; ++step) {
@@ -353,12 +406,28 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
     // Learning. A NaN/inf loss or gradient never reaches the weights: the learner refuses the
     // pass, and with train.on_non_finite = "stop" the job ends here, with no checkpoint of them.
     const auto learn_start = clock_type::now();
+    // Every data-parallel learner gets the whole batch and trains on its share; their reports
+    // describe the whole batch and must agree.
     models::learn_report report;
-    self->request(learner, timeout, learn_atom::value, batch)
-      .receive([&](models::learn_report& r) { report = r; },
-               [&](caf::error& e) {
-                 fail(fmt::format("learning failed at step {}/{}", step + 1, total_steps), e);
-               });
+    {
+      std::vector<decltype(self->request(learner, timeout, learn_atom::value, batch))> learning;
+      for (const auto& l : actors.learners)
+        learning.push_back(self->request(l, timeout, learn_atom::value, batch));
+      for (size_t i = 0; i < learning.size(); ++i)
+        learning[i].receive(
+          [&](models::learn_report& r) {
+            if (i == 0)
+              report = r;
+            else if (r.optimizer_steps != report.optimizer_steps ||
+                     r.skipped_passes != report.skipped_passes)
+              throw std::runtime_error(fmt::format(
+                "learner {} took {} optimizer steps, the root {}: the learners diverged", i,
+                r.optimizer_steps, report.optimizer_steps));
+          },
+          [&](caf::error& e) {
+            fail(fmt::format("learner {} failed at step {}/{}", i, step + 1, total_steps), e);
+          });
+    }
     const double learn_s = since(learn_start);
     optimizer_steps = report.optimizer_steps;
     if (report.skipped_passes > 0)
@@ -366,13 +435,10 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
                    "(train.on_non_finite = skip)",
                    step, report.skipped_passes, t.mu);
 
-    // Weight sync: the learner offers version step + 1, the tutor generator takes it.
+    // Weight sync: version step + 1 from the learner root to every tutor replica.
     const auto sync_start = clock_type::now();
     const int64_t version = step + 1;
-    self->request(learner, timeout, publish_atom::value, version)
-      .receive([](int64_t) {}, [&](caf::error& e) { fail("publishing weights failed", e); });
-    self->request(generators.tutor, timeout, weights_atom::value, version)
-      .receive([](int64_t) {}, [&](caf::error& e) { fail("the tutor could not take weights", e); });
+    sync_weights(version);
     const double sync_s = since(sync_start);
     completed = step + 1;
 

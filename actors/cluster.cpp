@@ -1,0 +1,333 @@
+// A training job over MPI ranks (DESIGN §7): every rank runs this, from the same config.
+//
+//   1. the MPI thread starts; every rank knows every rank's node and device
+//   2. the placement is planned from the config on every rank (the same answer everywhere);
+//      rank 0 prints it as a table, or the error naming the knob, before anything loads
+//   3. rank 0 prepares the run (run folder, lock, resume, random-init models) and broadcasts
+//      where the run starts; every rank checks that it sees the run folder rank 0 wrote into
+//   4. communicators for the learners' gradient sums and the weight broadcast are split off
+//   5. every rank spawns its own actors (learner, generators) with its own weight channel;
+//      a failure on any rank is reported by rank 0 and every rank exits non-zero
+//   6. ranks other than 0 publish their actors over CAF's network layer; the addresses go to
+//      rank 0 over MPI, and rank 0 connects
+//   7. rank 0 runs the step loop; the others serve their actors until rank 0 ends the job
+#include "actors/checkpoints.hpp"
+#include "actors/placement.hpp"
+#include "actors/setup.hpp"
+#include "actors/training_run.hpp"
+#include "runtime/data_parallel.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/files.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/mpi_service.hpp"
+#include "runtime/signals.hpp"
+#include "runtime/weight_channel.hpp"
+
+#include <ATen/Parallel.h>
+#include <caf/io/all.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+namespace pedagogy::actors {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A role's device on this rank: "auto" is the rank's own (cuda:<local rank>, or cpu).
+config::role_config on_this_rank(config::role_config role, const ranks::rank_info& me) {
+  if (role.device == "auto")
+    role.device = me.device;
+  return role;
+}
+
+// The index of `rank` in `ranks`, or -1.
+int index_of(const std::vector<int>& ranks, int rank) {
+  for (size_t i = 0; i < ranks.size(); ++i)
+    if (ranks[i] == rank)
+      return static_cast<int>(i);
+  return -1;
+}
+
+std::string random_token() {
+  std::random_device device;
+  return fmt::format("{:016x}{:08x}", (static_cast<uint64_t>(device()) << 32) | device(),
+                     static_cast<unsigned>(::getpid()));
+}
+
+// An actor this rank serves, as rank 0 will see it.
+struct served {
+  std::string role; // "learner", "tutor", "student", "judge"
+  int index = 0;    // replica or learner index
+  caf::actor handle;
+};
+
+struct stopper {
+  std::vector<caf::actor> actors;
+  ~stopper() {
+    for (auto& a : actors)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+};
+
+} // namespace
+
+int train_multi_rank(const config::config& cfg, const std::string& resolved_toml,
+                     const train_options& opts) {
+  mpi::service mpi(cfg.cluster.collective_timeout_s);
+  const auto& me = mpi.self();
+  const auto& world = mpi.world_comm();
+  const bool root = me.rank == 0;
+  auto logger = log::get("cluster");
+
+  // 2. Placement: every rank computes the same answer; rank 0 speaks for all of them.
+  bool has_cuda = false;
+  for (const auto& r : mpi.world())
+    has_cuda = has_cuda || r.device.rfind("cuda", 0) == 0;
+  placement plan;
+  try {
+    plan = plan_placement(cfg, me.world_size, has_cuda);
+  } catch (const input_error&) {
+    if (root)
+      throw;
+    return static_cast<int>(exit_code::bad_input);
+  }
+  if (opts.make_student && root)
+    throw input_error("cluster.mode", "a scripted student is a local-mode test helper",
+                      "run it with cluster.mode = \"local\"");
+  if (root)
+    logger->info(
+      "{} ranks on {} node(s):\n{}", me.world_size,
+      [&] {
+        std::set<std::string> nodes;
+        for (const auto& r : mpi.world())
+          nodes.insert(r.node);
+        return nodes.size();
+      }(),
+      placement_table(plan, mpi.world()));
+
+  // 3. Rank 0 prepares the run; everyone learns where it starts, or why it does not.
+  prepared_run run;
+  nlohmann::json start;
+  const auto seed = static_cast<uint64_t>(cfg.train.seed);
+  if (root) {
+    try {
+      run = prepare_run(cfg, resolved_toml, opts);
+      ensure_model(cfg.tutor, "tutor", seed);
+      ensure_model(cfg.student, "student", seed + 1);
+      if (needs_judge_generator(cfg))
+        ensure_model(cfg.judge, "judge", seed + 2);
+      const auto token = random_token();
+      files::write_atomically(run.run_dir / ".pedagogy-shared-check", token);
+      start = {{"token", token},
+               {"resume_dir", run.resume_dir.string()},
+               {"start_step", run.start_step},
+               {"total_steps", run.total_steps}};
+    } catch (const input_error& e) {
+      start = {{"error", describe(e)}, {"code", static_cast<int>(exit_code::bad_input)}};
+      mpi.broadcast(world, start.dump(), 0, "the start of the run");
+      throw;
+    } catch (const std::exception& e) {
+      start = {{"error", e.what()}, {"code", static_cast<int>(exit_code::failure)}};
+      mpi.broadcast(world, start.dump(), 0, "the start of the run");
+      throw;
+    }
+  }
+  start = nlohmann::json::parse(mpi.broadcast(world, start.dump(), 0, "the start of the run"));
+  if (start.contains("error"))
+    return start["code"].get<int>();
+  const fs::path run_dir = cfg.logging.run_dir;
+  const fs::path resume_dir = start["resume_dir"].get<std::string>();
+  const auto total_steps = start["total_steps"].get<int64_t>();
+
+  // Every rank must read and write the run's files: rank 0 wrote a token, each rank reads it.
+  std::string seen;
+  {
+    std::ifstream in(run_dir / ".pedagogy-shared-check");
+    std::getline(in, seen);
+  }
+  const auto sightings = mpi.all_gather(
+    world, seen == start["token"].get<std::string>() ? "yes" : "no", "the shared run folder check");
+  std::vector<std::string> blind;
+  for (int r = 0; r < me.world_size; ++r)
+    if (sightings[static_cast<size_t>(r)] != "yes")
+      blind.push_back(fmt::format("rank {} on {}", r, mpi.world()[static_cast<size_t>(r)].node));
+  if (!blind.empty()) {
+    if (!root)
+      return static_cast<int>(exit_code::bad_input);
+    fs::remove(run_dir / ".pedagogy-shared-check");
+    throw input_error("logging.run_dir",
+                      fmt::format("'{}' is not shared by every rank: {} cannot see what rank 0 "
+                                  "wrote there",
+                                  run_dir.string(), fmt::join(blind, ", ")),
+                      "put logging.run_dir (and the model folders) on a file system every node "
+                      "mounts, e.g. a cluster's /scratch or home");
+  }
+  if (root) {
+    fs::remove(run_dir / ".pedagogy-shared-check");
+    logger->info("run folder {} is shared by all {} ranks (checked)", run_dir.string(),
+                 me.world_size);
+  }
+
+  // 4. Communicators, split on every rank in the same order.
+  const auto learners = mpi.split(plan.learners, "learners");
+  const auto weights = mpi.split(plan.weight_group(), "weights");
+
+  // 5. This rank's actors.
+  if (cfg.cluster.torch_threads > 0)
+    at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
+  caf::actor_system_config sc;
+  configure_actor_system(sc, cfg, /*with_middleman=*/true);
+  caf::actor_system system{sc};
+  stopper stop;
+  std::vector<served> mine;
+  const auto timeout = request_timeout_of(cfg);
+  std::string failure;
+  try {
+    std::shared_ptr<weight_channel> channel;
+    if (weights.member()) {
+      int local_takers = 0;
+      for (int t : plan.tutors)
+        local_takers += t == plan.learner_root() && me.rank == t ? 1 : 0;
+      channel = std::make_shared<mpi_weight_channel>(
+        mpi, weights, cfg.cluster.weight_bucket_mb * (int64_t{1} << 20), local_takers, timeout);
+    }
+    if (const int index = index_of(plan.learners, me.rank); index >= 0) {
+      learner_setup ls;
+      ls.model = cfg.tutor.model;
+      ls.resume = resume_dir;
+      ls.device = on_this_rank(cfg.tutor, me).device;
+      if (index == 0)
+        ls.weights = channel;
+      if (plan.learners.size() > 1)
+        ls.peers = std::make_shared<mpi_data_parallel>(
+          mpi, learners, cfg.cluster.weight_bucket_mb * (int64_t{1} << 20));
+      ls.index = index;
+      ls.options = learner_options_from(cfg, total_steps);
+      mine.push_back({"learner", index, caf::actor_cast<caf::actor>(spawn_learner(system, ls))});
+    }
+    if (const int index = index_of(plan.tutors, me.rank); index >= 0) {
+      auto tutor = on_this_rank(cfg.tutor, me);
+      if (!resume_dir.empty())
+        tutor.model = resume_dir.string();
+      mine.push_back(
+        {"tutor", index,
+         caf::actor_cast<caf::actor>(spawn_role_generator(system, tutor, "tutor", channel))});
+    }
+    if (const int index = index_of(plan.students, me.rank); index >= 0)
+      mine.push_back({"student", index,
+                      caf::actor_cast<caf::actor>(
+                        spawn_role_generator(system, on_this_rank(cfg.student, me), "student"))});
+    if (const int index = index_of(plan.judges, me.rank); index >= 0)
+      mine.push_back({"judge", index,
+                      caf::actor_cast<caf::actor>(
+                        spawn_role_generator(system, on_this_rank(cfg.judge, me), "judge"))});
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  for (const auto& s : mine)
+    stop.actors.push_back(s.handle);
+
+  // 6. Publish (ranks other than 0) and tell rank 0 where; a failure anywhere ends every rank.
+  std::vector<std::string> addresses;
+  if (!root && failure.empty()) {
+    const auto host = cfg.cluster.host.empty() ? me.node : cfg.cluster.host;
+    const char* bind = cfg.cluster.host.empty() ? nullptr : cfg.cluster.host.c_str();
+    for (size_t i = 0; i < mine.size(); ++i) {
+      const auto port =
+        cfg.cluster.port == 0 ? 0 : static_cast<uint16_t>(cfg.cluster.port + 4 * me.rank + i);
+      auto published = system.middleman().publish(mine[i].handle, port, bind, true);
+      if (!published) {
+        failure = fmt::format("publishing the {} on port {} failed: {}", mine[i].role, port,
+                              system.render(published.error()));
+        break;
+      }
+      addresses.push_back(
+        fmt::format("{} {} {} {}", mine[i].role, mine[i].index, host, *published));
+    }
+  }
+  nlohmann::json report = {{"failure", failure}, {"addresses", addresses}};
+  const auto reports = mpi.all_gather(world, report.dump(), "the actors of every rank");
+  std::vector<std::string> failures;
+  for (int r = 0; r < me.world_size; ++r) {
+    auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
+    if (!j["failure"].get<std::string>().empty())
+      failures.push_back(
+        fmt::format("rank {} ({}, {}): {}", r, mpi.world()[static_cast<size_t>(r)].node,
+                    fmt::join(plan.roles_of(r), ", "), j["failure"].get<std::string>()));
+  }
+  if (!failures.empty()) {
+    if (root)
+      throw std::runtime_error(fmt::format("starting the actors failed on {} rank(s):\n  {}",
+                                           failures.size(), fmt::join(failures, "\n  ")));
+    return static_cast<int>(exit_code::failure);
+  }
+
+  if (!root) {
+    logger->info("serving {} actor(s) until rank 0 ends the job", mine.size());
+    const int code = mpi.wait_for_end();
+    if (signals::stop_requested() != 0)
+      signals::exit_now(code); // the launcher is ending the job: no collective goodbye
+    // A published actor is held by the network layer, and the actor system's destructor waits
+    // for every detached actor to go: unpublish first.
+    for (const auto& s : mine)
+      system.middleman().unpublish(s.handle, 0);
+    return code;
+  }
+
+  // 7. Rank 0: the job's actors, local or reached over the network, then the step loop.
+  std::map<std::string, std::map<int, caf::actor>> found;
+  for (const auto& s : mine)
+    found[s.role][s.index] = s.handle;
+  for (int r = 1; r < me.world_size; ++r) {
+    auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
+    for (const auto& line : j["addresses"]) {
+      std::istringstream in(line.get<std::string>());
+      std::string role, host;
+      int index = 0;
+      uint16_t port = 0;
+      in >> role >> index >> host >> port;
+      auto proxy = system.middleman().remote_actor(host, port);
+      if (!proxy)
+        throw std::runtime_error(fmt::format("rank 0 cannot reach the {} of rank {} at {}:{}: {}",
+                                             role, r, host, port, system.render(proxy.error())));
+      found[role][index] = *proxy;
+    }
+  }
+  job_actors actors;
+  for (const auto& [index, a] : found["learner"])
+    actors.learners.push_back(caf::actor_cast<learner_actor>(a));
+  for (const auto& [index, a] : found["tutor"])
+    actors.tutors.push_back(caf::actor_cast<generator_actor>(a));
+  if (actors.tutors.size() != 1 || found["student"].size() != 1 || found["judge"].size() > 1)
+    throw input_error("tutor.ranks", "several replicas of a role are not routed yet",
+                      "give each role one rank for now");
+  actors.generators.tutor = actors.tutors.front();
+  if (plan.students.empty() || found["student"].empty())
+    throw std::runtime_error("no student generator was started");
+  actors.generators.student = caf::actor_cast<generator_actor>(found["student"].begin()->second);
+  if (!found["judge"].empty())
+    actors.generators.judge = caf::actor_cast<generator_actor>(found["judge"].begin()->second);
+
+  int code = static_cast<int>(exit_code::failure);
+  try {
+    code = run_steps(system, cfg, resolved_toml, run, actors);
+  } catch (...) {
+    mpi.end(code);
+    throw;
+  }
+  mpi.end(code);
+  return code;
+}
+
+} // namespace pedagogy::actors

@@ -1,0 +1,60 @@
+// The parts of a training job that local and multi-rank mode share (used by trainer.cpp and
+// cluster.cpp): deciding where a run starts, and the step loop over the job's actors.
+//
+// A run is prepared on rank 0 only (the run folder, its locks, resume, the log file); the actors
+// may live anywhere, the step loop only holds their handles.
+#pragma once
+
+#include "actors/generator_actor.hpp"
+#include "actors/learner_actor.hpp"
+#include "actors/rollout.hpp"
+#include "actors/run_folder.hpp"
+#include "actors/trainer.hpp"
+#include "classroom/problems.hpp"
+#include "config/schema.hpp"
+
+#include <caf/all.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pedagogy::actors {
+
+struct prepared_run {
+  std::filesystem::path run_dir;
+  std::filesystem::path checkpoint_dir;
+  std::unique_ptr<run_lock> lock;            // the run folder, for the run's lifetime
+  std::unique_ptr<run_lock> checkpoint_lock; // checkpoint.dir when it lies elsewhere
+  std::vector<classroom::problem> problems;
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;
+  int64_t start_step = 0;
+  std::filesystem::path resume_dir; // "" = a fresh start
+};
+
+// Locks the run folder, decides what to continue from, loads the problems, clears an earlier
+// run (--force), sets up the log file and writes config.toml. Throws input_error for bad input
+// before any model loads.
+prepared_run prepare_run(const config::config& cfg, const std::string& resolved_toml,
+                         const train_options& options);
+
+// The job's actors as the trainer sees them (local handles or proxies of remote ones).
+struct job_actors {
+  role_generators generators;          // what the conversations talk to
+  std::vector<generator_actor> tutors; // every tutor replica: each takes the new weights
+  std::vector<learner_actor> learners; // data-parallel learners; [0] is the root
+};
+
+// The step loop: rollouts, learning, weight sync, checkpoints, metrics. Returns the exit code
+// (or exits with 128 + signal when a signal stopped the job, once everything is on disk).
+int run_steps(caf::actor_system& system, const config::config& cfg,
+              const std::string& resolved_toml, prepared_run& run, const job_actors& actors);
+
+// Multi-rank mode (cluster.mode = "mpi", or "auto" under mpirun): every rank calls it.
+int train_multi_rank(const config::config& cfg, const std::string& resolved_toml,
+                     const train_options& options);
+
+} // namespace pedagogy::actors
