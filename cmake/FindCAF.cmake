@@ -21,9 +21,17 @@ if(CAF_INCLUDE_DIR AND EXISTS "${CAF_INCLUDE_DIR}/caf/config.hpp")
   set(CAF_VERSION "${caf_major}.${caf_minor}.${caf_patch}")
 endif()
 
+# core and io are always required; openssl is the one optional component
+# (find_package(CAF COMPONENTS openssl); Debian's libcaf-dev brings libcaf-openssl0.17).
+if(CAF_OPENSSL_LIBRARY)
+  set(CAF_openssl_FOUND TRUE)
+else()
+  set(CAF_openssl_FOUND FALSE)
+endif()
 find_package_handle_standard_args(CAF
   REQUIRED_VARS CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY
   VERSION_VAR CAF_VERSION
+  HANDLE_COMPONENTS
   REASON_FAILURE_MESSAGE "install libcaf-dev (Debian) or set CAF_ROOT to a prefix holding include/caf")
 
 if(CAF_FOUND AND NOT TARGET CAF::core)

@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkgconf ccache git clang-format
-  libcaf-dev                     # actors (0.17.6)
+  libcaf-dev                     # actors (0.17.6; brings libcaf-openssl0.17)
+  libssl-dev                     # job TLS credentials (OpenSSL 3), headers libcaf-openssl needs
   libtorch-dev                   # LibTorch 1.13, CPU
   libopenblas0-openmp            # fast BLAS for LibTorch: the default reference BLAS is 15x slower
   libtomlplusplus-dev            # config files

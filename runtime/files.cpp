@@ -55,16 +55,24 @@ void sync_folder(const fs::path& file) {
 write_error::write_error(const fs::path& path, const std::string& what)
   : std::runtime_error(fmt::format("{}: {}", path.string(), what)), path_(path) {}
 
-void write_atomically(const fs::path& path, std::string_view content) {
-  write_atomically(path, std::vector<std::string_view>{content});
+void write_atomically(const fs::path& path, std::string_view content, fs::perms permissions) {
+  write_atomically(path, std::vector<std::string_view>{content}, permissions);
 }
 
-void write_atomically(const fs::path& path, const std::vector<std::string_view>& pieces) {
+void write_atomically(const fs::path& path, const std::vector<std::string_view>& pieces,
+                      fs::perms permissions) {
   const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const auto mode = static_cast<mode_t>(permissions & fs::perms::mask);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     throw write_error(tmp, fmt::format("cannot create: {}", reason(errno)));
   int error = 0;
+  // A temporary file left by a crash keeps its old mode: narrow it before anything is written.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    error = errno;
+  else if ((st.st_mode & ~mode & 07777) != 0 && ::fchmod(fd, st.st_mode & mode & 07777) != 0)
+    error = errno;
   for (size_t i = 0; i < pieces.size() && error == 0; ++i)
     error = write_all(fd, pieces[i]);
   if (error == 0 && ::fsync(fd) != 0)

@@ -15,6 +15,11 @@
 
 namespace pedagogy::files {
 
+// rw-r--r--: what files are created with unless a caller asks for less.
+inline constexpr std::filesystem::perms default_permissions =
+  std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+  std::filesystem::perms::group_read | std::filesystem::perms::others_read;
+
 // A write, flush, sync or close of `path` failed.
 class write_error : public std::runtime_error {
 public:
@@ -29,10 +34,14 @@ private:
 };
 
 // Replaces `path` with `content`: the old file stays intact unless the new one is complete on disk.
-void write_atomically(const std::filesystem::path& path, std::string_view content);
+// `permissions` are those the new file is created with (less the umask), so a secret written with
+// owner_read | owner_write is never readable by others, not even while it is being written.
+void write_atomically(const std::filesystem::path& path, std::string_view content,
+                      std::filesystem::perms permissions = default_permissions);
 // The same with the content in pieces, written in order (a header, then tensor buffers).
 void write_atomically(const std::filesystem::path& path,
-                      const std::vector<std::string_view>& pieces);
+                      const std::vector<std::string_view>& pieces,
+                      std::filesystem::perms permissions = default_permissions);
 
 // Appends whole lines to one file. Each append() writes one line and its '\n', or leaves the file
 // as it was and throws. One writer per file (the run folder's lock makes sure of that).

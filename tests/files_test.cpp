@@ -82,6 +82,19 @@ TEST_CASE("a failed atomic write keeps the old file whole") {
   CHECK(read(path) == "new = 2\n");
 }
 
+TEST_CASE("an owner-only atomic write gives an owner-only file, even over a stale temporary") {
+  const auto dir = scratch("private");
+  const auto owner_rw = fs::perms::owner_read | fs::perms::owner_write;
+  files::write_atomically(dir / "key.pem", "secret\n", owner_rw);
+  CHECK((fs::status(dir / "key.pem").permissions() & fs::perms::mask) == owner_rw);
+  // A temporary left world-readable by a crash is narrowed before the secret goes in.
+  { std::ofstream(dir / "again.pem.tmp") << "stale"; }
+  fs::permissions(dir / "again.pem.tmp", files::default_permissions);
+  files::write_atomically(dir / "again.pem", "secret\n", owner_rw);
+  CHECK((fs::status(dir / "again.pem").permissions() & fs::perms::mask) == owner_rw);
+  CHECK(read(dir / "again.pem") == "secret\n");
+}
+
 TEST_CASE("a partial last line left by a crash is dropped when the file is opened again") {
   const auto path = scratch("partial") / "metrics.jsonl";
   { std::ofstream(path) << "{\"step\":0}\n{\"step\":1}\n{\"st"; }
