@@ -18,6 +18,7 @@
 #include "runtime/data_parallel.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
+#include "runtime/job_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/mpi_service.hpp"
 #include "runtime/signals.hpp"
@@ -25,12 +26,15 @@
 
 #include <ATen/Parallel.h>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <random>
@@ -186,9 +190,27 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   // 5. This rank's actors.
   if (cfg.cluster.torch_threads > 0)
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
+  // Actor ports accept only this job: TLS with a key rank 0 makes and hands out over MPI, and
+  // every peer must prove it holds it (runtime/job_tls).
+  std::string blob;
+  if (root)
+    blob = job_tls::to_blob(job_tls::create(fmt::format("pedagogy job on {}", me.node)));
+  blob = mpi.broadcast(world, blob, 0, "the job's TLS key");
+  struct private_folder {
+    fs::path path;
+    ~private_folder() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } tls{job_tls::write_private(job_tls::from_blob(blob), fs::temp_directory_path())};
   caf::actor_system_config sc;
   configure_actor_system(sc, cfg, /*with_middleman=*/true);
+  job_tls::configure(sc, tls.path);
   caf::actor_system system{sc};
+  auto network = system.openssl_manager().actor_handle();
+  const caf::duration patience{std::chrono::seconds(
+    cfg.cluster.collective_timeout_s > 0 ? static_cast<int64_t>(cfg.cluster.collective_timeout_s)
+                                         : 600)};
   stopper stop;
   std::vector<served> mine;
   const auto timeout = request_timeout_of(cfg);
@@ -246,7 +268,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     for (size_t i = 0; i < mine.size(); ++i) {
       const auto port =
         cfg.cluster.port == 0 ? 0 : static_cast<uint16_t>(cfg.cluster.port + 4 * me.rank + i);
-      auto published = system.middleman().publish(mine[i].handle, port, bind, true);
+      auto published = caf::openssl::publish(mine[i].handle, port, bind, true);
       if (!published) {
         failure = fmt::format("publishing the {} on port {} failed: {}", mine[i].role, port,
                               system.render(published.error()));
@@ -274,19 +296,37 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   }
 
   if (!root) {
-    logger->info("serving {} actor(s) until rank 0 ends the job", mine.size());
+    // Rank 0 connects now; once it has, the ports close (CAF 0.17 has no handshake timeout, so
+    // an open port is only a way in for strangers) and the connections stay. Closing also lets
+    // go of the actors, which the actor system's destructor waits for.
+    const auto connected = mpi.all_gather(world, "", "rank 0 connecting to every rank");
+    caf::scoped_actor self{system};
+    for (const auto& line : addresses) {
+      std::istringstream in(line);
+      std::string role, host;
+      int index = 0;
+      uint16_t port = 0;
+      in >> role >> index >> host >> port;
+      for (const auto& s : mine)
+        if (s.role == role && s.index == index)
+          self->request(network, patience, caf::unpublish_atom::value, s.handle.address(), port)
+            .receive([] {},
+                     [&](caf::error& e) {
+                       logger->warn("closing port {} failed: {}", port, system.render(e));
+                     });
+    }
+    if (!connected.front().empty())
+      return static_cast<int>(exit_code::failure);
+    logger->info("pid {}: serving {} actor(s) until rank 0 ends the job", ::getpid(), mine.size());
     const int code = mpi.wait_for_end();
     if (signals::stop_requested() != 0)
       signals::exit_now(code); // the launcher is ending the job: no collective goodbye
-    // A published actor is held by the network layer, and the actor system's destructor waits
-    // for every detached actor to go: unpublish first.
-    for (const auto& s : mine)
-      system.middleman().unpublish(s.handle, 0);
     return code;
   }
 
   // 7. Rank 0: the job's actors, local or reached over the network, then the step loop.
   std::map<std::string, std::map<int, caf::actor>> found;
+  std::string unreachable;
   for (const auto& s : mine)
     found[s.role][s.index] = s.handle;
   for (int r = 1; r < me.world_size; ++r) {
@@ -297,13 +337,58 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
       int index = 0;
       uint16_t port = 0;
       in >> role >> index >> host >> port;
-      auto proxy = system.middleman().remote_actor(host, port);
-      if (!proxy)
-        throw std::runtime_error(fmt::format("rank 0 cannot reach the {} of rank {} at {}:{}: {}",
-                                             role, r, host, port, system.render(proxy.error())));
-      found[role][index] = *proxy;
+      // As caf::openssl::remote_actor, but with a deadline.
+      caf::scoped_actor self{system};
+      caf::actor proxy;
+      std::string why = "no actor published there";
+      self->request(network, patience, caf::connect_atom::value, host, port)
+        .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
+            proxy = caf::actor_cast<caf::actor>(std::move(handle));
+          },
+          [&](caf::error& e) { why = system.render(e); });
+      if (!proxy && unreachable.empty())
+        unreachable = fmt::format("rank 0 cannot reach the {} of rank {} ({}) at {}:{}: {}", role,
+                                  r, mpi.world()[static_cast<size_t>(r)].node, host, port, why);
+      found[role][index] = proxy;
     }
   }
+  mpi.all_gather(world, unreachable, "rank 0 connecting to every rank");
+  if (!unreachable.empty())
+    throw std::runtime_error(unreachable + "; check cluster.host and the firewall between nodes");
+  // A rank that dies drops its connection: rank 0 says which one, and stops the job the way a
+  // signal would (the launcher is ending the other ranks at the same time).
+  std::map<caf::actor_addr, std::string> remote;
+  for (int r = 1; r < me.world_size; ++r) {
+    auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
+    for (const auto& line : j["addresses"]) {
+      std::istringstream in(line.get<std::string>());
+      std::string role;
+      int index = 0;
+      in >> role >> index;
+      remote[found[role][index].address()] = fmt::format(
+        "rank {} ({}, {} {})", r, mpi.world()[static_cast<size_t>(r)].node, role, index);
+    }
+  }
+  auto ending = std::make_shared<std::atomic<bool>>(false); // the other ranks leave on purpose
+  auto watcher =
+    system.spawn([remote, logger, ending](caf::event_based_actor* self) -> caf::behavior {
+      for (const auto& [address, who] : remote)
+        self->monitor(caf::actor_cast<caf::actor>(address));
+      self->set_down_handler([=](caf::down_msg& down) {
+        if (ending->load())
+          return;
+        auto it = remote.find(down.source);
+        logger->critical("{} is gone ({}): ending the job; the last checkpoint is intact, continue "
+                         "with --resume",
+                         it == remote.end() ? std::string("a remote actor") : it->second,
+                         self->system().render(down.reason));
+        signals::request_stop(SIGTERM);
+      });
+      return {[](caf::exit_msg&) {
+      }};
+    });
+  stop.actors.push_back(watcher);
   job_actors actors;
   for (const auto& [index, a] : found["learner"])
     actors.learners.push_back(caf::actor_cast<learner_actor>(a));
@@ -323,9 +408,11 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   try {
     code = run_steps(system, cfg, resolved_toml, run, actors);
   } catch (...) {
+    *ending = true;
     mpi.end(code);
     throw;
   }
+  *ending = true;
   mpi.end(code);
   return code;
 }

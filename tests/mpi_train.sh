@@ -1,0 +1,114 @@
+# Multi-rank training under mpirun on CPU (tests/CMakeLists.txt runs each case as its own entry):
+#   <script> PEDAGOGY SOURCE_DIR WORK_DIR CASE MPIEXEC
+#   matches_local  config/tiny-mpi.toml on 4 ranks gives the records, metrics and final weights of
+#                  the same run in local mode (deterministic settings: one sequence per engine
+#                  step, one torch thread), timings aside
+#   kill_rank      SIGKILL to the tutor's rank mid-rollout ends the whole job, non-zero, with the
+#                  launcher naming the rank; the checkpoint before it is intact and --resume
+#                  finishes the run
+set -u
+mpiexec=$5
+source "$(dirname "$0")/fault_common.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Small and deterministic: 2 problems x 2 samples per step, exact arithmetic per row.
+common=(train.problems_per_step=2 train.samples_per_problem=2 train.micro_batch_size=2
+        data.max_problems=8 tutor.max_batch_sequences=1 student.max_batch_sequences=1
+        tutor.kv_cache_tokens=65536 student.kv_cache_tokens=65536
+        cluster.torch_threads=1 checkpoint.every_steps=1 logging.level=info)
+
+# Every line of a JSONL file without its timings (keys ending in _s or seconds), sorted.
+comparable() {
+  python3 - "$1" <<'PY'
+import json, sys
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if not (k.endswith("_s") or k.endswith("seconds"))}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+for line in sorted(json.dumps(strip(json.loads(l)), sort_keys=True) for l in open(sys.argv[1])):
+    print(line)
+PY
+}
+
+case $case in
+  matches_local)
+    steps=(train.max_steps=2)
+    timeout 600 "$pedagogy" train --config config/tiny.toml --force "${common[@]}" "${steps[@]}" \
+      logging.run_dir="$work/local" tutor.model="$work/local-w/tutor" \
+      student.model="$work/local-w/student" > "$work/local.log" 2>&1 ||
+      { tail -20 "$work/local.log"; fail "local run failed"; }
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --config config/tiny-mpi.toml \
+      --force "${common[@]}" "${steps[@]}" logging.run_dir="$work/mpi" \
+      tutor.model="$work/mpi-w/tutor" student.model="$work/mpi-w/student" > "$work/mpi.log" 2>&1 ||
+      { tail -20 "$work/mpi.log"; fail "mpirun -np 4 failed"; }
+    grep -q 'learner (root)' "$work/mpi.log" || fail "no placement table"
+    grep -q 'shared by all 4 ranks' "$work/mpi.log" || fail "no shared-folder check"
+    for file in metrics.jsonl dialogs.jsonl; do
+      [ "$(whole_lines "$work/mpi/$file")" -gt 0 ] || fail "mpi run wrote no $file"
+      comparable "$work/local/$file" > "$work/local-$file"
+      comparable "$work/mpi/$file" > "$work/mpi-$file"
+      cmp -s "$work/local-$file" "$work/mpi-$file" ||
+        { diff "$work/local-$file" "$work/mpi-$file" | head -c 2000; fail "$file differs"; }
+    done
+    last=checkpoints/step-000002
+    for file in model.safetensors optimizer.safetensors; do
+      cmp "$work/local/$last/$file" "$work/mpi/$last/$file" || fail "$last/$file differs"
+    done
+    echo "ok: $(wc -l < "$work/mpi/dialogs.jsonl") dialogs, metrics and final weights equal"
+    ;;
+  kill_rank)
+    run=(--config config/tiny-mpi.toml "${common[@]}" train.max_steps=4
+         cluster.collective_timeout_s=60 logging.run_dir="$work/run"
+         tutor.model="$work/w/tutor" student.model="$work/w/student")
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --force "${run[@]}" \
+      > "$work/first.log" 2>&1 &
+    launcher=$!
+    # After the first checkpoint, kill the tutor's rank (rank 1) while step 2's dialogs run.
+    wait_for_text "$work/run/pedagogy.log" "checkpoint .*step-000001" "$launcher" ||
+      { tail -20 "$work/first.log"; fail "no first checkpoint"; }
+    tutor_pid=$(grep -o '\[r1\] \[cluster\] \[info\] pid [0-9]*' "$work/first.log" | grep -o '[0-9]*$')
+    [ -n "$tutor_pid" ] || fail "rank 1 did not log its pid"
+    kill -KILL "$tutor_pid"
+    start=$(date +%s)
+    wait "$launcher"
+    rc=$?
+    took=$(( $(date +%s) - start ))
+    [ "$rc" -ne 0 ] || fail "the job exited 0 after a rank was killed"
+    [ "$rc" -ne 124 ] || fail "the job hung until the test's timeout"
+    [ "$took" -le 60 ] || fail "the job took ${took}s to end (collective_timeout_s = 60)"
+    grep -q "rank 1" "$work/first.log" || { tail -20 "$work/first.log"; fail "no message names rank 1"; }
+    pgrep -f "$work/run" > /dev/null && fail "a rank outlived the job"
+    ls "$work/run/checkpoints"
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --resume "${run[@]}" \
+      > "$work/resume.log" 2>&1 || { tail -20 "$work/resume.log"; fail "--resume failed"; }
+    grep -q "resuming from" "$work/resume.log" || fail "did not resume"
+    [ -d "$work/run/checkpoints/step-000004" ] || fail "the resumed run did not finish"
+    [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lacks steps"
+    echo "ok: ended ${took}s after the kill with rc $rc; resumed to step 4"
+    ;;
+  placement_refused)
+    # tiny-mpi needs 4 ranks: on 2 its learner's rank does not exist. Refused on every rank
+    # before any model is created or loaded, naming the knob.
+    timeout 120 "$mpiexec" -np 2 --oversubscribe "$pedagogy" train --config config/tiny-mpi.toml \
+      --force logging.run_dir="$work/run" tutor.model="$work/w/tutor" \
+      student.model="$work/w/student" > "$work/out.log" 2>&1
+    rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "rc $rc"
+    grep -q "cluster.learner_ranks.*rank 2 does not exist" "$work/out.log" ||
+      { cat "$work/out.log"; fail "no message naming cluster.learner_ranks"; }
+    [ ! -e "$work/w" ] || fail "a model was created before the placement was checked"
+    # A rank with nothing to do, on 5 ranks.
+    timeout 120 "$mpiexec" -np 5 --oversubscribe "$pedagogy" train --config config/tiny-mpi.toml \
+      --force logging.run_dir="$work/run" tutor.model="$work/w/tutor" \
+      student.model="$work/w/student" > "$work/out5.log" 2>&1
+    rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "5 ranks: rc $rc"
+    grep -q "rank 4 of 5 has nothing to do" "$work/out5.log" ||
+      { cat "$work/out5.log"; fail "no message about the idle rank"; }
+    echo "ok: refused with rc $rc before loading"
+    ;;
+  *)
+    fail "unknown case"
+    ;;
+esac
