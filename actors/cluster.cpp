@@ -13,6 +13,7 @@
 //   7. rank 0 runs the step loop; the others serve their actors until rank 0 ends the job
 #include "actors/checkpoints.hpp"
 #include "actors/placement.hpp"
+#include "actors/replica_router.hpp"
 #include "actors/setup.hpp"
 #include "actors/training_run.hpp"
 #include "runtime/data_parallel.hpp"
@@ -36,6 +37,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -88,7 +90,8 @@ struct stopper {
 
 int train_multi_rank(const config::config& cfg, const std::string& resolved_toml,
                      const train_options& opts) {
-  mpi::service mpi(cfg.cluster.collective_timeout_s);
+  auto mpi_owner = std::make_unique<mpi::service>(cfg.cluster.collective_timeout_s);
+  auto& mpi = *mpi_owner;
   const auto& me = mpi.self();
   const auto& world = mpi.world_comm();
   const bool root = me.rank == 0;
@@ -106,9 +109,12 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
       throw;
     return static_cast<int>(exit_code::bad_input);
   }
-  if (opts.make_student && root)
+  if (opts.make_student) {
+    if (!root)
+      return static_cast<int>(exit_code::bad_input);
     throw input_error("cluster.mode", "a scripted student is a local-mode test helper",
                       "run it with cluster.mode = \"local\"");
+  }
   if (root)
     logger->info(
       "{} ranks on {} node(s):\n{}", me.world_size,
@@ -196,11 +202,16 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   if (root)
     blob = job_tls::to_blob(job_tls::create(fmt::format("pedagogy job on {}", me.node)));
   blob = mpi.broadcast(world, blob, 0, "the job's TLS key");
+  // CAF reads the key files for every new connection; there are none once rank 0 is connected,
+  // so the folder goes then (and on every way out before).
   struct private_folder {
     fs::path path;
-    ~private_folder() {
+    void remove() {
       std::error_code ec;
       fs::remove_all(path, ec);
+    }
+    ~private_folder() {
+      remove();
     }
   } tls{job_tls::write_private(job_tls::from_blob(blob), fs::temp_directory_path())};
   caf::actor_system_config sc;
@@ -212,6 +223,17 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     cfg.cluster.collective_timeout_s > 0 ? static_cast<int64_t>(cfg.cluster.collective_timeout_s)
                                          : 600)};
   stopper stop;
+  // Every way out once actors exist: stop them, finalise MPI (every rank does, so none waits on
+  // another), and leave without the actor system's destructor, which can wait forever on an
+  // actor a remote node still referenced when its connection dropped (CAF 0.17).
+  auto finish = [&](int code) {
+    for (auto& a : stop.actors)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    tls.remove();
+    mpi_owner.reset();
+    signals::exit_now(code);
+  };
   std::vector<served> mine;
   const auto timeout = request_timeout_of(cfg);
   std::string failure;
@@ -290,9 +312,9 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   }
   if (!failures.empty()) {
     if (root)
-      throw std::runtime_error(fmt::format("starting the actors failed on {} rank(s):\n  {}",
-                                           failures.size(), fmt::join(failures, "\n  ")));
-    return static_cast<int>(exit_code::failure);
+      std::cerr << fmt::format("error: starting the actors failed on {} rank(s):\n  {}\n",
+                               failures.size(), fmt::join(failures, "\n  "));
+    finish(static_cast<int>(exit_code::failure));
   }
 
   if (!root) {
@@ -300,6 +322,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     // an open port is only a way in for strangers) and the connections stay. Closing also lets
     // go of the actors, which the actor system's destructor waits for.
     const auto connected = mpi.all_gather(world, "", "rank 0 connecting to every rank");
+    tls.remove();
     caf::scoped_actor self{system};
     for (const auto& line : addresses) {
       std::istringstream in(line);
@@ -316,12 +339,12 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
                      });
     }
     if (!connected.front().empty())
-      return static_cast<int>(exit_code::failure);
+      finish(static_cast<int>(exit_code::failure));
     logger->info("pid {}: serving {} actor(s) until rank 0 ends the job", ::getpid(), mine.size());
     const int code = mpi.wait_for_end();
     if (signals::stop_requested() != 0)
       signals::exit_now(code); // the launcher is ending the job: no collective goodbye
-    return code;
+    finish(code);
   }
 
   // 7. Rank 0: the job's actors, local or reached over the network, then the step loop.
@@ -354,8 +377,12 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     }
   }
   mpi.all_gather(world, unreachable, "rank 0 connecting to every rank");
-  if (!unreachable.empty())
-    throw std::runtime_error(unreachable + "; check cluster.host and the firewall between nodes");
+  tls.remove();
+  if (!unreachable.empty()) {
+    std::cerr << "error: " << unreachable
+              << "; check cluster.host and the firewall between nodes\n";
+    finish(static_cast<int>(exit_code::failure));
+  }
   // A rank that dies drops its connection: rank 0 says which one, and stops the job the way a
   // signal would (the launcher is ending the other ranks at the same time).
   std::map<caf::actor_addr, std::string> remote;
@@ -394,27 +421,41 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     actors.learners.push_back(caf::actor_cast<learner_actor>(a));
   for (const auto& [index, a] : found["tutor"])
     actors.tutors.push_back(caf::actor_cast<generator_actor>(a));
-  if (actors.tutors.size() != 1 || found["student"].size() != 1 || found["judge"].size() > 1)
-    throw input_error("tutor.ranks", "several replicas of a role are not routed yet",
-                      "give each role one rank for now");
-  actors.generators.tutor = actors.tutors.front();
-  if (plan.students.empty() || found["student"].empty())
-    throw std::runtime_error("no student generator was started");
-  actors.generators.student = caf::actor_cast<generator_actor>(found["student"].begin()->second);
-  if (!found["judge"].empty())
-    actors.generators.judge = caf::actor_cast<generator_actor>(found["judge"].begin()->second);
+  // One handle per role for the conversations: the replica itself, or a router over several.
+  auto role_handle = [&](const std::string& role) -> generator_actor {
+    std::vector<generator_actor> replicas;
+    for (const auto& [index, a] : found[role])
+      replicas.push_back(caf::actor_cast<generator_actor>(a));
+    if (replicas.size() <= 1)
+      return replicas.empty() ? generator_actor{} : replicas.front();
+    auto router = spawn_replica_router(system, role, replicas, timeout);
+    stop.actors.push_back(caf::actor_cast<caf::actor>(router));
+    logger->info("{}: {} replicas behind a session-affine, least-loaded router", role,
+                 replicas.size());
+    return router;
+  };
+  actors.generators.tutor = role_handle("tutor");
+  actors.generators.student = role_handle("student");
+  actors.generators.judge = role_handle("judge");
+  PEDAGOGY_CHECK(actors.generators.tutor && actors.generators.student && !actors.learners.empty(),
+                 "the placement left the job without a tutor, student or learner");
 
+  // The other ranks serve until rank 0 ends the job, with the step loop's exit code (an error
+  // is printed here, as the command line would, since this process leaves through finish()).
   int code = static_cast<int>(exit_code::failure);
   try {
     code = run_steps(system, cfg, resolved_toml, run, actors);
-  } catch (...) {
-    *ending = true;
-    mpi.end(code);
-    throw;
+  } catch (const input_error& e) {
+    std::cerr << describe(e) << '\n';
+    code = static_cast<int>(exit_code::bad_input);
+  } catch (const std::exception& e) {
+    logger->error("{}", e.what());
+    std::cerr << "error: " << e.what() << '\n';
   }
   *ending = true;
   mpi.end(code);
-  return code;
+  finish(code);
+  return code; // not reached
 }
 
 } // namespace pedagogy::actors

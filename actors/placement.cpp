@@ -173,11 +173,10 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
                         "fewer ranks");
 
   switch (cluster.weight_channel) {
-    case config::weight_channel_kind::auto_: {
-      const bool gpu = has_cuda && cfg.tutor.device != "cpu";
-      p.channel = gpu ? "nccl" : "mpi";
+    case config::weight_channel_kind::auto_:
+      // nccl once it is built; the mpi channel stages GPU tensors through host memory meanwhile.
+      p.channel = "mpi";
       break;
-    }
     case config::weight_channel_kind::local: {
       const auto group = p.weight_group();
       if (group.size() > 1)
@@ -193,12 +192,10 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
       p.channel = "mpi";
       break;
     case config::weight_channel_kind::nccl:
-      if (!has_cuda)
-        throw input_error("cluster.weight_channel",
-                          "\"nccl\" needs a build with CUDA and NCCL and a GPU on every rank",
-                          "use \"mpi\" on CPU, or \"auto\"");
-      p.channel = "nccl";
-      break;
+      throw input_error("cluster.weight_channel",
+                        has_cuda ? "the nccl weight channel is not built yet"
+                                 : "\"nccl\" needs GPUs, and the nccl channel is not built yet",
+                        "use \"mpi\" (or \"auto\"): it broadcasts GPU weights through host memory");
   }
   return p;
 }

@@ -67,6 +67,17 @@ struct train_options {
 };
 figures train(const train_options& options);
 
+struct sync_options {
+  double millions = 100;   // parameters moved per sync (Qwen2.5-0.5B: 494; 7B: 7615)
+  int64_t bucket_mb = 256; // cluster.weight_bucket_mb
+  int repeats = 3;         // timed syncs (best counts)
+  int round_trips = 2000;  // small actor requests timed, per placement
+};
+// Weight channels (local; mpi between ranks 0 and 1 when started with mpirun -np 2 or more)
+// against memcpy on this machine, and a small actor request's round trip in one process vs
+// across ranks (TLS, as training uses). Collective: every rank runs it; rank 0's figures count.
+figures sync(const sync_options& options);
+
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);

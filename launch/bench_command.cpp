@@ -1,4 +1,4 @@
-// `pedagogy bench tokenize|forward|generate|classroom|train [--json]`: runs one benchmark and
+// `pedagogy bench tokenize|forward|generate|classroom|train|sync [--json]`: runs one benchmark and
 // prints its figures.
 #include "bench/bench.hpp"
 #include "launch/commands.hpp"
@@ -11,6 +11,8 @@ namespace pedagogy::launch {
 namespace {
 
 int print(const bench::figures& f, bool json) {
+  if (f.title.empty())
+    return static_cast<int>(exit_code::ok); // a rank other than 0 of a multi-rank benchmark
   std::cout << (json ? f.json() + "\n" : f.text()) << std::flush;
   return static_cast<int>(exit_code::ok);
 }
@@ -102,6 +104,26 @@ void add_bench_command(CLI::App& app, command_action& action) {
   train->callback([tr, json, &action] {
     action = [tr, json] {
       return print(bench::train(*tr), *json);
+    };
+  });
+
+  auto sy = std::make_shared<bench::sync_options>();
+  auto* sync = bench->add_subcommand(
+    "sync", "Weight-channel GB/s vs memcpy, and actor round trips in one process vs across ranks "
+            "(run under mpirun -np 2 for the cross-rank figures)");
+  sync
+    ->add_option("--millions", sy->millions,
+                 "Parameters per sync, in millions (Qwen2.5-0.5B: 494, 7B: 7615)")
+    ->capture_default_str();
+  sync->add_option("--bucket-mb", sy->bucket_mb, "Broadcast bucket size (cluster.weight_bucket_mb)")
+    ->capture_default_str();
+  sync->add_option("--repeats", sy->repeats, "Timed syncs (best counts)")->capture_default_str();
+  sync->add_option("--round-trips", sy->round_trips, "Actor requests timed per placement")
+    ->capture_default_str();
+  sync->add_flag("--json", *json, "Print one JSON object");
+  sync->callback([sy, json, &action] {
+    action = [sy, json] {
+      return print(bench::sync(*sy), *json);
     };
   });
 

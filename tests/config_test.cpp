@@ -420,11 +420,8 @@ TEST_CASE("an override with a line break is refused, so it cannot smuggle in mor
 
 TEST_CASE("knobs that are not built yet are refused unless they keep their default") {
   for (const std::string assignment :
-       {"tutor.replicas=2", "judge.replicas=3", "student.ranks=[1]", "tutor.ranks=[0, 1]",
-        "cluster.host=node1", "cluster.port=1234", "cluster.weight_bucket_mb=128",
-        "cluster.collective_timeout_s=60", "checkpoint.save_optimizer=false",
-        "eval.problems=data/problems_train.jsonl", "eval.max_problems=10",
-        "eval.samples_per_problem=2", "eval.pre_dialog_attempts=false"}) {
+       {"checkpoint.save_optimizer=false", "eval.problems=data/problems_train.jsonl",
+        "eval.max_problems=10", "eval.samples_per_problem=2", "eval.pre_dialog_attempts=false"}) {
     CAPTURE(assignment);
     const std::string key = assignment.substr(0, assignment.find('='));
     auto e = expect_input_error([&] { cfg::load_string("", "x.toml", {assignment}); });
@@ -433,16 +430,30 @@ TEST_CASE("knobs that are not built yet are refused unless they keep their defau
     CHECK(contains(e.hint(), "remove"));
   }
   // The default value is harmless, so configs that spell it out still load.
-  CHECK_NOTHROW(cfg::load_string("[tutor]\nreplicas = 1\nranks = []\n[eval]\nmax_problems = 500\n"
-                                 "[checkpoint]\nsave_optimizer = true\n",
-                                 "defaults.toml"));
+  CHECK_NOTHROW(cfg::load_string(
+    "[eval]\nmax_problems = 500\n[checkpoint]\nsave_optimizer = true\n", "defaults.toml"));
 
   auto in_file =
     expect_input_error([] { cfg::load_string("[eval]\nmax_problems = 10\n", "eval.toml"); });
   CHECK(in_file.where() == "eval.toml:2:16");
 
   cfg::config c;
-  c.cluster.host = "node1";
+  c.checkpoint.save_optimizer = false;
   auto built = expect_input_error([&] { cfg::validate(c, "code"); });
-  CHECK(built.problem() == "cluster.host is not built yet");
+  CHECK(built.problem() == "checkpoint.save_optimizer is not built yet");
+}
+
+TEST_CASE("the placement knobs load, and their values are checked") {
+  CHECK_NOTHROW(cfg::load_string(
+    "", "x.toml",
+    {"tutor.replicas=2", "tutor.ranks=[4, 5]", "student.ranks=[6]", "cluster.host=\"10.0.0.1\"",
+     "cluster.port=29500", "cluster.weight_bucket_mb=64", "cluster.collective_timeout_s=60"}));
+  for (const std::string assignment :
+       {"tutor.ranks=[1, 1]", "cluster.learner_ranks=[2, 2]", "cluster.port=70000",
+        "cluster.weight_bucket_mb=0", "cluster.collective_timeout_s=-1", "tutor.ranks=[-1]"}) {
+    CAPTURE(assignment);
+    const std::string key = assignment.substr(0, assignment.find('='));
+    auto e = expect_input_error([&] { cfg::load_string("", "x.toml", {assignment}); });
+    CHECK(contains(e.what(), key));
+  }
 }

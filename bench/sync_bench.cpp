@@ -1,0 +1,182 @@
+// `pedagogy bench sync`: what a weight sync and an actor request cost (see bench.hpp).
+//
+// The weights are float32 tensors of 4 M elements each (a 7B model's largest are 0.5-0.8 G
+// elements; bucketing makes the size of one tensor matter little). Throughput counts the bytes of
+// the weights once per sync: a broadcast to more tutors moves them more often.
+#include "bench/bench.hpp"
+#include "runtime/job_tls.hpp"
+#include "runtime/mpi_service.hpp"
+#include "runtime/weight_channel.hpp"
+
+#include <ATen/ATen.h>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+namespace pedagogy::bench {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+named_tensors weights(double millions, float value) {
+  named_tensors out;
+  auto left = static_cast<int64_t>(millions * 1e6);
+  for (int i = 0; left > 0; ++i) {
+    const int64_t n = std::min<int64_t>(left, 4 << 20);
+    out.emplace_back(fmt::format("layer.{:04d}.weight", i), at::full({n}, value));
+    left -= n;
+  }
+  return out;
+}
+
+// Mean microseconds of `n` request/reply round trips to `echo`.
+double round_trip_us(caf::actor_system& system, const caf::actor& echo, int n) {
+  caf::scoped_actor self{system};
+  for (int i = 0; i < 50; ++i) // warm-up: connections, allocations
+    self->request(echo, std::chrono::seconds(10), i).receive([](int) {}, [](caf::error&) {});
+  const auto start = clock_type::now();
+  int failures = 0;
+  for (int i = 0; i < n; ++i)
+    self->request(echo, std::chrono::seconds(10), i)
+      .receive([](int) {}, [&](caf::error&) { ++failures; });
+  if (failures > 0)
+    throw std::runtime_error(fmt::format("{} of {} round trips failed", failures, n));
+  return since(start) * 1e6 / n;
+}
+
+caf::behavior echo_behaviour() {
+  return {[](int x) {
+    return x + 1;
+  }};
+}
+
+} // namespace
+
+figures sync(const sync_options& options) {
+  mpi::service mpi(/*collective_timeout_s=*/600);
+  const auto& me = mpi.self();
+  const auto& world = mpi.world_comm();
+  figures f;
+  f.title = fmt::format("weight sync and actor round trips ({} rank(s))", me.world_size);
+  const auto source = weights(options.millions, 1.5f);
+  double bytes = 0;
+  for (const auto& [name, t] : source)
+    bytes += static_cast<double>(t.numel()) * 4;
+  f.add("parameters_millions", options.millions);
+  f.add("bytes_gb", bytes / 1e9);
+
+  double memcpy_rate = 0;
+  // memcpy: the ceiling of any in-memory copy on this machine.
+  {
+    std::vector<char> from(static_cast<size_t>(bytes), 1), to(static_cast<size_t>(bytes), 0);
+    double best = 1e30;
+    for (int r = 0; r < options.repeats; ++r) {
+      const auto start = clock_type::now();
+      std::memcpy(to.data(), from.data(), from.size());
+      best = std::min(best, since(start));
+    }
+    memcpy_rate = bytes / best / 1e9;
+    f.add("memcpy_gb_per_s", memcpy_rate);
+  }
+
+  // local: a snapshot of the learner's tensors, then the copy into the tutor's.
+  {
+    local_weight_channel channel(1, std::chrono::minutes(5));
+    auto target = weights(options.millions, 0.0f);
+    double best = 1e30;
+    for (int r = 0; r < options.repeats; ++r) {
+      const auto start = clock_type::now();
+      channel.offer(source, r);
+      channel.take(target, r);
+      best = std::min(best, since(start));
+    }
+    f.add("local_sync_s", best);
+    f.add("local_gb_per_s", bytes / best / 1e9);
+  }
+
+  // mpi: rank 0 (the learner root) to rank 1 (a tutor), in buckets.
+  const auto pair = mpi.split({0, 1}, "bench weights");
+  if (me.world_size >= 2) {
+    if (pair.member()) {
+      mpi_weight_channel channel(mpi, pair, options.bucket_mb << 20, 0, std::chrono::minutes(5));
+      auto target = weights(options.millions, 0.0f);
+      double best = 1e30;
+      for (int r = 0; r < options.repeats; ++r) {
+        mpi.barrier(pair, "bench start");
+        const auto start = clock_type::now();
+        if (pair.rank == 0)
+          channel.offer(source, r);
+        else
+          channel.take(target, r);
+        mpi.barrier(pair, "bench end"); // the sync ends when the tutor has it
+        best = std::min(best, since(start));
+      }
+      if (pair.rank == 1 && target.back().second[0].item<float>() != 1.5f)
+        throw std::runtime_error("the mpi channel delivered wrong weights");
+      f.add("mpi_sync_s", best);
+      f.add("mpi_gb_per_s", bytes / best / 1e9);
+      f.add("mpi_vs_memcpy", bytes / best / 1e9 / memcpy_rate);
+    }
+  } else {
+    f.notes.push_back("mpi channel: start with mpirun -np 2 (or more) to measure it");
+  }
+  f.notes.push_back("nccl channel: needs a CUDA build and GPUs (launch/device-check.sh)");
+
+  // Actor round trips: one process, then rank 0 to rank 1 over the job's TLS network layer.
+  {
+    std::string blob;
+    if (me.rank == 0)
+      blob = job_tls::to_blob(job_tls::create("bench"));
+    blob = mpi.broadcast(world, blob, 0, "bench TLS key");
+    const auto folder =
+      job_tls::write_private(job_tls::from_blob(blob), std::filesystem::temp_directory_path());
+    {
+      caf::actor_system_config sc;
+      sc.load<caf::io::middleman>();
+      job_tls::configure(sc, folder);
+      caf::actor_system system{sc};
+      auto echo = system.spawn(echo_behaviour);
+      if (me.rank == 0)
+        f.add("actor_round_trip_local_us", round_trip_us(system, echo, options.round_trips));
+      std::string address;
+      if (me.rank == 1) {
+        auto port = caf::openssl::publish(echo, 0, "127.0.0.1", true);
+        if (!port)
+          throw std::runtime_error("publishing the echo failed: " + system.render(port.error()));
+        address = std::to_string(*port);
+      }
+      address = mpi.broadcast(world, address, me.world_size >= 2 ? 1 : 0, "bench address");
+      if (me.rank == 0 && me.world_size >= 2) {
+        auto remote = caf::openssl::remote_actor(system, "127.0.0.1",
+                                                 static_cast<uint16_t>(std::stoi(address)));
+        if (!remote)
+          throw std::runtime_error("reaching rank 1 failed: " + system.render(remote.error()));
+        const double us = round_trip_us(system, *remote, options.round_trips);
+        f.add("actor_round_trip_remote_us", us);
+      }
+      mpi.barrier(world, "bench round trips done");
+      if (me.rank == 1)
+        system.middleman().close(static_cast<uint16_t>(std::stoi(address)));
+      caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+    }
+    std::filesystem::remove_all(folder);
+  }
+  if (me.rank != 0)
+    return {}; // rank 0 reports for the job
+  return f;
+}
+
+} // namespace pedagogy::bench
