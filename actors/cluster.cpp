@@ -22,6 +22,9 @@
 #include "runtime/job_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/mpi_service.hpp"
+#ifdef PEDAGOGY_HAVE_CUDA
+#include "runtime/nccl_channel.hpp"
+#endif
 #include "runtime/signals.hpp"
 #include "runtime/weight_channel.hpp"
 
@@ -243,8 +246,20 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
       int local_takers = 0;
       for (int t : plan.tutors)
         local_takers += t == plan.learner_root() && me.rank == t ? 1 : 0;
-      channel = std::make_shared<mpi_weight_channel>(
-        mpi, weights, cfg.cluster.weight_bucket_mb * (int64_t{1} << 20), local_takers, timeout);
+      const int64_t bucket = cfg.cluster.weight_bucket_mb * (int64_t{1} << 20);
+      if (plan.channel == "nccl") {
+#ifdef PEDAGOGY_HAVE_CUDA
+        const auto device = on_this_rank(cfg.tutor, me).device;
+        const auto colon = device.find(':');
+        channel = make_nccl_weight_channel(
+          mpi, weights, colon == std::string::npos ? 0 : std::stoi(device.substr(colon + 1)),
+          bucket, local_takers, timeout);
+#else
+        PEDAGOGY_CHECK(false, "the placement chose nccl in a build without CUDA");
+#endif
+      } else {
+        channel = std::make_shared<mpi_weight_channel>(mpi, weights, bucket, local_takers, timeout);
+      }
     }
     if (const int index = index_of(plan.learners, me.rank); index >= 0) {
       learner_setup ls;

@@ -76,12 +76,12 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
                             setup.options.grpo.beta != 0.0 ? "loaded" : "none");
   auto behaviour = [](learner_actor::stateful_pointer<learner_state> self,
                       std::shared_ptr<models::learner> owned,
-                      learner_setup setup) -> learner_actor::behavior_type {
+                      learner_setup given) -> learner_actor::behavior_type {
     self->state.learner = std::move(owned);
-    self->state.weights = std::move(setup.weights);
-    self->state.peers = std::move(setup.peers);
-    self->state.index = setup.index;
-    self->state.model = std::move(setup.model);
+    self->state.weights = std::move(given.weights);
+    self->state.peers = std::move(given.peers);
+    self->state.index = given.index;
+    self->state.model = std::move(given.model);
     return {
       [=](learn_atom, const rollout_batch& batch) -> caf::result<models::learn_report> {
         try {

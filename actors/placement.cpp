@@ -174,7 +174,8 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
 
   switch (cluster.weight_channel) {
     case config::weight_channel_kind::auto_:
-      // nccl once it is built; the mpi channel stages GPU tensors through host memory meanwhile.
+      // mpi until the nccl channel has been measured on GPUs (it stages GPU tensors through host
+      // memory); cluster.weight_channel = "nccl" asks for NCCL.
       p.channel = "mpi";
       break;
     case config::weight_channel_kind::local: {
@@ -192,10 +193,12 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
       p.channel = "mpi";
       break;
     case config::weight_channel_kind::nccl:
-      throw input_error("cluster.weight_channel",
-                        has_cuda ? "the nccl weight channel is not built yet"
-                                 : "\"nccl\" needs GPUs, and the nccl channel is not built yet",
-                        "use \"mpi\" (or \"auto\"): it broadcasts GPU weights through host memory");
+      if (!has_cuda)
+        throw input_error("cluster.weight_channel",
+                          "\"nccl\" needs a build with CUDA and NCCL and a GPU on every rank",
+                          "use \"mpi\" (or \"auto\") on CPU");
+      p.channel = "nccl";
+      break;
   }
   return p;
 }

@@ -53,11 +53,10 @@ caf::result<Answer> ask_all(router_pointer self, Request request, Answer start, 
 generator_actor::behavior_type router(router_pointer self, std::string role,
                                       std::vector<generator_actor> replicas,
                                       caf::duration timeout) {
-  auto& s = self->state;
-  s.role = std::move(role);
-  s.replicas = std::move(replicas);
-  s.in_flight.assign(s.replicas.size(), 0);
-  s.timeout = timeout;
+  self->state.role = std::move(role);
+  self->state.replicas = std::move(replicas);
+  self->state.in_flight.assign(self->state.replicas.size(), 0);
+  self->state.timeout = timeout;
   return {
     [=](generate_atom, generate_request& r) -> caf::result<generate_reply> {
       auto& s = self->state;

@@ -13,28 +13,18 @@
 
 namespace pedagogy {
 
-namespace {
-
 // Both ends walk the parameters in name order, so the learner's and a generator's own orders
 // need not agree.
-std::vector<std::pair<std::string, at::Tensor>> by_name(const named_tensors& tensors) {
+named_tensors sorted_by_name(const named_tensors& tensors) {
   auto sorted = tensors;
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return sorted;
 }
 
-// What both ends must agree on before any bucket moves: the version, and a fingerprint of the
-// names and sizes (FNV-1a), so a tutor of another shape fails loudly instead of mixing weights.
-struct header {
-  int64_t version = -1;
-  int64_t tensors = 0;
-  int64_t elements = 0;
-  uint64_t fingerprint = 0;
-};
-
-header describe(const named_tensors& sorted, int64_t version) {
-  header h;
+// The fingerprint is FNV-1a over the names and element counts.
+weight_header describe_weights(const named_tensors& sorted, int64_t version) {
+  weight_header h;
   h.version = version;
   h.tensors = static_cast<int64_t>(sorted.size());
   uint64_t hash = 1469598103934665603ull;
@@ -55,9 +45,8 @@ header describe(const named_tensors& sorted, int64_t version) {
   return h;
 }
 
-// The parameters as one stream of float32 elements, cut into buckets: copies element range
-// [begin, begin + buffer.numel()) of the stream into `buffer` (pack) or out of it (unpack).
-void move_range(const named_tensors& sorted, int64_t begin, const at::Tensor& buffer, bool pack) {
+void copy_weight_range(const named_tensors& sorted, int64_t begin, const at::Tensor& buffer,
+                       bool pack) {
   at::NoGradGuard no_grad;
   const int64_t end = begin + buffer.numel();
   int64_t offset = 0; // of the current tensor in the stream
@@ -79,8 +68,6 @@ void move_range(const named_tensors& sorted, int64_t begin, const at::Tensor& bu
       break;
   }
 }
-
-} // namespace
 
 // ---- snapshot ---------------------------------------------------------------------------------
 
@@ -156,15 +143,15 @@ void mpi_weight_channel::offer(const named_tensors& source, int64_t version) {
     snapshot_->put(source, version);
   if (group_.size <= 1)
     return;
-  const auto sorted = by_name(source);
-  header h = describe(sorted, version);
+  const auto sorted = sorted_by_name(source);
+  weight_header h = describe_weights(sorted, version);
   mpi_.broadcast(group_, &h, sizeof h, 0, fmt::format("weights v{} (header)", version));
   const int64_t per_bucket = bucket_bytes_ / static_cast<int64_t>(sizeof(float));
   auto buffer = at::empty({std::min(per_bucket, std::max<int64_t>(h.elements, 1))},
                           at::TensorOptions().dtype(at::kFloat));
   for (int64_t begin = 0; begin < h.elements; begin += per_bucket) {
     auto bucket = buffer.narrow(0, 0, std::min(per_bucket, h.elements - begin));
-    move_range(sorted, begin, bucket, /*pack=*/true);
+    copy_weight_range(sorted, begin, bucket, /*pack=*/true);
     mpi_.broadcast(group_, bucket.data_ptr<float>(),
                    static_cast<size_t>(bucket.numel()) * sizeof(float), 0,
                    fmt::format("weights v{}", version));
@@ -177,12 +164,12 @@ void mpi_weight_channel::take(const named_tensors& target, int64_t version) {
     snapshot_->copy_into(target, version);
     return;
   }
-  const auto sorted = by_name(target);
-  const header mine = describe(sorted, version);
-  header h;
+  const auto sorted = sorted_by_name(target);
+  const weight_header mine = describe_weights(sorted, version);
+  weight_header h;
   mpi_.broadcast(group_, &h, sizeof h, 0, fmt::format("weights v{} (header)", version));
   // A mismatch breaks the broadcast sequence for good: the job cannot go on.
-  if (h.version != version || h.fingerprint != mine.fingerprint || h.elements != mine.elements)
+  if (!(h == mine))
     mpi_.abort(fmt::format("the weight broadcast sent version {} with {} tensors ({} elements), "
                            "the tutor here expected version {} with {} tensors ({} elements)",
                            h.version, h.tensors, h.elements, version, mine.tensors, mine.elements));
@@ -194,7 +181,7 @@ void mpi_weight_channel::take(const named_tensors& target, int64_t version) {
     mpi_.broadcast(group_, bucket.data_ptr<float>(),
                    static_cast<size_t>(bucket.numel()) * sizeof(float), 0,
                    fmt::format("weights v{}", version));
-    move_range(sorted, begin, bucket, /*pack=*/false);
+    copy_weight_range(sorted, begin, bucket, /*pack=*/false);
   }
 }
 
@@ -221,10 +208,10 @@ void mpi_data_parallel::sum(const std::vector<at::Tensor>& tensors) {
                           at::TensorOptions().dtype(at::kFloat));
   for (int64_t begin = 0; begin < elements; begin += per_bucket) {
     auto bucket = buffer.narrow(0, 0, std::min(per_bucket, elements - begin));
-    move_range(stream, begin, bucket, /*pack=*/true);
+    copy_weight_range(stream, begin, bucket, /*pack=*/true);
     mpi_.sum(learners_, bucket.data_ptr<float>(), static_cast<size_t>(bucket.numel()),
              "gradient sum");
-    move_range(stream, begin, bucket, /*pack=*/false);
+    copy_weight_range(stream, begin, bucket, /*pack=*/false);
   }
 }
 

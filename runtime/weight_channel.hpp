@@ -43,6 +43,28 @@ public:
   virtual std::string kind() const = 0;
 };
 
+// ---- shared by the channels -------------------------------------------------------------------
+
+// What both ends must agree on before any bucket moves: the version, and a fingerprint of the
+// names and sizes, so a tutor of another shape fails loudly instead of mixing weights.
+struct weight_header {
+  int64_t version = -1;
+  int64_t tensors = 0;
+  int64_t elements = 0;
+  uint64_t fingerprint = 0;
+  bool operator==(const weight_header&) const = default;
+};
+
+// Both ends walk the parameters in name order.
+named_tensors sorted_by_name(const named_tensors& tensors);
+weight_header describe_weights(const named_tensors& sorted, int64_t version);
+
+// The parameters as one stream of float32 elements cut into buckets: copies elements
+// [begin, begin + buffer.numel()) of the stream into `buffer` (pack) or out of it into the
+// tensors (unpack, casting to their dtype and device).
+void copy_weight_range(const named_tensors& sorted, int64_t begin, const at::Tensor& buffer,
+                       bool pack);
+
 // What offer() keeps for takers in the same process: a copy of one version, released once
 // every local taker has it. take() waits (up to `timeout`) for the version it is told.
 class weight_snapshot {

@@ -88,12 +88,14 @@ TEST_CASE("ranks and data-parallel learners need several processes") {
         "cluster.weight_channel");
 }
 
-TEST_CASE("the weight channel across ranks is mpi, never local, and nccl is refused until built") {
+TEST_CASE(
+  "the weight channel across ranks is mpi by default, nccl on GPUs when asked, never local") {
   CHECK(plan_placement(preset("tiny-mpi.toml"), 4).channel == "mpi");
   CHECK(plan_placement(preset("tiny-mpi.toml", {"tutor.device=\"auto\""}), 4, true).channel ==
         "mpi");
-  CHECK(refused_knob(preset("tiny-mpi.toml", {"cluster.weight_channel=\"nccl\""}), 4, true) ==
-        "cluster.weight_channel");
+  CHECK(
+    plan_placement(preset("tiny-mpi.toml", {"cluster.weight_channel=\"nccl\""}), 4, true).channel ==
+    "nccl");
   CHECK(refused_knob(preset("tiny-mpi.toml", {"cluster.weight_channel=\"local\""}), 4) ==
         "cluster.weight_channel");
   CHECK(refused_knob(preset("tiny-mpi.toml", {"cluster.weight_channel=\"nccl\""}), 4) ==
