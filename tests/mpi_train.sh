@@ -87,6 +87,29 @@ case $case in
     [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lacks steps"
     echo "ok: ended ${took}s after the kill with rc $rc; resumed to step 4"
     ;;
+  replicas_and_learners)
+    # 5 ranks: two tutor replicas (ranks 1 and 4) behind the router, two data-parallel learners
+    # (ranks 2 and 3), the student beside the trainer on rank 0.
+    timeout 600 "$mpiexec" -np 5 --oversubscribe "$pedagogy" train --config config/tiny-mpi.toml \
+      --force "${common[@]}" train.max_steps=2 student.ranks=[0] tutor.ranks=[1,4] \
+      cluster.learner_ranks=[2,3] logging.run_dir="$work/run" tutor.model="$work/w/tutor" \
+      student.model="$work/w/student" > "$work/out.log" 2>&1 ||
+      { tail -20 "$work/out.log"; fail "mpirun -np 5 failed"; }
+    grep -q "tutor: 2 replicas behind a session-affine, least-loaded router" "$work/out.log" ||
+      fail "no router"
+    [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 2 ] || fail "not 2 metrics lines"
+    [ -f "$work/run/checkpoints/step-000002/model.safetensors" ] || fail "no final checkpoint"
+    # Step 1's dialogs were generated after the sync of version 1, by either replica: both
+    # must have taken it (a replica left behind would tag its tokens 0).
+    python3 - "$work/run/dialogs.jsonl" <<'PY' || fail "a replica missed a weight version"
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1])]
+step1 = [r for r in records if r["step"] == 1]
+assert len(step1) == 4, len(step1)
+assert all(r["weights_version"] == 1 and r["status"] == "ok" for r in step1), step1
+PY
+    echo "ok: 2 tutor replicas and 2 learners trained 2 steps"
+    ;;
   placement_refused)
     # tiny-mpi needs 4 ranks: on 2 its learner's rank does not exist. Refused on every rank
     # before any model is created or loaded, naming the knob.
