@@ -15,6 +15,7 @@ void add_message_types(caf::actor_system_config& config) {
   config.add_message_type<token_history>("pedagogy::token_history");
   config.add_message_type<generator_status>("pedagogy::generator_status");
   config.add_message_type<dialog_result>("pedagogy::dialog_result");
+  config.add_message_type<std::vector<dialog_result>>("std::vector<pedagogy::dialog_result>");
   config.add_message_type<rollout_batch>("pedagogy::rollout_batch");
   config.add_message_type<models::learn_report>("pedagogy::learn_report");
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace pedagogy::actors {
 
@@ -150,86 +151,166 @@ caf::actor spawn_conversation(caf::actor_system& system,
                       std::move(reply_to));
 }
 
-std::vector<dialog_result> run_rollout(caf::actor_system& system,
-                                       std::shared_ptr<const classroom_setup> setup,
-                                       const role_generators& generators,
-                                       std::vector<dialog_job> jobs, const result_sink& sink,
-                                       const rollout_options& options) {
-  std::vector<std::optional<dialog_result>> results(jobs.size());
-  caf::scoped_actor self{system};
-  const size_t cap = options.max_in_flight > 0 ? static_cast<size_t>(options.max_in_flight)
-                                               : std::max<size_t>(jobs.size(), 1);
+namespace {
+
+struct schedule_state {
+  std::shared_ptr<const classroom_setup> setup;
+  role_generators generators;
+  std::vector<dialog_job> jobs;
+  result_sink sink;
+  rollout_options options;
+  caf::actor reply_to;
+  int64_t tag = 0;
+  std::vector<std::optional<dialog_result>> results;
   std::map<caf::actor_addr, int64_t> index_of;
   std::map<int64_t, caf::actor> running;
   size_t next = 0;
   size_t done = 0;
   bool stopped = false;
-  auto deliver = [&](int64_t index, dialog_result result) {
-    running.erase(index);
-    auto& slot = results[static_cast<size_t>(index)];
-    if (slot)
-      return;
-    if (sink && result.record.status != abandoned_status)
-      sink(result);
-    slot = std::move(result);
-    ++done;
-  };
-  auto stop_asked = [&] {
-    return options.stop && options.stop();
-  };
-  auto start_more = [&] {
-    while (!stopped && next < jobs.size() && running.size() < cap && !stop_asked()) {
-      const auto index = static_cast<int64_t>(next);
-      auto actor = spawn_conversation(system, setup, generators, jobs[next], index, self);
-      self->monitor(actor);
-      index_of.emplace(actor.address(), index);
-      running.emplace(index, std::move(actor));
-      ++next;
-    }
-  };
-  auto stop_now = [&] {
-    stopped = true;
-    for (; next < jobs.size(); ++next)
-      deliver(
-        static_cast<int64_t>(next),
-        lost(jobs[next], "the rollout was stopped before this dialog started", abandoned_status));
-    for (const auto& [index, actor] : running)
-      self->send_exit(actor, caf::exit_reason::user_shutdown);
-  };
-  start_more();
-  while (done < jobs.size()) {
-    if (!stopped && stop_asked())
-      stop_now();
-    self->receive(
-      [&](int64_t index, dialog_result& result) {
-        deliver(index, std::move(result));
-        start_more();
-      },
-      [&](caf::down_msg& down) {
-        // A conversation that stops without its record (it reports before it quits, so a normal
-        // exit finds the slot filled) is recorded as failed (or abandoned, when we stopped it)
-        // instead of waited for.
-        auto it = index_of.find(down.source);
-        if (it == index_of.end() || results[static_cast<size_t>(it->second)])
-          return;
-        self->receive(
-          [&](int64_t index, dialog_result& result) { deliver(index, std::move(result)); },
-          caf::after(std::chrono::seconds(0)) >> [] {});
-        const auto index = it->second;
-        if (!results[static_cast<size_t>(index)])
-          deliver(index, stopped
-                           ? lost(jobs[static_cast<size_t>(index)],
-                                  "the rollout was stopped while this dialog ran", abandoned_status)
-                           : lost(jobs[static_cast<size_t>(index)],
-                                  "the conversation actor stopped: " + system.render(down.reason)));
-        start_more();
-      },
-      // Wakes up to look at options.stop even while no dialog finishes.
-      caf::after(std::chrono::milliseconds(200)) >> [] {});
-  }
+  bool reported = false;
+  static inline const char* name = "rollout";
+};
+
+using schedule_pointer = caf::stateful_actor<schedule_state>*;
+
+void finish_if_done(schedule_pointer self) {
+  auto& s = self->state;
+  if (s.done < s.jobs.size() || s.reported)
+    return;
+  s.reported = true;
   std::vector<dialog_result> out;
-  for (auto& r : results)
+  for (auto& r : s.results)
     out.push_back(std::move(*r));
+  self->send(s.reply_to, rollout_done_atom::value, s.tag, std::move(out));
+  self->quit();
+}
+
+void deliver(schedule_pointer self, int64_t index, dialog_result result) {
+  auto& s = self->state;
+  s.running.erase(index);
+  auto& slot = s.results[static_cast<size_t>(index)];
+  if (slot)
+    return;
+  if (s.sink && result.record.status != abandoned_status)
+    s.sink(result);
+  slot = std::move(result);
+  ++s.done;
+}
+
+bool stop_asked(schedule_pointer self) {
+  return self->state.options.stop && self->state.options.stop();
+}
+
+void start_more(schedule_pointer self) {
+  auto& s = self->state;
+  const size_t cap = s.options.max_in_flight > 0 ? static_cast<size_t>(s.options.max_in_flight)
+                                                 : std::max<size_t>(s.jobs.size(), 1);
+  while (!s.stopped && s.next < s.jobs.size() && s.running.size() < cap && !stop_asked(self)) {
+    const auto index = static_cast<int64_t>(s.next);
+    auto actor = spawn_conversation(self->system(), s.setup, s.generators, s.jobs[s.next], index,
+                                    caf::actor_cast<caf::actor>(self));
+    self->monitor(actor);
+    s.index_of.emplace(actor.address(), index);
+    s.running.emplace(index, std::move(actor));
+    ++s.next;
+  }
+}
+
+void stop_now(schedule_pointer self) {
+  auto& s = self->state;
+  if (s.stopped)
+    return;
+  s.stopped = true;
+  for (; s.next < s.jobs.size(); ++s.next)
+    deliver(
+      self, static_cast<int64_t>(s.next),
+      lost(s.jobs[s.next], "the rollout was stopped before this dialog started", abandoned_status));
+  for (const auto& [index, actor] : s.running)
+    self->send_exit(actor, caf::exit_reason::user_shutdown);
+}
+
+caf::behavior schedule(schedule_pointer self, std::shared_ptr<const classroom_setup> setup,
+                       role_generators generators, std::vector<dialog_job> jobs, result_sink sink,
+                       rollout_options options, caf::actor reply_to, int64_t tag) {
+  auto& s = self->state;
+  s.setup = std::move(setup);
+  s.generators = std::move(generators);
+  s.jobs = std::move(jobs);
+  s.sink = std::move(sink);
+  s.options = std::move(options);
+  s.reply_to = std::move(reply_to);
+  s.tag = tag;
+  s.results.resize(s.jobs.size());
+  // An exit message abandons the dialogs that have not finished; the results still go out.
+  self->set_exit_handler([=](caf::exit_msg&) {
+    stop_now(self);
+    finish_if_done(self);
+  });
+  self->set_down_handler([=](caf::down_msg& down) {
+    // A conversation that stops without its record (it reports before it quits, so a normal
+    // exit finds the slot filled) is recorded as failed, or abandoned when we stopped it.
+    auto& st = self->state;
+    auto it = st.index_of.find(down.source);
+    if (it == st.index_of.end() || st.results[static_cast<size_t>(it->second)])
+      return;
+    const auto index = it->second;
+    const auto& job = st.jobs[static_cast<size_t>(index)];
+    deliver(self, index,
+            st.stopped
+              ? lost(job, "the rollout was stopped while this dialog ran", abandoned_status)
+              : lost(job, "the conversation actor stopped: " + self->system().render(down.reason)));
+    start_more(self);
+    finish_if_done(self);
+  });
+  start_more(self);
+  finish_if_done(self); // no jobs at all
+  if (!self->state.reported)
+    self->delayed_send(self, std::chrono::milliseconds(200), tick_atom::value);
+  return {
+    [=](int64_t index, dialog_result& result) {
+      deliver(self, index, std::move(result));
+      start_more(self);
+      finish_if_done(self);
+    },
+    // Looks at options.stop even while no dialog finishes.
+    [=](tick_atom) {
+      if (!self->state.stopped && stop_asked(self))
+        stop_now(self);
+      finish_if_done(self);
+      if (!self->state.reported)
+        self->delayed_send(self, std::chrono::milliseconds(200), tick_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_rollout(caf::actor_system& system, std::shared_ptr<const classroom_setup> setup,
+                         const role_generators& generators, std::vector<dialog_job> jobs,
+                         result_sink sink, rollout_options options, caf::actor reply_to,
+                         int64_t tag) {
+  return system.spawn(schedule, std::move(setup), generators, std::move(jobs), std::move(sink),
+                      std::move(options), std::move(reply_to), tag);
+}
+
+std::vector<dialog_result> run_rollout(caf::actor_system& system,
+                                       std::shared_ptr<const classroom_setup> setup,
+                                       const role_generators& generators,
+                                       std::vector<dialog_job> jobs, const result_sink& sink,
+                                       const rollout_options& options) {
+  caf::scoped_actor self{system};
+  spawn_rollout(system, std::move(setup), generators, std::move(jobs), sink, options, self, 0);
+  std::vector<dialog_result> out;
+  bool done = false;
+  while (!done)
+    self->receive(
+      [&](rollout_done_atom, int64_t, std::vector<dialog_result>& results) {
+        out = std::move(results);
+        done = true;
+      },
+      // The schedule bounds every dialog (finite request timeouts, the stop predicate): this
+      // only wakes up now and then.
+      caf::after(std::chrono::seconds(1)) >> [] {});
   return out;
 }
 

@@ -78,10 +78,9 @@ double round_trip_us(caf::actor_system& system, const caf::actor& echo, int n) {
   double us = -1;
   caf::scoped_actor self{system};
   self->request(pinger, std::chrono::minutes(5), n)
-    .receive([&](double x) { us = x; },
-             [&](caf::error& e) {
-               throw std::runtime_error("round trips failed: " + system.render(e));
-             });
+    .receive(
+      [&](double x) { us = x; },
+      [&](caf::error& e) { throw std::runtime_error("round trips failed: " + system.render(e)); });
   caf::anon_send_exit(pinger, caf::exit_reason::user_shutdown);
   return us;
 }

@@ -1,0 +1,517 @@
+// The trainer as an actor (DESIGN §3): the step loop's phases are its states, and every phase
+// ends in a message, so the trainer never blocks and owns no thread.
+//
+//            ┌───────────── next step (max_staleness = 0: its rollout starts now) ─────────────┐
+//            v                                                                                 │
+//   rolling out ──rolled──> learning ──all learners──> syncing ──all tutors──> checkpointing ──┘
+//      │   (max_staleness = 1: the next step's rollout starts as learning does)     │
+//      └── a signal abandons the rollout ──> stopping <── a signal, checked after each step
+//
+// Every request has cluster.request_timeout_s; a failed one ends the job with its reason. A stop
+// (SIGINT/SIGTERM) lets the step in flight finish, keeps a checkpoint of every finished step,
+// and ends with 128 + the signal.
+#include "actors/checkpoints.hpp"
+#include "actors/setup.hpp"
+#include "actors/step_batch.hpp"
+#include "actors/step_metrics.hpp"
+#include "actors/training_run.hpp"
+#include "classroom/record.hpp"
+#include "runtime/files.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/seeds.hpp"
+#include "runtime/signals.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+
+namespace pedagogy::actors {
+
+namespace {
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+double since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+// The problems of every epoch in a seeded order (a portable Fisher-Yates shuffle).
+std::vector<int64_t> epoch_order(int64_t problems, int64_t epoch, int64_t seed, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(problems));
+  std::iota(order.begin(), order.end(), 0);
+  if (!shuffle)
+    return order;
+  uint64_t state =
+    static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch);
+  for (size_t i = order.size(); i > 1; --i)
+    std::swap(order[i - 1], order[splitmix64(state) % i]);
+  return order;
+}
+
+// dialogs.jsonl, appended to by the rollouts' schedules (on their threads) and synced and closed
+// by the trainer. A failed write is kept and raised by the trainer.
+struct dialog_file {
+  std::mutex mutex;
+  files::line_appender out;
+  std::exception_ptr failure;
+
+  void append(const std::string& line) {
+    std::lock_guard guard{mutex};
+    if (failure || !out.is_open())
+      return;
+    try {
+      out.append(line);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  void sync() {
+    std::lock_guard guard{mutex};
+    if (failure)
+      std::rethrow_exception(failure);
+    out.sync();
+  }
+  void close() {
+    std::lock_guard guard{mutex};
+    if (failure)
+      std::rethrow_exception(failure);
+    out.close();
+  }
+};
+
+// How the job ended, for the thread that waits for the trainer.
+struct trainer_outcome {
+  int code = 0;
+  bool signal = false;      // stopped by a signal: exit at once with `code`
+  std::exception_ptr error; // the job failed
+};
+
+struct rollout_out {
+  std::vector<dialog_result> results;
+  double seconds = 0;
+  int64_t epoch = 0;
+  bool abandoned = false;
+};
+
+struct trainer_setup {
+  const config::config* cfg = nullptr;
+  const std::string* resolved_toml = nullptr;
+  prepared_run* run = nullptr;
+  const job_actors* actors = nullptr;
+  std::shared_ptr<trainer_outcome> outcome;
+};
+
+class trainer_actor : public caf::event_based_actor {
+public:
+  trainer_actor(caf::actor_config& config, trainer_setup setup)
+    : caf::event_based_actor(config), cfg_(*setup.cfg), t_(setup.cfg->train),
+      resolved_toml_(*setup.resolved_toml), run_(*setup.run), actors_(*setup.actors),
+      outcome_(std::move(setup.outcome)), timeout_(request_timeout_of(*setup.cfg)),
+      logger_(log::get("trainer")) {}
+
+  const char* name() const override {
+    return "trainer";
+  }
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& down) {
+      // A rollout schedule that stops without its results would leave its step waiting.
+      for (const auto& [step, rollout] : rollouts_)
+        if (rollout.address() == down.source)
+          guard([&] {
+            throw std::runtime_error(fmt::format("the rollout of step {} stopped: {}", step,
+                                                 system().render(down.reason)));
+          });
+    });
+    guard([this] { start(); });
+    return {
+      [this](rollout_done_atom, int64_t step, std::vector<dialog_result>& results) {
+        guard([&] { on_rolled(step, std::move(results)); });
+      },
+      [this](tick_atom) { guard([this] { on_tick(); }); },
+    };
+  }
+
+private:
+  enum class phase { rolling_out, learning, syncing, checkpointing, stopping };
+
+  // Runs a phase's work; an exception ends the job with it.
+  template <class F>
+  void guard(F&& f) {
+    try {
+      f();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+
+  void fail(std::exception_ptr error) {
+    if (!outcome_->error)
+      outcome_->error = error;
+    for (const auto& [step, rollout] : rollouts_)
+      send_exit(rollout, caf::exit_reason::user_shutdown);
+    quit();
+  }
+
+  [[noreturn]] void fail(const std::string& what, const caf::error& e) {
+    throw std::runtime_error(fmt::format("{}: {}", what, system().render(e)));
+  }
+
+  void start() {
+    const auto& run = run_;
+    dialogs_ = std::make_shared<dialog_file>();
+    metrics_ = files::line_appender(run.run_dir / "metrics.jsonl");
+    if (cfg_.logging.save_dialogs)
+      dialogs_->out = files::line_appender(run.run_dir / "dialogs.jsonl");
+    setup_ = make_classroom_setup(cfg_);
+    if (cfg_.inspect.enabled)
+      logger_->info("live inspection over HTTP ([inspect]) is not built yet; nothing is served");
+    logger_->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
+                  run.problems.size(), run.total_steps, t_.problems_per_step,
+                  t_.samples_per_problem, run.run_dir.string());
+    run_start_ = clock_type::now();
+    step_ = completed_ = saved_ = run.start_step;
+    delayed_send(this, std::chrono::milliseconds(200), tick_atom::value);
+    auto first = [this] {
+      if (step_ >= run_.total_steps)
+        return finish_job();
+      step_start_ = clock_type::now();
+      start_rollout(step_);
+      phase_ = phase::rolling_out;
+    };
+    // A resumed tutor starts from the checkpoint's weights, version start_step: offering and
+    // taking them makes its tokens carry that version, as in the uninterrupted run.
+    if (!run.resume_dir.empty())
+      sync(run.start_step, first);
+    else
+      first();
+  }
+
+  // ---- rolling out -----------------------------------------------------------------------------
+
+  void start_rollout(int64_t step) {
+    const int64_t epoch = step / run_.steps_per_epoch;
+    const auto order =
+      epoch_order(static_cast<int64_t>(run_.problems.size()), epoch, t_.seed, cfg_.data.shuffle);
+    const auto offset = static_cast<size_t>((step % run_.steps_per_epoch) * t_.problems_per_step);
+    std::vector<int64_t> picked(order.begin() + static_cast<std::ptrdiff_t>(offset),
+                                order.begin() + static_cast<std::ptrdiff_t>(offset) +
+                                  t_.problems_per_step);
+    auto jobs = make_jobs(step, run_.problems, picked, t_.samples_per_problem,
+                          static_cast<uint64_t>(t_.seed));
+    auto options = rollout_options_from(cfg_);
+    options.stop = [] {
+      return signals::stop_requested() != 0;
+    };
+    auto file = dialogs_;
+    auto rollout = spawn_rollout(
+      system(), setup_, actors_.generators, std::move(jobs),
+      [file](const dialog_result& r) { file->append(classroom::to_json_line(r.record)); },
+      std::move(options), caf::actor_cast<caf::actor>(this), step);
+    monitor(rollout);
+    rollouts_.emplace(step, rollout);
+    rollout_started_[step] = clock_type::now();
+  }
+
+  void on_rolled(int64_t step, std::vector<dialog_result> results) {
+    rollouts_.erase(step);
+    rollout_out out;
+    out.seconds = since(rollout_started_[step]);
+    rollout_started_.erase(step);
+    out.epoch = step / run_.steps_per_epoch;
+    for (const auto& r : results)
+      out.abandoned = out.abandoned || r.record.status == abandoned_status;
+    out.results = std::move(results);
+    ready_[step] = std::move(out);
+    if (phase_ == phase::stopping)
+      return stop_when_idle();
+    if (phase_ == phase::rolling_out && step == step_)
+      learn();
+  }
+
+  // ---- learning
+  // ----------------------------------------------------------------------------------
+
+  void learn() {
+    auto rolled = std::move(ready_[step_]);
+    ready_.erase(step_);
+    rollout_wait_s_ = since(step_start_);
+    if (rolled.abandoned)
+      return stop(); // stopped mid-rollout: this step is not trained, resume redoes it
+    // Off-policy by one step: the next dialogs start now, under the weights of this step, and
+    // the tutor takes the new weights mid-rollout (tokens carry their version; the learner
+    // compares with the behaviour log-probs recorded at sampling).
+    if (t_.max_staleness == 1 && step_ + 1 < run_.total_steps && signals::stop_requested() == 0)
+      start_rollout(step_ + 1);
+    epoch_ = rolled.epoch;
+    rollout_s_ = rolled.seconds;
+    dialogs_->sync();
+    // Rewards -> group advantages -> training sequences (failed dialogs sit out).
+    auto made = make_step_batch(rolled.results, {t_.samples_per_problem, t_.scale_rewards,
+                                                 t_.std_eps, cfg_.classroom.judge_rules});
+    stats_ = std::move(made.stats);
+    if (made.batch.sequences.empty()) {
+      const auto& first = rolled.results.front().record;
+      throw std::runtime_error(fmt::format(
+        "every dialog of step {} failed; the first ({}) with: {}", step_, first.id, first.error));
+    }
+    // Every data-parallel learner gets the whole batch and trains on its share; their reports
+    // describe the whole batch and must agree. A NaN/inf loss or gradient never reaches the
+    // weights: the learner refuses the pass, and with train.on_non_finite = "stop" the job ends.
+    phase_ = phase::learning;
+    learn_start_ = clock_type::now();
+    auto waiting = std::make_shared<size_t>(actors_.learners.size());
+    for (size_t i = 0; i < actors_.learners.size(); ++i)
+      request(actors_.learners[i], timeout_, learn_atom::value, made.batch)
+        .then(
+          [this, i, waiting](models::learn_report& r) {
+            guard([&] {
+              if (i == 0)
+                report_ = r;
+              else
+                reports_[i] = r;
+              if (--*waiting == 0)
+                on_learned();
+            });
+          },
+          [this, i](caf::error& e) {
+            guard([&] {
+              fail(fmt::format("learner {} failed at step {}/{}", i, step_ + 1, run_.total_steps),
+                   e);
+            });
+          });
+  }
+
+  void on_learned() {
+    for (const auto& [i, r] : reports_)
+      if (r.optimizer_steps != report_.optimizer_steps ||
+          r.skipped_passes != report_.skipped_passes)
+        throw std::runtime_error(
+          fmt::format("learner {} took {} optimizer steps, the root {}: the learners diverged", i,
+                      r.optimizer_steps, report_.optimizer_steps));
+    reports_.clear();
+    learn_s_ = since(learn_start_);
+    optimizer_steps_ = report_.optimizer_steps;
+    if (report_.skipped_passes > 0)
+      logger_->warn("step {}: {} of {} optimizer passes skipped for a non-finite loss or gradient "
+                    "(train.on_non_finite = skip)",
+                    step_, report_.skipped_passes, t_.mu);
+    phase_ = phase::syncing;
+    sync_start_ = clock_type::now();
+    sync(step_ + 1, [this] {
+      sync_s_ = since(sync_start_);
+      completed_ = step_ + 1;
+      checkpoint();
+    });
+  }
+
+  // ---- syncing: version v from the learner root to every tutor replica
+  // ---------------------------
+
+  // The sync protocol (DESIGN §6): the learner root and every tutor replica are told version v
+  // at once, so each can enter the broadcast without waiting for another; each reports v.
+  void sync(int64_t version, std::function<void()> then) {
+    auto waiting = std::make_shared<size_t>(1 + actors_.tutors.size());
+    auto done = [this, waiting, then](int64_t) {
+      guard([&] {
+        if (--*waiting == 0)
+          then();
+      });
+    };
+    request(actors_.learners.front(), timeout_, publish_atom::value, version)
+      .then(done, [this, version](caf::error& e) {
+        guard([&] { fail(fmt::format("the learner could not send weights v{}", version), e); });
+      });
+    for (size_t i = 0; i < actors_.tutors.size(); ++i)
+      request(actors_.tutors[i], timeout_, weights_atom::value, version)
+        .then(done, [this, i, version](caf::error& e) {
+          guard([&] {
+            fail(fmt::format("tutor replica {} could not take weights v{}", i, version), e);
+          });
+        });
+  }
+
+  // ---- checkpointing
+  // -----------------------------------------------------------------------------
+
+  void save(int64_t step, std::function<void()> then) {
+    const fs::path tmp = checkpoint_tmp_dir(run_.checkpoint_dir, step);
+    request(actors_.learners.front(), timeout_, save_atom::value, tmp.string())
+      .then(
+        [this, tmp, step, then](int64_t) {
+          guard([&] {
+            nlohmann::json state = {{"step", step},
+                                    {"weights_version", step},
+                                    {"optimizer_steps", optimizer_steps_},
+                                    {"seed", t_.seed},
+                                    {"config", resolved_toml_}};
+            const auto dir = finish_checkpoint(tmp, state.dump(2) + "\n");
+            prune_checkpoints(run_.checkpoint_dir, cfg_.checkpoint.keep_last);
+            saved_ = step;
+            logger_->info("checkpoint {}", dir.string());
+            then();
+          });
+        },
+        [this](caf::error& e) { guard([&] { fail("saving the checkpoint failed", e); }); });
+  }
+
+  void checkpoint() {
+    phase_ = phase::checkpointing;
+    checkpoint_start_ = clock_type::now();
+    const bool last = step_ + 1 == run_.total_steps;
+    const int64_t every = cfg_.checkpoint.every_steps;
+    if (last || (every > 0 && (step_ + 1) % every == 0))
+      save(step_ + 1, [this] { end_step(); });
+    else
+      end_step();
+  }
+
+  // ---- the end of a step
+  // -------------------------------------------------------------------------
+
+  void end_step() {
+    step_timings time;
+    time.rollout_s = rollout_s_;
+    time.rollout_wait_s = rollout_wait_s_;
+    time.learn_s = learn_s_;
+    time.sync_s = sync_s_;
+    time.checkpoint_s = since(checkpoint_start_);
+    time.step_s = since(step_start_);
+    metrics_.append(metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time));
+    metrics_.sync();
+    if (cfg_.logging.print_every_steps > 0 && (step_ + 1) % cfg_.logging.print_every_steps == 0)
+      logger_->info("{}", progress_line(step_, run_.total_steps, stats_, report_, time));
+    check_log();
+    if (signals::stop_requested() != 0)
+      return stop();
+    if (step_ + 1 == run_.total_steps)
+      return finish_job();
+    ++step_;
+    step_start_ = clock_type::now();
+    phase_ = phase::rolling_out;
+    if (t_.max_staleness == 0)
+      start_rollout(step_);
+    else if (ready_.count(step_) > 0)
+      learn();
+  }
+
+  void on_tick() {
+    // A signal abandons a rollout in flight (its schedule polls the same flag); a step that is
+    // learning or syncing finishes first (end_step looks again).
+    delayed_send(this, std::chrono::milliseconds(200), tick_atom::value);
+  }
+
+  // ---- stopping (a signal)
+  // -----------------------------------------------------------------------
+
+  void stop() {
+    phase_ = phase::stopping;
+    for (const auto& [step, rollout] : rollouts_)
+      send_exit(rollout, caf::exit_reason::user_shutdown);
+    stop_when_idle();
+  }
+
+  // Once no rollout is running: keep every finished step, then leave.
+  void stop_when_idle() {
+    if (!rollouts_.empty() || stopping_started_)
+      return;
+    stopping_started_ = true;
+    auto leave = [this] {
+      const int signal = signals::stop_requested();
+      dialogs_->close();
+      metrics_.close();
+      if (saved_ > 0)
+        logger_->warn("stopped by signal {} after {} of {} steps; checkpoint at step {}; "
+                      "continue with --resume",
+                      signal, completed_, run_.total_steps, saved_);
+      else
+        logger_->warn("stopped by signal {} before the first step finished; nothing to resume, "
+                      "the same command starts the run again",
+                      signal);
+      check_log();
+      outcome_->signal = true;
+      outcome_->code = signals::exit_code_for(signal);
+      quit();
+    };
+    if (completed_ > saved_)
+      save(completed_, leave);
+    else
+      leave();
+  }
+
+  void finish_job() {
+    dialogs_->close();
+    metrics_.close();
+    logger_->info("done: {} steps in {:.1f} s; metrics in {}", run_.total_steps - run_.start_step,
+                  since(run_start_), (run_.run_dir / "metrics.jsonl").string());
+    check_log();
+    outcome_->code = 0;
+    quit();
+  }
+
+  // The log file's disk can fill too; spdlog only tells its error handler.
+  void check_log() {
+    log::flush();
+    if (auto failure = log::write_failure(); !failure.empty())
+      throw files::write_error(run_.run_dir / "pedagogy.log", failure);
+  }
+
+  const config::config& cfg_;
+  const config::train_config& t_;
+  const std::string& resolved_toml_;
+  prepared_run& run_;
+  const job_actors& actors_;
+  std::shared_ptr<trainer_outcome> outcome_;
+  caf::duration timeout_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<const classroom_setup> setup_;
+  std::shared_ptr<dialog_file> dialogs_;
+  files::line_appender metrics_;
+
+  phase phase_ = phase::rolling_out;
+  bool stopping_started_ = false;
+  int64_t step_ = 0;      // the step being worked on
+  int64_t completed_ = 0; // steps whose update is applied
+  int64_t saved_ = 0;     // the step of the newest checkpoint
+  int64_t optimizer_steps_ = 0;
+  int64_t epoch_ = 0;
+  std::map<int64_t, caf::actor> rollouts_; // running rollout schedules, by step
+  std::map<int64_t, clock_type::time_point> rollout_started_;
+  std::map<int64_t, rollout_out> ready_; // finished rollouts not yet learned from
+  step_stats stats_;
+  models::learn_report report_;
+  std::map<size_t, models::learn_report> reports_; // the other learners'
+  clock_type::time_point run_start_, step_start_, learn_start_, sync_start_, checkpoint_start_;
+  double rollout_s_ = 0, rollout_wait_s_ = 0, learn_s_ = 0, sync_s_ = 0;
+};
+
+} // namespace
+
+int run_steps(caf::actor_system& system, const config::config& cfg,
+              const std::string& resolved_toml, prepared_run& run, const job_actors& actors) {
+  auto outcome = std::make_shared<trainer_outcome>();
+  trainer_setup setup{&cfg, &resolved_toml, &run, &actors, outcome};
+  caf::scoped_actor self{system};
+  auto trainer = system.spawn<trainer_actor>(setup);
+  self->monitor(trainer);
+  // The trainer bounds everything it waits for; this thread only waits for it to end.
+  for (bool ended = false; !ended;)
+    self->receive([&](caf::down_msg&) { ended = true; },
+                  caf::after(std::chrono::seconds(1)) >> [] {});
+  if (outcome->error)
+    std::rethrow_exception(outcome->error);
+  if (outcome->signal)
+    signals::exit_now(
+      outcome->code); // everything is on disk; requests in flight are not waited for
+  return outcome->code;
+}
+
+} // namespace pedagogy::actors
