@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <optional>
 
 namespace pedagogy::actors {
@@ -298,19 +300,60 @@ std::vector<dialog_result> run_rollout(caf::actor_system& system,
                                        const role_generators& generators,
                                        std::vector<dialog_job> jobs, const result_sink& sink,
                                        const rollout_options& options) {
+  // A sink that throws (a full disk) stops the rollout, and its exception is the caller's.
+  struct sink_failure {
+    std::mutex mutex;
+    std::exception_ptr error;
+  };
+  auto failure = std::make_shared<sink_failure>();
+  result_sink guarded;
+  if (sink)
+    guarded = [sink, failure](const dialog_result& r) {
+      std::lock_guard guard{failure->mutex};
+      if (failure->error)
+        return;
+      try {
+        sink(r);
+      } catch (...) {
+        failure->error = std::current_exception();
+      }
+    };
+  auto guarded_options = options;
+  guarded_options.stop = [stop = options.stop, failure] {
+    {
+      std::lock_guard guard{failure->mutex};
+      if (failure->error)
+        return true;
+    }
+    return stop && stop();
+  };
   caf::scoped_actor self{system};
-  spawn_rollout(system, std::move(setup), generators, std::move(jobs), sink, options, self, 0);
+  auto schedule = spawn_rollout(system, std::move(setup), generators, std::move(jobs), guarded,
+                                guarded_options, self, 0);
+  self->monitor(schedule);
   std::vector<dialog_result> out;
   bool done = false;
-  while (!done)
+  std::string died;
+  while (!done && died.empty())
     self->receive(
       [&](rollout_done_atom, int64_t, std::vector<dialog_result>& results) {
         out = std::move(results);
         done = true;
       },
+      [&](caf::down_msg& down) {
+        if (down.source == schedule.address())
+          died = system.render(down.reason);
+      },
       // The schedule bounds every dialog (finite request timeouts, the stop predicate): this
       // only wakes up now and then.
       caf::after(std::chrono::seconds(1)) >> [] {});
+  {
+    std::lock_guard guard{failure->mutex};
+    if (failure->error)
+      std::rethrow_exception(failure->error);
+  }
+  if (!done)
+    throw std::runtime_error("the rollout schedule stopped: " + died);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Config to classroom setup and generators (see setup.hpp).
 #include "actors/setup.hpp"
 
+#include "actors/generator_supervisor.hpp"
 #include "actors/openai_generator.hpp"
 #include "models/init_model.hpp"
 #include "runtime/errors.hpp"
@@ -194,7 +195,11 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
                       fmt::format("'{}' is not a model directory (no config.json)", role.model),
                       "point it at a Hugging Face model folder, or set " + name +
                         ".init = \"qwen2:tiny\" to create a random one");
-  return spawn_generator(system, g);
+  auto first = spawn_generator(system, g);
+  if (name == "tutor")
+    return first; // its weights are the learner's: a crash ends the job, --resume continues
+  return spawn_generator_supervisor(system, name, first,
+                                    [&system, g] { return spawn_generator(system, g); });
 }
 
 role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg) {

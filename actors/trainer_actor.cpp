@@ -73,6 +73,10 @@ struct dialog_file {
       failure = std::current_exception();
     }
   }
+  bool failed() {
+    std::lock_guard guard{mutex};
+    return failure != nullptr;
+  }
   void sync() {
     std::lock_guard guard{mutex};
     if (failure)
@@ -208,10 +212,11 @@ private:
     auto jobs = make_jobs(step, run_.problems, picked, t_.samples_per_problem,
                           static_cast<uint64_t>(t_.seed));
     auto options = rollout_options_from(cfg_);
-    options.stop = [] {
-      return signals::stop_requested() != 0;
-    };
     auto file = dialogs_;
+    // A signal, or a failed write of dialogs.jsonl (raised by learn()), ends the rollout early.
+    options.stop = [file] {
+      return signals::stop_requested() != 0 || file->failed();
+    };
     auto rollout = spawn_rollout(
       system(), setup_, actors_.generators, std::move(jobs),
       [file](const dialog_result& r) { file->append(classroom::to_json_line(r.record)); },
@@ -244,6 +249,7 @@ private:
     auto rolled = std::move(ready_[step_]);
     ready_.erase(step_);
     rollout_wait_s_ = since(step_start_);
+    dialogs_->sync(); // raises a failed write of this step's dialogs
     if (rolled.abandoned)
       return stop(); // stopped mid-rollout: this step is not trained, resume redoes it
     // Off-policy by one step: the next dialogs start now, under the weights of this step, and
@@ -253,7 +259,6 @@ private:
       start_rollout(step_ + 1);
     epoch_ = rolled.epoch;
     rollout_s_ = rolled.seconds;
-    dialogs_->sync();
     // Rewards -> group advantages -> training sequences (failed dialogs sit out).
     auto made = make_step_batch(rolled.results, {t_.samples_per_problem, t_.scale_rewards,
                                                  t_.std_eps, cfg_.classroom.judge_rules});

@@ -1,0 +1,105 @@
+// A frozen role's generator that dies is replaced: the request it was serving fails (so its
+// dialog retries or records the reason), the next request reaches a new generator, and after
+// max_restarts deaths the supervisor gives up instead of restarting forever.
+#include "actors/generator_supervisor.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/all.hpp>
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+using namespace pedagogy::actors;
+
+namespace {
+
+// Answers "<incarnation>:<prompt>"; a prompt "crash" throws out of the handler, which kills it.
+generator_actor::behavior_type scripted(generator_actor::pointer, int incarnation) {
+  return {
+    [=](generate_atom, const generate_request& r) -> generate_reply {
+      const auto prompt = r.messages.front().content;
+      if (prompt == "crash")
+        throw std::runtime_error("a bug in the generator");
+      generated_text text;
+      text.text = std::to_string(incarnation) + ":" + prompt;
+      generate_reply reply;
+      reply.completions.push_back(text);
+      return reply;
+    },
+    [](close_atom, const std::string&) { return token_history{}; },
+    [](status_atom) { return generator_status{}; },
+    [](weights_atom, int64_t v) { return v; },
+    [](cancel_atom, const std::string&) {},
+    [](step_atom) {},
+  };
+}
+
+struct fixture {
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  std::shared_ptr<std::atomic<int>> spawned = std::make_shared<std::atomic<int>>(0);
+  generator_actor first; // the generator the supervisor starts with
+  generator_actor supervisor;
+
+  explicit fixture(int max_restarts) {
+    add_message_types(config);
+    system = std::make_unique<caf::actor_system>(config);
+    auto make = [this, counter = spawned] {
+      return system->spawn(scripted, ++*counter);
+    };
+    first = make();
+    supervisor = spawn_generator_supervisor(*system, "student", first, make, max_restarts);
+  }
+  ~fixture() {
+    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+  }
+
+  std::string ask(const std::string& prompt) {
+    generate_request r;
+    r.messages.push_back({"user", prompt});
+    std::string out = "no reply";
+    caf::scoped_actor self{*system};
+    self->request(supervisor, std::chrono::seconds(10), generate_atom::value, r)
+      .receive([&](generate_reply& reply) { out = reply.completions.front().text; },
+               [&](caf::error&) { out = "error"; });
+    return out;
+  }
+};
+
+} // namespace
+
+TEST_CASE("a generator that dies is replaced and the request it held fails") {
+  fixture f(3);
+  CHECK(f.ask("hello") == "1:hello");
+  CHECK(f.ask("crash") == "error");
+  CHECK(f.ask("hello") == "2:hello");
+  CHECK(f.ask("again") == "2:again");
+  CHECK(f.spawned->load() == 2);
+}
+
+TEST_CASE("after max_restarts deaths the supervisor gives up") {
+  fixture f(1);
+  CHECK(f.ask("crash") == "error");
+  CHECK(f.ask("hello") == "2:hello");
+  CHECK(f.ask("crash") == "error");
+  // No third generator: the supervisor is gone and so is every later request.
+  CHECK(f.ask("hello") == "error");
+  CHECK(f.spawned->load() == 2);
+}
+
+TEST_CASE("stopping the supervisor stops its generator") {
+  fixture f(3);
+  CHECK(f.ask("hello") == "1:hello");
+  caf::scoped_actor self{*f.system};
+  self->monitor(f.first);
+  caf::anon_send_exit(f.supervisor, caf::exit_reason::user_shutdown);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; },
+                caf::after(std::chrono::seconds(10)) >> [] {});
+  CHECK(down);
+  CHECK(f.ask("hello") == "error");
+}
