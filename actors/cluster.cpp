@@ -101,9 +101,12 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   auto logger = log::get("cluster");
 
   // 2. Placement: every rank computes the same answer; rank 0 speaks for all of them.
-  bool has_cuda = false;
+  // NCCL needs a GPU on every rank of the weight group; asking for it needs one on every rank.
+  bool has_cuda = true;
   for (const auto& r : mpi.world())
-    has_cuda = has_cuda || r.device.rfind("cuda", 0) == 0;
+    has_cuda = has_cuda && r.device.rfind("cuda", 0) == 0;
+  // The start of a job waits on ranks loading models and connecting: longer than a collective.
+  const double startup_limit_s = 4 * mpi.collective_timeout_s();
   placement plan;
   try {
     plan = plan_placement(cfg, me.world_size, has_cuda);
@@ -148,15 +151,16 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
                {"total_steps", run.total_steps}};
     } catch (const input_error& e) {
       start = {{"error", describe(e)}, {"code", static_cast<int>(exit_code::bad_input)}};
-      mpi.broadcast(world, start.dump(), 0, "the start of the run");
+      mpi.broadcast(world, start.dump(), 0, "the start of the run", startup_limit_s);
       throw;
     } catch (const std::exception& e) {
       start = {{"error", e.what()}, {"code", static_cast<int>(exit_code::failure)}};
-      mpi.broadcast(world, start.dump(), 0, "the start of the run");
+      mpi.broadcast(world, start.dump(), 0, "the start of the run", startup_limit_s);
       throw;
     }
   }
-  start = nlohmann::json::parse(mpi.broadcast(world, start.dump(), 0, "the start of the run"));
+  start = nlohmann::json::parse(
+    mpi.broadcast(world, start.dump(), 0, "the start of the run", startup_limit_s));
   if (start.contains("error"))
     return start["code"].get<int>();
   const fs::path run_dir = cfg.logging.run_dir;
@@ -201,10 +205,22 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
   // Actor ports accept only this job: TLS with a key rank 0 makes and hands out over MPI, and
   // every peer must prove it holds it (runtime/job_tls).
+  // A failure here is this rank's alone and no protocol reports it: end the job, saying why.
   std::string blob;
-  if (root)
-    blob = job_tls::to_blob(job_tls::create(fmt::format("pedagogy job on {}", me.node)));
+  if (root) {
+    try {
+      blob = job_tls::to_blob(job_tls::create(fmt::format("pedagogy job on {}", me.node)));
+    } catch (const std::exception& e) {
+      mpi.abort(fmt::format("creating the job's TLS key failed: {}", e.what()));
+    }
+  }
   blob = mpi.broadcast(world, blob, 0, "the job's TLS key");
+  fs::path key_folder;
+  try {
+    key_folder = job_tls::write_private(job_tls::from_blob(blob), fs::temp_directory_path());
+  } catch (const std::exception& e) {
+    mpi.abort(fmt::format("writing the job's TLS key failed: {}", e.what()));
+  }
   // CAF reads the key files for every new connection; there are none once rank 0 is connected,
   // so the folder goes then (and on every way out before).
   struct private_folder {
@@ -216,10 +232,14 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     ~private_folder() {
       remove();
     }
-  } tls{job_tls::write_private(job_tls::from_blob(blob), fs::temp_directory_path())};
+  } tls{key_folder};
   caf::actor_system_config sc;
   configure_actor_system(sc, cfg, /*with_middleman=*/true);
-  job_tls::configure(sc, tls.path);
+  try {
+    job_tls::configure(sc, tls.path);
+  } catch (const std::exception& e) {
+    mpi.abort(fmt::format("loading the job's TLS key failed: {}", e.what()));
+  }
   caf::actor_system system{sc};
   auto network = system.openssl_manager().actor_handle();
   const caf::duration patience{std::chrono::seconds(
@@ -234,7 +254,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
       if (a)
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     tls.remove();
-    mpi_owner.reset();
+    mpi.finalize(); // actors still holding the service get errors, never a lone collective
     signals::exit_now(code);
   };
   std::vector<served> mine;
@@ -316,7 +336,8 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     }
   }
   nlohmann::json report = {{"failure", failure}, {"addresses", addresses}};
-  const auto reports = mpi.all_gather(world, report.dump(), "the actors of every rank");
+  const auto reports =
+    mpi.all_gather(world, report.dump(), "the actors of every rank", startup_limit_s);
   std::vector<std::string> failures;
   for (int r = 0; r < me.world_size; ++r) {
     auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
@@ -336,7 +357,8 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     // Rank 0 connects now; once it has, the ports close (CAF 0.17 has no handshake timeout, so
     // an open port is only a way in for strangers) and the connections stay. Closing also lets
     // go of the actors, which the actor system's destructor waits for.
-    const auto connected = mpi.all_gather(world, "", "rank 0 connecting to every rank");
+    const auto connected =
+      mpi.all_gather(world, "", "rank 0 connecting to every rank", startup_limit_s);
     tls.remove();
     caf::scoped_actor self{system};
     for (const auto& line : addresses) {
@@ -391,7 +413,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
       found[role][index] = proxy;
     }
   }
-  mpi.all_gather(world, unreachable, "rank 0 connecting to every rank");
+  mpi.all_gather(world, unreachable, "rank 0 connecting to every rank", startup_limit_s);
   tls.remove();
   if (!unreachable.empty()) {
     std::cerr << "error: " << unreachable
@@ -467,6 +489,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     logger->error("{}", e.what());
     std::cerr << "error: " << e.what() << '\n';
   }
+  // A signal's code too: the other ranks kept serving for the checkpoint, and leave with it.
   *ending = true;
   mpi.end(code);
   finish(code);

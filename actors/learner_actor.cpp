@@ -92,7 +92,14 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
           for (size_t i : learner_share(batch.sequences, s.peers->size(), s.index))
             share.push_back(batch.sequences[i]);
           return s.learner->learn(share, s.peers.get());
+        } catch (const models::non_finite_error& e) {
+          // Every rank saw the same summed loss and gradient norm: all of them are here.
+          return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
         } catch (const std::exception& e) {
+          // The other learners would wait in their next gradient sum: end the job instead.
+          if (self->state.peers)
+            self->state.peers->abort(
+              fmt::format("learner {} failed: {}", self->state.index, e.what()));
           return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
         }
       },

@@ -13,6 +13,7 @@
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/ranks.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/weight_channel.hpp"
 
 #include <ATen/Parallel.h>
@@ -209,7 +210,10 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   ls.options = learner_options_from(cfg, run.total_steps);
   actors.learners.push_back(spawn_learner(system, ls));
   stopper.actors.push_back(caf::actor_cast<caf::actor>(actors.learners.front()));
-  return run_steps(system, cfg, resolved_toml, run, actors);
+  const int code = run_steps(system, cfg, resolved_toml, run, actors);
+  if (signals::stop_requested() != 0)
+    signals::exit_now(code); // everything is on disk; requests in flight are not waited for
+  return code;
 }
 
 } // namespace pedagogy::actors

@@ -395,10 +395,10 @@ private:
     if (cfg_.logging.print_every_steps > 0 && (step_ + 1) % cfg_.logging.print_every_steps == 0)
       logger_->info("{}", progress_line(step_, run_.total_steps, stats_, report_, time));
     check_log();
+    if (step_ + 1 == run_.total_steps)
+      return finish_job(); // a signal now finds the run complete
     if (signals::stop_requested() != 0)
       return stop();
-    if (step_ + 1 == run_.total_steps)
-      return finish_job();
     ++step_;
     step_start_ = clock_type::now();
     phase_ = phase::rolling_out;
@@ -513,9 +513,6 @@ int run_steps(caf::actor_system& system, const config::config& cfg,
                   caf::after(std::chrono::seconds(1)) >> [] {});
   if (outcome->error)
     std::rethrow_exception(outcome->error);
-  if (outcome->signal)
-    signals::exit_now(
-      outcome->code); // everything is on disk; requests in flight are not waited for
   return outcome->code;
 }
 

@@ -48,8 +48,9 @@ struct job_actors {
   std::vector<learner_actor> learners; // data-parallel learners; [0] is the root
 };
 
-// The step loop: rollouts, learning, weight sync, checkpoints, metrics. Returns the exit code
-// (or exits with 128 + signal when a signal stopped the job, once everything is on disk).
+// The step loop (the trainer actor): rollouts, learning, weight sync, checkpoints, metrics.
+// Returns the exit code: 0, or 128 + the signal that stopped the job once everything is on disk.
+// Throws what ended the job otherwise.
 int run_steps(caf::actor_system& system, const config::config& cfg,
               const std::string& resolved_toml, prepared_run& run, const job_actors& actors);
 

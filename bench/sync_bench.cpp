@@ -161,7 +161,7 @@ figures sync(const sync_options& options) {
   } else {
     f.notes.push_back("mpi channel: start with mpirun -np 2 (or more) to measure it");
   }
-  f.notes.push_back("nccl channel: not built yet");
+  f.notes.push_back("nccl channel: not measured here (it needs a GPU per rank)");
 
   // Actor round trips: one process, then rank 0 to rank 1 over the job's TLS network layer.
   {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace pedagogy::models {
@@ -43,6 +44,8 @@ public:
   virtual void sum(std::vector<double>& values) = 0;
   // In-place sum of float32 tensors (the gradients), in buckets.
   virtual void sum(const std::vector<at::Tensor>& tensors) = 0;
+  // One rank failed where the others go on into the next sum: end the whole job, saying why.
+  [[noreturn]] virtual void abort(const std::string& why) = 0;
 };
 
 // A pass produced a NaN/inf loss or gradient; the weights were not updated by it.

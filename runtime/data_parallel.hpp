@@ -16,6 +16,9 @@ public:
   }
   void sum(std::vector<double>& values) override;
   void sum(const std::vector<at::Tensor>& tensors) override;
+  [[noreturn]] void abort(const std::string& why) override {
+    mpi_.abort(why);
+  }
 
 private:
   mpi::service& mpi_;

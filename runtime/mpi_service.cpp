@@ -8,7 +8,6 @@
 
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
-#include "runtime/signals.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -58,9 +57,11 @@ struct service::impl {
   std::condition_variable wake;    // the MPI thread: a job, a stop
   std::condition_variable watched; // the watchdog: a call started or ended, a stop
   std::deque<std::packaged_task<void()>> jobs;
-  bool stopping = false;
+  bool stopping = false;      // the MPI thread: drain the jobs, finalise, end
+  bool watchdog_done = false; // the watchdog: end (after the MPI thread has)
 
-  // What the MPI thread is waiting for, for the watchdog.
+  // What the MPI thread is waiting for, for the watchdog, and for how long it may.
+  double current_limit_s = 0;
   std::string current;
   clock_type::time_point current_since;
   bool busy = false;
@@ -80,6 +81,8 @@ struct service::impl {
     if constexpr (std::is_void_v<result>) {
       {
         std::lock_guard guard{mutex};
+        if (stopping)
+          throw std::runtime_error("MPI is finalised: no more collectives in this process");
         jobs.emplace_back(std::move(task));
       }
       wake.notify_one();
@@ -89,6 +92,8 @@ struct service::impl {
       auto shared = std::make_shared<std::packaged_task<result()>>(std::move(task));
       {
         std::lock_guard guard{mutex};
+        if (stopping)
+          throw std::runtime_error("MPI is finalised: no more collectives in this process");
         jobs.emplace_back([shared] { (*shared)(); });
       }
       wake.notify_one();
@@ -99,10 +104,12 @@ struct service::impl {
   // Brackets a blocking MPI call for the watchdog.
   struct watched_call {
     impl& s;
-    watched_call(impl& service, std::string what) : s(service) {
+    // `limit_s` < 0: the service's collective timeout.
+    watched_call(impl& service, std::string what, double limit_s = -1) : s(service) {
       std::lock_guard guard{s.mutex};
       s.current = std::move(what);
       s.current_since = clock_type::now();
+      s.current_limit_s = limit_s < 0 ? s.timeout_s : limit_s;
       s.busy = true;
       s.watched.notify_all();
     }
@@ -197,9 +204,10 @@ struct service::impl {
     }
     lock.unlock();
     if (end_posted) {
-      // This rank leaves before rank 0 said so (a signal): nothing left to finalise cleanly.
+      // This rank leaves before rank 0 said so: nothing left to finalise cleanly.
       return;
     }
+    watched_call w(*this, "MPI_Finalize (every rank leaving together)");
     MPI_Comm_free(&control);
     for (size_t i = 1; i < comms.size(); ++i)
       if (comms[i] != MPI_COMM_NULL)
@@ -209,21 +217,21 @@ struct service::impl {
 
   void run_watchdog() {
     std::unique_lock lock{mutex};
-    while (!stopping) {
-      if (!busy || timeout_s <= 0) {
+    while (!watchdog_done) {
+      if (!busy || current_limit_s <= 0) {
         watched.wait_for(lock, std::chrono::milliseconds(500));
         continue;
       }
       const auto limit = current_since + std::chrono::duration_cast<clock_type::duration>(
-                                           std::chrono::duration<double>(timeout_s));
+                                           std::chrono::duration<double>(current_limit_s));
       if (clock_type::now() < limit) {
         watched.wait_until(lock, std::min(limit, clock_type::now() + std::chrono::seconds(1)));
         continue;
       }
       const auto message = fmt::format(
-        "rank {} ({}): {} did not finish in cluster.collective_timeout_s = {} s; a rank of it has "
+        "rank {} ({}): {} did not finish in {} s (cluster.collective_timeout_s); a rank of it has "
         "died or stopped answering. Ending the job; continue it with --resume",
-        me.rank, me.node, current, timeout_s);
+        me.rank, me.node, current, current_limit_s);
       lock.unlock();
       log::get("mpi")->critical("{}", message);
       log::flush();
@@ -249,13 +257,24 @@ service::service(double collective_timeout_s) : impl_(std::make_unique<impl>()) 
 }
 
 service::~service() {
+  finalize();
+}
+
+void service::finalize() {
+  if (!impl_->thread.joinable())
+    return;
   {
     std::lock_guard guard{impl_->mutex};
     impl_->stopping = true;
   }
   impl_->wake.notify_all();
-  impl_->watched.notify_all();
+  // The jobs still queued and MPI_Finalize run under the watchdog; it stops after them.
   impl_->thread.join();
+  {
+    std::lock_guard guard{impl_->mutex};
+    impl_->watchdog_done = true;
+  }
+  impl_->watched.notify_all();
   impl_->watchdog.join();
 }
 
@@ -265,6 +284,10 @@ const ranks::rank_info& service::self() const {
 
 const std::vector<ranks::rank_info>& service::world() const {
   return impl_->all;
+}
+
+double service::collective_timeout_s() const {
+  return impl_->timeout_s;
 }
 
 const communicator& service::world_comm() const {
@@ -297,10 +320,10 @@ communicator service::split(const std::vector<int>& members, const std::string& 
 }
 
 void service::broadcast(const communicator& comm, void* data, size_t bytes, int root,
-                        const std::string& what) {
+                        const std::string& what, double limit_s) {
   impl_->call([&] {
     MPI_Comm h = impl_->handle(comm);
-    impl::watched_call w(*impl_, impl_->describe(comm, what));
+    impl::watched_call w(*impl_, impl_->describe(comm, what), limit_s);
     auto* p = static_cast<char*>(data);
     for (size_t done = 0; done < bytes; done += max_piece) {
       const auto n = static_cast<int>(std::min(max_piece, bytes - done));
@@ -310,11 +333,11 @@ void service::broadcast(const communicator& comm, void* data, size_t bytes, int 
 }
 
 std::string service::broadcast(const communicator& comm, std::string text, int root,
-                               const std::string& what) {
+                               const std::string& what, double limit_s) {
   uint64_t length = text.size();
-  broadcast(comm, &length, sizeof length, root, what + " (length)");
+  broadcast(comm, &length, sizeof length, root, what + " (length)", limit_s);
   text.resize(length);
-  broadcast(comm, text.data(), length, root, what);
+  broadcast(comm, text.data(), length, root, what, limit_s);
   return text;
 }
 
@@ -345,10 +368,10 @@ void service::sum(const communicator& comm, double* data, size_t count, const st
 }
 
 std::vector<std::string> service::all_gather(const communicator& comm, const std::string& text,
-                                             const std::string& what) {
+                                             const std::string& what, double limit_s) {
   return impl_->call([&] {
     MPI_Comm h = impl_->handle(comm);
-    impl::watched_call w(*impl_, impl_->describe(comm, what));
+    impl::watched_call w(*impl_, impl_->describe(comm, what), limit_s);
     int length = static_cast<int>(text.size());
     std::vector<int> lengths(static_cast<size_t>(comm.size));
     check(MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, h),
@@ -398,11 +421,9 @@ int service::wait_for_end() {
           "MPI_Ibcast(end)");
     impl_->end_posted = true;
   });
-  while (ended.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {
-    // mpirun passes SIGTERM on when another rank died: leave without waiting for rank 0.
-    if (const int signal = signals::stop_requested(); signal != 0)
-      return signals::exit_code_for(signal);
-  }
+  // A first SIGINT/SIGTERM (Ctrl-C under mpirun, Slurm's warning) reaches every rank: this one
+  // keeps serving so that rank 0 can finish its step and checkpoint; rank 0 then ends the job.
+  // A second signal exits at once (signals.hpp), and a launcher whose rank died ends the rest.
   return ended.get();
 }
 

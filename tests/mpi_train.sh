@@ -87,6 +87,35 @@ case $case in
     [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lacks steps"
     echo "ok: ended ${took}s after the kill with rc $rc; resumed to step 4"
     ;;
+  sigterm_all)
+    # Slurm's warning signal (and Ctrl-C under mpirun) reaches every rank at once: the ranks
+    # other than 0 keep serving, rank 0 finishes or abandons the step in flight, keeps every
+    # finished step in a checkpoint, and the job exits 143; --resume finishes the run.
+    run=(--config config/tiny-mpi.toml "${common[@]}" train.max_steps=4 checkpoint.every_steps=2
+         cluster.collective_timeout_s=60 logging.run_dir="$work/run"
+         tutor.model="$work/w/tutor" student.model="$work/w/student")
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --force "${run[@]}" \
+      > "$work/first.log" 2>&1 &
+    launcher=$!
+    wait_for_lines "$work/run/metrics.jsonl" 1 "$launcher" ||
+      { tail -20 "$work/first.log"; fail "no first step"; }
+    pids=$(grep -o '\[r[123]\] \[cluster\] \[info\] pid [0-9]*' "$work/first.log" | grep -o '[0-9]*$')
+    rank0=$(pgrep -f -- "--force.*$work/run" | while read -r p; do
+      [ "$(ps -o comm= -p "$p")" = pedagogy ] && ! grep -qw "$p" <<< "$pids" && echo "$p"; done | head -1)
+    [ -n "$rank0" ] && [ "$(wc -w <<< "$pids")" -eq 3 ] || fail "ranks not found ($rank0; $pids)"
+    kill -TERM "$rank0" $pids
+    wait "$launcher"
+    rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { tail -20 "$work/first.log"; fail "rc $rc"; }
+    grep -q "stopped by signal 15" "$work/run/pedagogy.log" || fail "rank 0 did not stop cleanly"
+    steps=$(whole_lines "$work/run/metrics.jsonl")
+    [ -d "$work/run/checkpoints/step-$(printf %06d "$steps")" ] ||
+      { ls "$work/run/checkpoints"; fail "no checkpoint of the $steps finished step(s)"; }
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --resume "${run[@]}" \
+      > "$work/resume.log" 2>&1 || { tail -20 "$work/resume.log"; fail "--resume failed"; }
+    [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lacks steps"
+    echo "ok: stopped with rc $rc after $steps step(s), checkpointed them, resumed to step 4"
+    ;;
   replicas_and_learners)
     # 5 ranks: two tutor replicas (ranks 1 and 4) behind the router, two data-parallel learners
     # (ranks 2 and 3), the student beside the trainer on rank 0.
