@@ -80,15 +80,6 @@ struct served {
   caf::actor handle;
 };
 
-struct stopper {
-  std::vector<caf::actor> actors;
-  ~stopper() {
-    for (auto& a : actors)
-      if (a)
-        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  }
-};
-
 } // namespace
 
 int train_multi_rank(const config::config& cfg, const std::string& resolved_toml,
@@ -245,7 +236,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   const caf::duration patience{std::chrono::seconds(
     cfg.cluster.collective_timeout_s > 0 ? static_cast<int64_t>(cfg.cluster.collective_timeout_s)
                                          : 600)};
-  stopper stop;
+  actor_stopper stop;
   // Every way out once actors exist: stop them, finalise MPI (every rank does, so none waits on
   // another), and leave without the actor system's destructor, which can wait forever on an
   // actor a remote node still referenced when its connection dropped (CAF 0.17).

@@ -55,17 +55,6 @@ bool non_empty(const fs::path& path) {
   return fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0;
 }
 
-// Stops the actors this run spawned on every way out of train(), so that the actor system's
-// destructor (which waits for all actors) cannot hang after an error.
-struct actor_stopper {
-  std::vector<caf::actor> actors;
-  ~actor_stopper() {
-    for (auto& a : actors)
-      if (a)
-        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  }
-};
-
 } // namespace
 
 prepared_run prepare_run(const config::config& cfg, const std::string& resolved_toml,

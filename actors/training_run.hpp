@@ -35,6 +35,17 @@ struct prepared_run {
   std::filesystem::path resume_dir; // "" = a fresh start
 };
 
+// Stops the actors a job spawned on every way out, so that the actor system's destructor (which
+// waits for all actors) cannot hang after an error.
+struct actor_stopper {
+  std::vector<caf::actor> actors;
+  ~actor_stopper() {
+    for (auto& a : actors)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+};
+
 // Locks the run folder, decides what to continue from, loads the problems, clears an earlier
 // run (--force), sets up the log file and writes config.toml. Throws input_error for bad input
 // before any model loads.

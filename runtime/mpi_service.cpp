@@ -29,13 +29,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 void check(int rc, const std::string& call) {
-  if (rc == MPI_SUCCESS)
-    return;
-  char text[MPI_MAX_ERROR_STRING] = {};
-  int length = 0;
-  MPI_Error_string(rc, text, &length);
-  PEDAGOGY_FATAL(fmt::format("{} failed: {}", call, std::string(text, length)),
-                 "check the launcher (mpirun/srun) and the network between the nodes");
+  ranks::check_mpi(rc, call);
 }
 
 // MPI counts are ints: large buffers go in pieces of at most 1 GiB.
@@ -137,33 +131,8 @@ struct service::impl {
       ready.set_exception(std::current_exception());
       return;
     }
-    // Everyone's description on every rank: fixed-size records, gathered once.
-    struct record {
-      int numbers[4];
-      char node[128];
-      char device[32];
-    };
-    record mine{};
-    mine.numbers[0] = me.rank;
-    mine.numbers[1] = me.world_size;
-    mine.numbers[2] = me.local_rank;
-    mine.numbers[3] = me.local_size;
-    std::snprintf(mine.node, sizeof mine.node, "%s", me.node.c_str());
-    std::snprintf(mine.device, sizeof mine.device, "%s", me.device.c_str());
-    std::vector<record> records(static_cast<size_t>(me.world_size));
-    check(MPI_Allgather(&mine, sizeof(record), MPI_BYTE, records.data(), sizeof(record), MPI_BYTE,
-                        MPI_COMM_WORLD),
-          "MPI_Allgather(ranks)");
-    for (const auto& r : records) {
-      ranks::rank_info i;
-      i.rank = r.numbers[0];
-      i.world_size = r.numbers[1];
-      i.local_rank = r.numbers[2];
-      i.local_size = r.numbers[3];
-      i.node = r.node;
-      i.device = r.device;
-      all.push_back(i);
-    }
+    // Everyone's description on every rank, gathered once.
+    all = ranks::gather_everywhere(me);
     comms.push_back(MPI_COMM_WORLD);
     world.id = 0;
     world.rank = me.rank;

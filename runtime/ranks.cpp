@@ -88,27 +88,27 @@ rank_info this_process(bool force_mpi) {
   return info;
 }
 
-std::vector<rank_info> gather_on_root(const rank_info& mine) {
-  if (mine.world_size == 1)
-    return {mine};
-  // Fixed-size records keep the collective simple: four ints, then node and device names.
-  constexpr int text = 128;
-  struct record {
-    int numbers[4];
-    char node[text];
-    char device[32];
-  };
+namespace {
+
+// Fixed-size records keep the collectives simple: four ints, then node and device names.
+struct record {
+  int numbers[4];
+  char node[128];
+  char device[32];
+};
+
+record to_record(const rank_info& mine) {
   record out{};
   out.numbers[0] = mine.rank;
   out.numbers[1] = mine.world_size;
   out.numbers[2] = mine.local_rank;
   out.numbers[3] = mine.local_size;
-  std::strncpy(out.node, mine.node.c_str(), text - 1);
+  std::strncpy(out.node, mine.node.c_str(), sizeof out.node - 1);
   std::strncpy(out.device, mine.device.c_str(), sizeof out.device - 1);
-  std::vector<record> all(mine.rank == 0 ? static_cast<size_t>(mine.world_size) : 0);
-  check(MPI_Gather(&out, sizeof(record), MPI_BYTE, all.data(), sizeof(record), MPI_BYTE, 0,
-                   MPI_COMM_WORLD),
-        "MPI_Gather");
+  return out;
+}
+
+std::vector<rank_info> from_records(const std::vector<record>& all) {
   std::vector<rank_info> infos;
   for (const auto& r : all) {
     rank_info i;
@@ -121,6 +121,32 @@ std::vector<rank_info> gather_on_root(const rank_info& mine) {
     infos.push_back(i);
   }
   return infos;
+}
+
+} // namespace
+
+void check_mpi(int rc, const std::string& call) {
+  check(rc, call.c_str());
+}
+
+std::vector<rank_info> gather_on_root(const rank_info& mine) {
+  if (mine.world_size == 1)
+    return {mine};
+  const record out = to_record(mine);
+  std::vector<record> all(mine.rank == 0 ? static_cast<size_t>(mine.world_size) : 0);
+  check(MPI_Gather(&out, sizeof(record), MPI_BYTE, all.data(), sizeof(record), MPI_BYTE, 0,
+                   MPI_COMM_WORLD),
+        "MPI_Gather");
+  return from_records(all);
+}
+
+std::vector<rank_info> gather_everywhere(const rank_info& mine) {
+  const record out = to_record(mine);
+  std::vector<record> all(static_cast<size_t>(mine.world_size));
+  check(MPI_Allgather(&out, sizeof(record), MPI_BYTE, all.data(), sizeof(record), MPI_BYTE,
+                      MPI_COMM_WORLD),
+        "MPI_Allgather(ranks)");
+  return from_records(all);
 }
 
 void finalize() {

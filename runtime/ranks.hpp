@@ -31,6 +31,11 @@ rank_info this_process(bool force_mpi = false);
 // Every rank's rank_info, in rank order, on rank 0 (empty elsewhere). Collective: every rank
 // must call it.
 std::vector<rank_info> gather_on_root(const rank_info& mine);
+// The same on every rank.
+std::vector<rank_info> gather_everywhere(const rank_info& mine);
+
+// A failed MPI call is fatal (STYLE §8): names the call and MPI's reason, then ends the process.
+void check_mpi(int rc, const std::string& call);
 
 // Finalises MPI if this process initialised it (idempotent; registered with atexit too).
 void finalize();
