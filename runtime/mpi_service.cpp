@@ -310,29 +310,32 @@ std::string service::broadcast(const communicator& comm, std::string text, int r
   return text;
 }
 
+namespace {
+
+// In-place MPI_SUM of `count` values of `type` (pieces of at most 1 GiB), on the MPI thread.
+template <class T>
+void sum_in_place(MPI_Comm h, T* data, size_t count, MPI_Datatype type, const std::string& what) {
+  const size_t piece = max_piece / sizeof(T);
+  for (size_t done = 0; done < count; done += piece) {
+    const auto n = static_cast<int>(std::min(piece, count - done));
+    check(MPI_Allreduce(MPI_IN_PLACE, data + done, n, type, MPI_SUM, h),
+          "MPI_Allreduce(" + what + ")");
+  }
+}
+
+} // namespace
+
 void service::sum(const communicator& comm, float* data, size_t count, const std::string& what) {
   impl_->call([&] {
-    MPI_Comm h = impl_->handle(comm);
     impl::watched_call w(*impl_, impl_->describe(comm, what));
-    const size_t piece = max_piece / sizeof(float);
-    for (size_t done = 0; done < count; done += piece) {
-      const auto n = static_cast<int>(std::min(piece, count - done));
-      check(MPI_Allreduce(MPI_IN_PLACE, data + done, n, MPI_FLOAT, MPI_SUM, h),
-            "MPI_Allreduce(" + what + ")");
-    }
+    sum_in_place(impl_->handle(comm), data, count, MPI_FLOAT, what);
   });
 }
 
 void service::sum(const communicator& comm, double* data, size_t count, const std::string& what) {
   impl_->call([&] {
-    MPI_Comm h = impl_->handle(comm);
     impl::watched_call w(*impl_, impl_->describe(comm, what));
-    const size_t piece = max_piece / sizeof(double);
-    for (size_t done = 0; done < count; done += piece) {
-      const auto n = static_cast<int>(std::min(piece, count - done));
-      check(MPI_Allreduce(MPI_IN_PLACE, data + done, n, MPI_DOUBLE, MPI_SUM, h),
-            "MPI_Allreduce(" + what + ")");
-    }
+    sum_in_place(impl_->handle(comm), data, count, MPI_DOUBLE, what);
   });
 }
 
