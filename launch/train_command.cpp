@@ -32,7 +32,9 @@ int train(const train_cli& cli) {
 
 void add_train_command(CLI::App& app, command_action& action) {
   auto cli = std::make_shared<train_cli>();
-  auto* cmd = app.add_subcommand("train", "Train the tutor with multi-turn GRPO (local mode)");
+  auto* cmd = app.add_subcommand(
+    "train",
+    "Train the tutor with multi-turn GRPO (one process, or one per rank under mpirun/srun)");
   cmd->add_option("--config,-c", cli->config_path, "TOML config file")->required();
   cmd->add_flag("--resume", cli->options.resume, "Continue from the run's newest checkpoint");
   cmd->add_flag(
