@@ -89,7 +89,9 @@ generator_actor spawn_generator_supervisor(caf::actor_system& system, std::strin
                                            generator_actor first,
                                            std::function<generator_actor()> make,
                                            int max_restarts) {
-  return system.spawn(supervisor, std::move(role), std::move(first), std::move(make), max_restarts);
+  // Detached: a restart loads the model again, which must not hold a scheduler thread.
+  return system.spawn<caf::detached>(supervisor, std::move(role), std::move(first), std::move(make),
+                                     max_restarts);
 }
 
 } // namespace pedagogy::actors

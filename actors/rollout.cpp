@@ -291,8 +291,9 @@ caf::actor spawn_rollout(caf::actor_system& system, std::shared_ptr<const classr
                          const role_generators& generators, std::vector<dialog_job> jobs,
                          result_sink sink, rollout_options options, caf::actor reply_to,
                          int64_t tag) {
-  return system.spawn(schedule, std::move(setup), generators, std::move(jobs), std::move(sink),
-                      std::move(options), std::move(reply_to), tag);
+  // Detached: the sink writes each finished dialog to disk.
+  return system.spawn<caf::detached>(schedule, std::move(setup), generators, std::move(jobs),
+                                     std::move(sink), std::move(options), std::move(reply_to), tag);
 }
 
 std::vector<dialog_result> run_rollout(caf::actor_system& system,

@@ -1,5 +1,6 @@
 // The trainer as an actor (DESIGN §3): the step loop's phases are its states, and every phase
-// ends in a message, so the trainer never blocks and owns no thread.
+// ends in a message, so the trainer never waits on a peer and starts no thread of its own. It is
+// spawned detached, since its phases write files (metrics lines, checkpoints).
 //
 //            ┌───────────── next step (max_staleness = 0: its rollout starts now) ─────────────┐
 //            v                                                                                 │
@@ -505,7 +506,8 @@ int run_steps(caf::actor_system& system, const config::config& cfg,
   auto outcome = std::make_shared<trainer_outcome>();
   trainer_setup setup{&cfg, &resolved_toml, &run, &actors, outcome};
   caf::scoped_actor self{system};
-  auto trainer = system.spawn<trainer_actor>(setup);
+  // Detached: its phases write files (metrics, checkpoints) and must not hold a scheduler thread.
+  auto trainer = system.spawn<trainer_actor, caf::detached>(setup);
   self->monitor(trainer);
   // The trainer bounds everything it waits for; this thread only waits for it to end.
   for (bool ended = false; !ended;)
