@@ -4,8 +4,9 @@
 // one-off prompt succeeds on the new generator, a turn of a session the old one held fails its
 // dialog with the reason: no dialog is lost silently), and a new generator is spawned in its
 // place, up to `max_restarts` times. A request that arrives between the death and the
-// supervisor hearing of it still reaches the dead generator and fails like the ones it held. The tutor is not supervised: its weights are the learner's
-// latest version, which a new generator would not have; the job ends and --resume continues.
+// supervisor hearing of it still reaches the dead generator and fails like the ones it held. The
+// tutor is not supervised: its weights are the learner's latest version, which a new generator
+// would not have; the job ends and --resume continues.
 #pragma once
 
 #include "actors/generator_actor.hpp"
