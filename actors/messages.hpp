@@ -4,6 +4,7 @@
 
 #include "classroom/record.hpp"
 #include "models/learn_report.hpp"
+#include "models/ped_score.hpp"
 #include "models/session_history.hpp"
 #include "models/training_sequence.hpp"
 
@@ -120,14 +121,21 @@ namespace pedagogy::models {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, training_sequence& x) {
   return f(caf::meta::type_name("training_sequence"), x.tokens, x.trained, x.behaviour_logprobs,
-           x.advantage);
+           x.advantage, x.imitation, x.answer);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, learn_report& x) {
   return f(caf::meta::type_name("learn_report"), x.sequences, x.trained_tokens, x.optimizer_steps,
            x.loss, x.pg_loss, x.kl, x.clip_fraction, x.grad_norm, x.learning_rate, x.behaviour_kl,
-           x.seconds, x.skipped_passes);
+           x.seconds, x.skipped_passes, x.imitated_sequences, x.imitated_tokens, x.imitation_loss,
+           x.gate_mean, x.gate_min, x.gate_below);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ped_score& x) {
+  return f(caf::meta::type_name("ped_score"), x.g, x.soft_max_gap, x.mean_gap, x.max_gap, x.nll,
+           x.tokens, x.answer_gap);
 }
 
 // In the namespace of the type, where argument-dependent lookup finds it.

@@ -19,6 +19,13 @@ struct learn_report {
   double behaviour_kl = 0;     // mean (behaviour - learner) log-prob on trained tokens, pass 0
   double seconds = 0;
   int64_t skipped_passes = 0; // passes whose update was skipped for a NaN/inf loss or gradient
+  // Surprisal-gated imitation (Pedagogical RL), over the imitated sequences' tokens and the passes:
+  int64_t imitated_sequences = 0;
+  double imitated_tokens = 0;
+  double imitation_loss = 0; // weighted cross-entropy per imitated sequence, mean over passes
+  double gate_mean = 0;      // mean gate weight w_t
+  double gate_min = 0;       // smallest w_t (of this learner's share under data parallelism)
+  double gate_below = 0;     // share of tokens with w_t < 1/2 (log p below gamma)
 };
 
 } // namespace pedagogy::models

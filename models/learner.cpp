@@ -36,22 +36,27 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
   for (size_t begin = 0; begin < batch.size(); begin += size)
     micro.push_back(pad(batch, begin, std::min(batch.size(), begin + size), policy_.device()));
   batch_shape shape;
-  shape.batch_sequences = static_cast<int64_t>(batch.size());
+  double imitated = 0; // sequences trained by imitation, in the whole batch
   shape.micro_batches = static_cast<int64_t>(micro.size());
-  for (const auto& m : micro)
+  for (const auto& m : micro) {
     shape.batch_tokens += m.trained_tokens;
+    imitated += m.imitated_sequences;
+  }
+  shape.batch_sequences = static_cast<int64_t>(batch.size()) - static_cast<int64_t>(imitated);
   if (peers != nullptr) {
     // The loss weights are the whole batch's, so the summed gradients are the whole batch's.
     std::vector<double> counts{shape.batch_tokens, static_cast<double>(shape.batch_sequences),
-                               static_cast<double>(shape.micro_batches)};
+                               static_cast<double>(shape.micro_batches), imitated};
     peers->sum(counts);
     shape.batch_tokens = counts[0];
     shape.batch_sequences = static_cast<int64_t>(counts[1]);
     shape.micro_batches = static_cast<int64_t>(counts[2]);
+    imitated = counts[3];
   }
-  report.sequences = shape.batch_sequences;
+  report.sequences = shape.batch_sequences + static_cast<int64_t>(imitated);
   report.trained_tokens = shape.batch_tokens;
-  if (shape.batch_sequences == 0)
+  report.imitated_sequences = static_cast<int64_t>(imitated);
+  if (report.sequences == 0)
     return report;
 
   // The reference's log-probs do not change between passes.
@@ -64,22 +69,44 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
 
   grpo_stats totals;
   double behaviour_gap = 0;
+  struct {
+    double tokens = 0, weight = 0, below = 0, loss = 0, min = 1;
+  } gate;
+  double computed_passes = 0;
   for (int64_t pass = 0; pass < options_.mu; ++pass) {
+    computed_passes += 1;
     optimizer_->zero_grad();
     double objective = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
       const auto& m = micro[i];
       const at::Tensor logp = sequence_logprobs(policy_, m, options_.temperature);
-      auto loss = grpo_micro_batch(logp, m.behaviour, reference_logprobs[i], m.mask, m.advantages,
-                                   options_.grpo, shape);
-      loss.objective.backward();
-      objective += loss.objective.item<double>();
+      // Rows with an imitation weight are imitated; the others are GRPO's.
+      const at::Tensor imitating = (m.imitation > 0).to(at::kFloat).unsqueeze(1);
+      const at::Tensor grpo_mask = m.mask * (1.0 - imitating);
+      auto loss = grpo_micro_batch(logp, m.behaviour, reference_logprobs[i], grpo_mask,
+                                   m.advantages, options_.grpo, shape);
+      at::Tensor micro_objective = loss.objective;
+      if (m.imitated_sequences > 0) {
+        const at::Tensor imitation_mask = m.mask * imitating;
+        const at::Tensor per_row = gated_imitation(logp, imitation_mask, options_.gate);
+        micro_objective = micro_objective + (per_row * m.imitation).sum() / imitated;
+        at::NoGradGuard no_grad;
+        const at::Tensor w = imitation_weights(logp, imitation_mask, options_.gate);
+        const at::Tensor on = imitation_mask > 0;
+        gate.tokens += imitation_mask.sum().item<double>();
+        gate.weight += w.sum().item<double>();
+        gate.below += ((w < 0.5).logical_and(on)).sum().item<double>();
+        gate.loss += per_row.sum().item<double>();
+        gate.min = std::min(gate.min, at::where(on, w, at::ones_like(w)).min().item<double>());
+      }
+      micro_objective.backward();
+      objective += micro_objective.item<double>();
       totals.tokens += loss.stats.tokens;
       totals.pg_loss += loss.stats.pg_loss;
       totals.kl += loss.stats.kl;
       totals.clipped += loss.stats.clipped;
       if (pass == 0)
-        behaviour_gap += ((m.behaviour - logp.detach()) * m.mask).sum().item<double>();
+        behaviour_gap += ((m.behaviour - logp.detach()) * grpo_mask).sum().item<double>();
     }
     if (peers != nullptr) {
       // A rank whose share left a parameter without gradient still takes part in the sum.
@@ -116,14 +143,19 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
   }
   optimizer_->zero_grad();
   if (peers != nullptr) {
-    std::vector<double> sums{totals.tokens, totals.pg_loss, totals.kl, totals.clipped,
-                             behaviour_gap};
+    std::vector<double> sums{totals.tokens,  totals.pg_loss, totals.kl,
+                             totals.clipped, behaviour_gap,  gate.tokens,
+                             gate.weight,    gate.below,     gate.loss};
     peers->sum(sums);
     totals.tokens = sums[0];
     totals.pg_loss = sums[1];
     totals.kl = sums[2];
     totals.clipped = sums[3];
     behaviour_gap = sums[4];
+    gate.tokens = sums[5];
+    gate.weight = sums[6];
+    gate.below = sums[7];
+    gate.loss = sums[8];
   }
   const double passes = std::max(1.0, static_cast<double>(options_.mu - report.skipped_passes));
   const double tokens = std::max(totals.tokens, 1.0);
@@ -133,9 +165,32 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
   report.kl = totals.kl / tokens;
   report.clip_fraction = totals.clipped / tokens;
   report.behaviour_kl = behaviour_gap / std::max(shape.batch_tokens, 1.0);
+  if (imitated > 0) {
+    // Gate statistics over every pass computed (a refused one included).
+    const double runs = std::max(1.0, gate.tokens);
+    report.imitated_tokens = gate.tokens / computed_passes;
+    report.gate_mean = gate.weight / runs;
+    report.gate_below = gate.below / runs;
+    report.gate_min = gate.tokens > 0 ? gate.min : 0.0;
+    report.imitation_loss = gate.loss / (imitated * computed_passes);
+  }
   report.optimizer_steps = optimizer_->steps();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+std::vector<ped_score> learner::score(const std::vector<training_sequence>& batch,
+                                      const spike_options& options) const {
+  std::vector<ped_score> out;
+  out.reserve(batch.size());
+  const auto size = static_cast<size_t>(options_.micro_batch_size);
+  for (size_t begin = 0; begin < batch.size(); begin += size) {
+    const auto m = pad(batch, begin, std::min(batch.size(), begin + size), policy_.device());
+    const auto scored = score_tokens(policy_, m, options.temperature);
+    for (auto& s : summarise_scores(scored, m.mask, m.answer, options))
+      out.push_back(s);
+  }
+  return out;
 }
 
 } // namespace pedagogy::models

@@ -7,6 +7,7 @@
 #include "models/grpo.hpp"
 #include "models/learn_report.hpp"
 #include "models/optimizer.hpp"
+#include "models/ped.hpp"
 #include "models/training_batch.hpp"
 #include "models/transformer.hpp"
 
@@ -32,6 +33,10 @@ struct learner_options {
   // A pass whose loss or gradient norm is NaN/inf never reaches the optimizer. false: learn()
   // throws non_finite_error; true: that pass and the rest of the batch are skipped.
   bool skip_non_finite = false;
+  // Sequences with an imitation weight (Pedagogical RL) are trained by surprisal-gated imitation
+  // with this gate instead of GRPO; their loss, times the weight, is averaged over them and added
+  // to the GRPO objective of the rest.
+  gate_options gate;
 };
 
 // The other data-parallel learner ranks, as the learner sees them: sums across all of them
@@ -64,6 +69,11 @@ public:
   // the ranks before clipping, so every rank takes the step one learner would take on the whole
   // batch, and the report describes the whole batch.
   learn_report learn(const std::vector<training_sequence>& batch, data_parallel* peers = nullptr);
+
+  // Pedagogical RL's scoring pass: the spike-aware learnability of each sequence's trained
+  // tokens under the current weights, without gradients (models/ped.hpp).
+  std::vector<ped_score> score(const std::vector<training_sequence>& batch,
+                               const spike_options& options) const;
 
   const transformer& policy() const {
     return policy_;

@@ -18,6 +18,8 @@
 //     L   = sum_t w_t (-log p_t) / sum_t w_t        per sequence, then averaged
 #pragma once
 
+#include "models/ped_score.hpp"
+
 #include <ATen/Tensor.h>
 
 #include <cstdint>
@@ -55,19 +57,6 @@ token_gaps next_token_gaps(const at::Tensor& logits, const at::Tensor& ids, doub
 // positions at a time (so the logits in memory are [B, chunk, V], never [B, T, V]).
 token_gaps score_tokens(const transformer& model, const padded_batch& batch, double temperature,
                         int64_t chunk = 64);
-
-// One trajectory's scores, as plain numbers (they travel in messages).
-struct ped_score {
-  double g = 0;            // G_spike; 0 without policy tokens
-  double soft_max_gap = 0; // SoftMax_beta(d)
-  double mean_gap = 0;
-  double max_gap = 0;
-  double nll = 0;    // mean -log p over the policy tokens
-  double tokens = 0; // policy tokens scored
-  // The mean gap on the tokens the sequence marks as the answer's (-1 when it marks none): a
-  // ped_teacher that still leans on c shows large gaps exactly there.
-  double answer_gap = -1;
-};
 
 // Per-row scores of a scored batch: `mask` [B, T - 1] marks the policy tokens, `answer` the
 // answer's tokens (undefined = none marked).

@@ -40,13 +40,21 @@ padded_batch pad(const std::vector<training_sequence>& sequences, size_t begin, 
   at::Tensor mask = at::zeros({rows, length - 1}, at::kFloat);
   at::Tensor behaviour = at::zeros({rows, length - 1}, at::kFloat);
   at::Tensor advantages = at::zeros({rows}, at::kFloat);
+  at::Tensor imitation = at::zeros({rows}, at::kFloat);
+  at::Tensor answer = at::zeros({rows, length - 1}, at::kFloat);
   auto id = ids.accessor<int64_t, 2>();
   auto att = attention.accessor<int64_t, 2>();
   auto m = mask.accessor<float, 2>();
   auto b = behaviour.accessor<float, 2>();
-  double trained = 0;
+  auto ans = answer.accessor<float, 2>();
+  double trained = 0, imitated = 0;
   for (size_t i = begin; i < end; ++i) {
     const auto& s = sequences[i];
+    PEDAGOGY_CHECK(
+      s.trained.size() == s.tokens.size() && s.behaviour_logprobs.size() == s.tokens.size() &&
+        (s.answer.empty() || s.answer.size() == s.tokens.size()),
+      "a training sequence of {} tokens with {} flags, {} log-probs and {} answer marks",
+      s.tokens.size(), s.trained.size(), s.behaviour_logprobs.size(), s.answer.size());
     const auto r = static_cast<int64_t>(i - begin);
     for (size_t t = 0; t < s.tokens.size(); ++t) {
       id[r][static_cast<int64_t>(t)] = s.tokens[t];
@@ -54,13 +62,28 @@ padded_batch pad(const std::vector<training_sequence>& sequences, size_t begin, 
       if (t > 0 && s.trained[t]) {
         m[r][static_cast<int64_t>(t) - 1] = 1.0f;
         b[r][static_cast<int64_t>(t) - 1] = s.behaviour_logprobs[t];
-        trained += 1;
+        if (s.imitation == 0)
+          trained += 1;
       }
+      if (t > 0 && !s.answer.empty() && s.answer[t])
+        ans[r][static_cast<int64_t>(t) - 1] = 1.0f;
     }
     advantages[r] = static_cast<float>(s.advantage);
+    imitation[r] = static_cast<float>(s.imitation);
+    if (s.imitation > 0)
+      imitated += 1;
   }
-  return {ids.to(device),       attention.to(device),  mask.to(device),
-          behaviour.to(device), advantages.to(device), trained};
+  padded_batch out;
+  out.ids = ids.to(device);
+  out.attention = attention.to(device);
+  out.mask = mask.to(device);
+  out.behaviour = behaviour.to(device);
+  out.advantages = advantages.to(device);
+  out.imitation = imitation.to(device);
+  out.answer = answer.to(device);
+  out.trained_tokens = trained;
+  out.imitated_sequences = imitated;
+  return out;
 }
 
 at::Tensor sequence_logprobs(const transformer& model, const padded_batch& batch,

@@ -21,12 +21,15 @@ training_sequence from_history(const session_history& history, double advantage)
 // Sequences [begin, end) right-padded into tensors; everything is indexed by the predicting
 // position: column t is about token t + 1.
 struct padded_batch {
-  at::Tensor ids;        // [B, T] long, padding 0
-  at::Tensor attention;  // [B, T] 1 on tokens, 0 on padding
-  at::Tensor mask;       // [B, T - 1] float, 1 where token t + 1 is trained
-  at::Tensor behaviour;  // [B, T - 1] float, behaviour log-prob of token t + 1
-  at::Tensor advantages; // [B] float
-  double trained_tokens = 0;
+  at::Tensor ids;                // [B, T] long, padding 0
+  at::Tensor attention;          // [B, T] 1 on tokens, 0 on padding
+  at::Tensor mask;               // [B, T - 1] float, 1 where token t + 1 is trained
+  at::Tensor behaviour;          // [B, T - 1] float, behaviour log-prob of token t + 1
+  at::Tensor advantages;         // [B] float
+  at::Tensor imitation;          // [B] float, the imitation weight (0 = a GRPO sequence)
+  at::Tensor answer;             // [B, T - 1] float, 1 where token t + 1 spells the answer
+  double trained_tokens = 0;     // trained tokens of the GRPO sequences
+  double imitated_sequences = 0; // sequences with an imitation weight
 };
 
 padded_batch pad(const std::vector<training_sequence>& sequences, size_t begin, size_t end,

@@ -1,6 +1,8 @@
 // The learner on real engine rollouts of a tiny model: an update moves log-probs in the
 // direction of the advantages, the behaviour/learner KL is ~0 before it, the micro-batch size
-// does not change a token-mean update, and the KL term appears once the policy has moved.
+// does not change a token-mean update, the KL term appears once the policy has moved, imitated
+// sequences (Pedagogical RL) add alpha x their gated loss and gain log-prob, and the scoring pass
+// gives each sequence its learnability.
 #include "models/engine.hpp"
 #include "models/init_model.hpp"
 #include "models/learner.hpp"
@@ -161,4 +163,76 @@ TEST_CASE("with skip_non_finite a non-finite pass is skipped and reported, weigh
   CHECK(fine.skipped_passes == 0);
   CHECK(std::isfinite(fine.loss));
   CHECK(largest_difference(l.policy(), fresh()) > 0.0);
+}
+
+TEST_CASE("an imitated sequence gains log-prob, and its loss adds alpha x the gated loss") {
+  auto batch = rollouts();
+  // Sequence 0 is imitated with weight 0.5, sequence 1 stays a GRPO sequence (advantage -1).
+  batch[0].imitation = 0.5;
+  auto o = options(2);
+  o.mu = 1;
+  learner l(fresh(), std::nullopt, o);
+  const double before = trained_logprob(l.policy(), batch[0]);
+
+  // The objective by hand: the GRPO part of sequence 1 alone (token mean over its 20 tokens, ratio
+  // 1 on-policy: -A per token) plus 0.5 x the gated cross-entropy of sequence 0, over 1 sequence.
+  double gated = 0;
+  {
+    at::NoGradGuard no_grad;
+    const auto b = pad({batch[0]}, 0, 1, at::kCPU);
+    gated = gated_imitation(sequence_logprobs(l.policy(), b, 1.0), b.mask, o.gate).item<double>();
+  }
+  const auto report = l.learn(batch);
+  CHECK(report.sequences == 2);
+  CHECK(report.imitated_sequences == 1);
+  CHECK(report.trained_tokens == 20.0); // GRPO tokens only
+  CHECK(report.imitated_tokens == 20.0);
+  CHECK(report.loss == doctest::Approx(1.0 + 0.5 * gated).epsilon(1e-4));
+  CHECK(report.imitation_loss == doctest::Approx(gated).epsilon(1e-4));
+  CHECK(report.gate_mean > 0);
+  CHECK(report.gate_mean <= 1);
+  CHECK(report.gate_min <= report.gate_mean);
+  CHECK(std::abs(report.behaviour_kl) < 1e-5);
+  CHECK(trained_logprob(l.policy(), batch[0]) > before);
+}
+
+TEST_CASE("imitation alone: gated and ungated updates both raise the imitated tokens") {
+  auto batch = rollouts();
+  for (auto& s : batch)
+    s.imitation = 1.0;
+  for (bool gating : {true, false}) {
+    CAPTURE(gating);
+    auto o = options(2);
+    o.gate.gating = gating;
+    learner l(fresh(), std::nullopt, o);
+    const double a = trained_logprob(l.policy(), batch[0]);
+    const double b = trained_logprob(l.policy(), batch[1]);
+    const auto report = l.learn(batch);
+    CHECK(report.trained_tokens == 0.0);
+    CHECK(report.imitated_sequences == 2);
+    if (!gating)
+      CHECK(report.gate_mean == 1.0);
+    CHECK(trained_logprob(l.policy(), batch[0]) > a + 1.0);
+    CHECK(trained_logprob(l.policy(), batch[1]) > b + 1.0);
+  }
+}
+
+TEST_CASE("the scoring pass: G of the sampled tokens in (0, 1], the gap on marked answer tokens") {
+  auto batch = rollouts();
+  batch[1].answer.assign(batch[1].tokens.size(), 0);
+  batch[1].answer.back() = 1;
+  learner l(fresh(), std::nullopt, options(1));
+  const auto scores = l.score(batch, {});
+  REQUIRE(scores.size() == 2);
+  for (const auto& s : scores) {
+    CHECK(s.tokens == 20.0);
+    CHECK(s.g > 0);
+    CHECK(s.g <= 1);
+    CHECK(s.max_gap >= s.mean_gap);
+    CHECK(s.nll > 0);
+  }
+  CHECK(scores[0].answer_gap == -1.0);
+  CHECK(scores[1].answer_gap >= 0.0);
+  // Sampled at temperature 1, the tokens are mostly not greedy: G is below 1.
+  CHECK(scores[0].g < 1.0);
 }
