@@ -54,7 +54,8 @@ std::string to_json_line(const dialog_record& r) {
                 {"solutions", r.solution_tokens}}},
               {"weights_version", r.weights_version},
               {"seconds", r.seconds},
-              {"waiting_seconds", r.waiting_seconds}};
+              {"waiting_seconds", r.waiting_seconds},
+              {"ped_teacher", r.ped_teacher}};
   if (r.status != "ok")
     out["error"] = r.error;
   return out.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -20,7 +20,7 @@ struct solution_record {
 };
 
 struct dialog_record {
-  std::string id;            // "<step>/<problem index>/<sample>"
+  std::string id; // "<step>/<problem index>/<sample>", + "/ped_teacher" for the ped_teacher's
   std::string status = "ok"; // "ok" or "failed"
   std::string error;         // why it failed
   int64_t step = 0;
@@ -45,6 +45,8 @@ struct dialog_record {
   int64_t weights_version = -1; // of the tutor's oldest sampled token; -1 = no tutor tokens
   double seconds = 0;           // from start to record
   double waiting_seconds = 0;   // of which spent waiting for generators
+  // Sampled by the ped_teacher (Pedagogical RL): the trained policy with the answer in view.
+  bool ped_teacher = false;
 };
 
 // One line of dialogs.jsonl (no newline).

@@ -47,20 +47,40 @@ bool has_rule_judge(std::string_view rule) {
   return rule == "does_not_leak_answer";
 }
 
-verdict rule_verdict(std::string_view rule, const conversation& dialog, std::string_view answer) {
-  PEDAGOGY_CHECK(has_rule_judge(rule), "no rule-based judge for '{}'", rule);
+namespace {
+
+// The first tutor turn stating the answer, and how it says it.
+struct leak {
+  int turn = 0; // 1-based; 0 = none
+  std::string how;
+};
+
+leak find_leak(const std::vector<dialog_message>& messages, std::string_view answer) {
   const std::string reference = trim_ascii(answer);
   int turn = 0;
-  for (const auto& m : dialog.messages()) {
+  for (const auto& m : messages) {
     if (!m.from_tutor)
       continue;
     ++turn;
     const std::string seen = visible_text(m.content);
     if (occurs_alone(seen, reference))
-      return {decision::reject, fmt::format("tutor turn {} states the answer {}", turn, reference)};
+      return {turn, fmt::format("tutor turn {} states the answer {}", turn, reference)};
     if (auto boxed = last_boxed(seen); boxed && same_answer(reference, *boxed, answer_mode::math))
-      return {decision::reject, fmt::format("tutor turn {} boxes the answer {}", turn, *boxed)};
+      return {turn, fmt::format("tutor turn {} boxes the answer {}", turn, *boxed)};
   }
+  return {};
+}
+
+} // namespace
+
+int leaking_turn(const std::vector<dialog_message>& messages, std::string_view answer) {
+  return find_leak(messages, answer).turn;
+}
+
+verdict rule_verdict(std::string_view rule, const conversation& dialog, std::string_view answer) {
+  PEDAGOGY_CHECK(has_rule_judge(rule), "no rule-based judge for '{}'", rule);
+  if (auto found = find_leak(dialog.messages(), answer); found.turn > 0)
+    return {decision::reject, found.how};
   return {decision::ok, "the answer does not appear in any tutor turn"};
 }
 

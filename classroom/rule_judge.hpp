@@ -9,6 +9,7 @@
 #include "classroom/conversation.hpp"
 
 #include <string_view>
+#include <vector>
 
 namespace pedagogy::classroom {
 
@@ -16,5 +17,10 @@ namespace pedagogy::classroom {
 bool has_rule_judge(std::string_view rule);
 
 verdict rule_verdict(std::string_view rule, const conversation& dialog, std::string_view answer);
+
+// The answer-leak test on its own: the 1-based tutor turn of `messages` that states `answer`
+// (as does_not_leak_answer sees it), or 0 when none does. Pedagogical RL's leak guard uses it
+// on ped_teacher dialogs.
+int leaking_turn(const std::vector<dialog_message>& messages, std::string_view answer);
 
 } // namespace pedagogy::classroom

@@ -120,4 +120,31 @@ std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
   return find(prompts.judges, rule, "judge").render({{"conversation", std::move(messages)}});
 }
 
+ped_prompts ped_prompts::load(const std::filesystem::path& dir, const std::string& policy) {
+  PEDAGOGY_CHECK(policy == "tutor" || policy == "solver", "no ped policy '{}'", policy);
+  const std::vector<template_context> problem_only = {{{"problem", std::string("1 + 1?")}}};
+  const std::vector<template_context> with_answer = {
+    {{"problem", std::string("1 + 1?")}, {"answer", std::string("2")}}};
+  return {read_template(dir / "solver.txt", "solver", problem_only),
+          read_template(dir / ("ped_teacher_" + policy + ".txt"), "ped_teacher", with_answer)};
+}
+
+std::vector<view_message> solver_view(const ped_prompts& prompts, const std::string& problem) {
+  return {{"user", prompts.solver.render({{"problem", problem}})}};
+}
+
+std::string privileged_block(const ped_prompts& prompts, const std::string& problem,
+                             const std::string& answer) {
+  return prompts.ped_teacher.render({{"problem", problem}, {"answer", answer}});
+}
+
+std::vector<view_message> with_privileged(std::vector<view_message> view,
+                                          const std::string& block) {
+  if (!view.empty() && view.front().role == "system")
+    view.front().content += "\n\n" + block;
+  else
+    view.insert(view.begin(), {"system", block});
+  return view;
+}
+
 } // namespace pedagogy::classroom

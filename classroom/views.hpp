@@ -8,6 +8,10 @@
 //             the answer is wrapped with initial_attempt_wrapper.txt
 //   student, final solutions: the student view + student_final.txt as user
 //   judge     judges/<rule>.txt with the hidden dialog, as one user message
+//   solver    solver.txt as one user message (ped.policy = "solver": the trained policy solves)
+//   ped_teacher (Pedagogical RL) the trained policy's view plus ped_teacher_<policy>.txt, the
+//             privileged block with the answer, at the end of its system message; no other view
+//             ever gets it
 #pragma once
 
 #include "classroom/conversation.hpp"
@@ -43,6 +47,15 @@ struct prompt_set {
                          const std::vector<std::string>& judge_rules);
 };
 
+// The templates of Pedagogical RL and of a trained solver, loaded only when a run uses them.
+struct ped_prompts {
+  prompt_template solver;      // solver.txt
+  prompt_template ped_teacher; // ped_teacher_tutor.txt or ped_teacher_solver.txt
+
+  // `policy` is "tutor" or "solver". Throws input_error naming a missing or broken file.
+  static ped_prompts load(const std::filesystem::path& dir, const std::string& policy);
+};
+
 // The people of one dialog.
 struct cast {
   std::string problem;
@@ -62,5 +75,14 @@ std::vector<view_message> final_solution_view(const prompt_set& prompts, const c
 std::vector<view_message> pre_dialog_view(const prompt_set& prompts, const cast& who);
 std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
                          const conversation& dialog);
+
+// The trained solver's prompt.
+std::vector<view_message> solver_view(const ped_prompts& prompts, const std::string& problem);
+// The privileged block of one problem (the ped_teacher's alone).
+std::string privileged_block(const ped_prompts& prompts, const std::string& problem,
+                             const std::string& answer);
+// `view` as the ped_teacher sees it: `block` appended to its system message after a blank line,
+// or, without one, a system message of its own put first. Every other message is unchanged.
+std::vector<view_message> with_privileged(std::vector<view_message> view, const std::string& block);
 
 } // namespace pedagogy::classroom
