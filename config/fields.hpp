@@ -50,6 +50,13 @@ PEDAGOGY_ENUM_NAMES(cluster_mode, {cluster_mode::auto_, "auto"}, {cluster_mode::
 PEDAGOGY_ENUM_NAMES(weight_channel_kind, {weight_channel_kind::auto_, "auto"},
                     {weight_channel_kind::local, "local"}, {weight_channel_kind::mpi, "mpi"},
                     {weight_channel_kind::nccl, "nccl"});
+PEDAGOGY_ENUM_NAMES(ped_mode, {ped_mode::off, "off"}, {ped_mode::rescue, "rescue"},
+                    {ped_mode::mix, "mix"}, {ped_mode::rounds, "rounds"});
+PEDAGOGY_ENUM_NAMES(ped_policy, {ped_policy::tutor, "tutor"}, {ped_policy::solver, "solver"});
+PEDAGOGY_ENUM_NAMES(ped_reward_form, {ped_reward_form::product, "product"},
+                    {ped_reward_form::additive, "additive"});
+PEDAGOGY_ENUM_NAMES(corpus_select, {corpus_select::best_g, "best_g"},
+                    {corpus_select::top_k, "top_k"}, {corpus_select::all, "all"});
 
 #undef PEDAGOGY_ENUM_NAMES
 
@@ -275,6 +282,32 @@ void describe(V& v, inspect_config& c) {
 }
 
 template <class V>
+void describe(V& v, ped_config& c) {
+  v.field("mode", c.mode, {});
+  v.field("policy", c.policy, {});
+  v.field("beta", c.beta, {});
+  v.field("lambda", c.lambda, {});
+  v.field("max_gap", c.max_gap, {});
+  v.field("score_temperature", c.score_temperature, {});
+  v.field("reward", c.reward, {});
+  v.field("additive_lambda", c.additive_lambda, {});
+  v.field("kappa", c.kappa, {});
+  v.field("gamma", c.gamma, {});
+  v.field("gating", c.gating, {});
+  v.field("alpha", c.alpha, {});
+  v.field("teacher_samples", c.teacher_samples,
+          range(1, limits::samples, "ped_teacher samples per problem"));
+  v.field("select", c.select, {});
+  v.field("top_k", c.top_k, range(1, limits::samples, "kept trajectories per problem"));
+  v.field("min_g", c.min_g, {});
+  v.field("leak_filter", c.leak_filter, {});
+  v.field("refresh_steps", c.refresh_steps, range(1, limits::steps, "steps between refreshes"));
+  v.field("teacher_steps", c.teacher_steps,
+          range(1, limits::steps, "ped_teacher GRPO steps per round"));
+  v.field("teacher_learning_rate", c.teacher_learning_rate, {});
+}
+
+template <class V>
 void describe(V& v, config& c) {
   v.table("tutor", c.tutor);
   v.table("student", c.student);
@@ -288,6 +321,7 @@ void describe(V& v, config& c) {
   v.table("logging", c.logging);
   v.table("checkpoint", c.checkpoint);
   v.table("inspect", c.inspect);
+  v.table("ped", c.ped);
 }
 
 } // namespace pedagogy::config

@@ -80,6 +80,29 @@ enum class weight_channel_kind {
   nccl,  // bucketed ncclBroadcast of GPU tensors
 };
 
+enum class ped_mode {
+  off,    // plain GRPO on the trained policy's own samples
+  rescue, // GRPO; groups whose every sample failed add the ped_teacher's kept trajectories
+  mix,    // GRPO + alpha x imitation of a corpus buffer refreshed every ped.refresh_steps
+  rounds, // ped_teacher GRPO on R x G for ped.teacher_steps steps, then its corpus is assimilated
+};
+
+enum class ped_policy {
+  tutor,  // the tutor of the classroom dialogs (setting A)
+  solver, // a solver of the problems, rewarded by the answer check alone (setting B)
+};
+
+enum class ped_reward_form {
+  product,  // R x G (the blog's form)
+  additive, // R - additive_lambda x NLL (the spike-blind ablation)
+};
+
+enum class corpus_select {
+  best_g, // per problem, the kept trajectory with the highest G
+  top_k,  // per problem, the ped.top_k kept trajectories with the highest G
+  all,    // every kept trajectory
+};
+
 // ---- [<role>.sampling], [<role>.openai], [tutor] / [student] / [judge] --------------------------
 
 struct sampling_config {
@@ -289,6 +312,38 @@ struct inspect_config {
   bool operator==(const inspect_config&) const = default;
 };
 
+// ---- [ped]: privileged-information Pedagogical RL
+// ------------------------------------------------ Chakraborty, Ziems et al. 2026
+// (../shared/reference/privileged_pedagogical_rl.md). The ped_teacher is the trained policy with
+// the problem's answer in its system prompt; the ped_learner is the policy itself, which never sees
+// it. Values marked "consensus" come from the three public re-implementations the spec compares
+// (the blog's own were not recovered).
+
+struct ped_config {
+  ped_mode mode = ped_mode::off;         // off | rescue | mix | rounds
+  ped_policy policy = ped_policy::tutor; // tutor | solver: whose tokens are trained
+  double beta = 5.0;                     // soft-max sharpness of G (the blog's example value)
+  double lambda = 0.5;                   // G's penalty strength (consensus: 0.2, 0.5, 1.0 seen)
+  double max_gap = 0.0;                  // clip each token's gap, nats; 0 = no clip (verl's option)
+  double score_temperature = 1.0;        // the gap is taken on logits / this (spec §3.5: 1)
+  ped_reward_form reward = ped_reward_form::product; // the ped_teacher's reward: product | additive
+  double additive_lambda = 0.5; // NLL weight of the additive ablation (PedRL's 0.5)
+  double kappa = 2.0;           // gate slope (consensus: 2, 2, 1 seen)
+  double gamma = -3.5;          // gate midpoint, log-prob (consensus: -3.5, -4, -8 seen)
+  bool gating = true;           // false: plain rejection-sampling SFT (the ablation)
+  double alpha = 0.5;           // weight of the imitation loss beside GRPO's (rescue, mix)
+  int64_t teacher_samples = 4;  // ped_teacher samples per problem (consensus K = 4)
+  corpus_select select = corpus_select::best_g; // which kept trajectories are imitated
+  int64_t top_k = 2;                            // per problem, with select = "top_k"
+  double min_g = 0.0;                           // keep only trajectories with G >= this
+  bool leak_filter = true;            // tutor: drop ped_teacher dialogs that state the answer
+  int64_t refresh_steps = 4;          // mix: steps between corpus refreshes
+  int64_t teacher_steps = 4;          // rounds: ped_teacher GRPO steps per round
+  double teacher_learning_rate = 0.0; // rounds: the ped_teacher's; 0 = train.learning_rate
+
+  bool operator==(const ped_config&) const = default;
+};
+
 // ---- the whole file ----------------------------------------------------------------------------
 
 struct config {
@@ -304,6 +359,7 @@ struct config {
   logging_config logging;
   checkpoint_config checkpoint;
   inspect_config inspect;
+  ped_config ped;
 
   bool operator==(const config&) const = default;
 

@@ -230,6 +230,37 @@ void check_train(const rules& r, const train_config& t, const cluster_config& cl
             "it keeps groups with equal rewards from dividing by zero; the reference uses 1e-4");
 }
 
+void check_ped(const rules& r, const config& c) {
+  const auto& p = c.ped;
+  for (auto [value, key] :
+       {std::pair{p.beta, "ped.beta"}, std::pair{p.lambda, "ped.lambda"},
+        std::pair{p.max_gap, "ped.max_gap"}, std::pair{p.additive_lambda, "ped.additive_lambda"},
+        std::pair{p.kappa, "ped.kappa"}, std::pair{p.alpha, "ped.alpha"},
+        std::pair{p.teacher_learning_rate, "ped.teacher_learning_rate"}})
+    r.non_negative(value, key);
+  r.require(p.score_temperature > 0,
+            fmt::format("ped.score_temperature = {} must be positive", p.score_temperature),
+            "the gap is taken on logits / score_temperature; the spec scores at 1");
+  r.require(p.min_g >= 0 && p.min_g <= 1, fmt::format("ped.min_g = {} must be in [0, 1]", p.min_g),
+            "G lies in (0, 1]; 0 keeps every correct trajectory");
+  r.require(
+    p.teacher_learning_rate <= 1.0,
+    fmt::format("ped.teacher_learning_rate = {} must be at most 1", p.teacher_learning_rate),
+    "0 uses train.learning_rate");
+  if (p.mode == ped_mode::off)
+    return;
+  r.require(c.train.max_staleness == 0,
+            fmt::format("ped.mode = \"{}\" needs train.max_staleness = 0", to_string(p.mode)),
+            "the ped_teacher's phases sit between a step's rollout and its update; one-step "
+            "off-policy rollouts are not combined with them");
+  r.require((p.mode != ped_mode::rescue && p.mode != ped_mode::mix) || p.alpha > 0,
+            fmt::format("ped.mode = \"{}\" with ped.alpha = 0 imitates nothing", to_string(p.mode)),
+            "give the imitation loss a weight, e.g. 0.5, or use ped.mode = \"off\"");
+  r.require(p.policy == ped_policy::tutor || c.reward.check != answer_check::none,
+            "ped.policy = \"solver\" with reward.check = \"none\" has no reward",
+            "the solver is rewarded by the answer check: use \"math\" or \"exact\"");
+}
+
 void check_process(const rules& r, const config& c) {
   r.require(!c.data.problem_field.empty() && !c.data.answer_field.empty(),
             "data.problem_field and data.answer_field must name JSON fields",
@@ -295,6 +326,7 @@ void validate(const config& cfg, std::string_view source) {
         std::pair{cfg.reward.thinking_bonus, "reward.thinking_bonus"}})
     r.non_negative(value, key);
   check_train(r, cfg.train, cfg.cluster);
+  check_ped(r, cfg);
   check_process(r, cfg);
 }
 
