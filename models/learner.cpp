@@ -181,14 +181,23 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
 
 std::vector<ped_score> learner::score(const std::vector<training_sequence>& batch,
                                       const spike_options& options) const {
-  std::vector<ped_score> out;
-  out.reserve(batch.size());
+  // Sequences without tokens score G = 0 without a forward (an all-padding row has no attention).
+  std::vector<ped_score> out(batch.size());
+  std::vector<size_t> rows;
+  std::vector<training_sequence> present;
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].tokens.size() >= 2) {
+      rows.push_back(i);
+      present.push_back(batch[i]);
+    }
   const auto size = static_cast<size_t>(options_.micro_batch_size);
-  for (size_t begin = 0; begin < batch.size(); begin += size) {
-    const auto m = pad(batch, begin, std::min(batch.size(), begin + size), policy_.device());
-    const auto scored = score_tokens(policy_, m, options.temperature);
-    for (auto& s : summarise_scores(scored, m.mask, m.answer, options))
-      out.push_back(s);
+  for (size_t begin = 0; begin < present.size(); begin += size) {
+    const auto end = std::min(present.size(), begin + size);
+    const auto m = pad(present, begin, end, policy_.device());
+    const auto scores =
+      summarise_scores(score_tokens(policy_, m, options.temperature), m.mask, m.answer, options);
+    for (size_t k = 0; k < scores.size(); ++k)
+      out[rows[begin + k]] = scores[k];
   }
   return out;
 }

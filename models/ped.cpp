@@ -91,12 +91,12 @@ std::vector<ped_score> summarise_scores(const token_gaps& scored, const at::Tens
   const at::Tensor count = m.sum(1);
   const at::Tensor a = answer.defined() ? answer.to(at::kFloat) * m : at::zeros_like(m);
   const at::Tensor a_count = a.sum(1);
-  // One [B, 8] table, moved to the host once.
+  // One [B, 9] table, moved to the host once.
   const at::Tensor table =
     at::stack({learnability(d, m, o), soft_max_gap(d, m, o.beta),
                (d * m).sum(1) / count.clamp_min(1.0), (d * m).amax(1),
                (-scored.logp.to(at::kFloat) * m).sum(1) / count.clamp_min(1.0), count,
-               (d * a).sum(1) / a_count.clamp_min(1.0), a_count},
+               (d * a).sum(1) / a_count.clamp_min(1.0), a_count, (d * a).amax(1)},
               1)
       .to(at::kCPU, at::kDouble)
       .contiguous();
@@ -111,6 +111,7 @@ std::vector<ped_score> summarise_scores(const token_gaps& scored, const at::Tens
     s.nll = t[r][4];
     s.tokens = t[r][5];
     s.answer_gap = t[r][7] > 0 ? t[r][6] : -1.0;
+    s.answer_max_gap = t[r][7] > 0 ? t[r][8] : -1.0;
   }
   return out;
 }

@@ -14,6 +14,7 @@ struct ped_score {
   // The mean gap on the tokens the sequence marks as the answer's (-1 when it marks none): a
   // ped_teacher that still leans on c shows large gaps exactly there.
   double answer_gap = -1;
+  double answer_max_gap = -1; // the largest gap on an answer token (-1 when none is marked)
 };
 
 } // namespace pedagogy::models
