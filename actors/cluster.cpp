@@ -284,6 +284,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
           mpi, learners, cfg.cluster.weight_bucket_mb * (int64_t{1} << 20));
       ls.index = index;
       ls.options = learner_options_from(cfg, total_steps);
+      ls.spike = spike_options_from(cfg);
       mine.push_back({"learner", index, caf::actor_cast<caf::actor>(spawn_learner(system, ls))});
     }
     if (const int index = index_of(plan.tutors, me.rank); index >= 0) {

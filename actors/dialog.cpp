@@ -1,6 +1,7 @@
 // One dialog against the generators (see dialog.hpp).
 #include "actors/dialog.hpp"
 
+#include "actors/ped_views.hpp"
 #include "classroom/rule_judge.hpp"
 #include "classroom/verdict.hpp"
 #include "runtime/errors.hpp"
@@ -25,6 +26,13 @@ int64_t generated_tokens(const generated_text& c) {
 int64_t content_tokens(const generated_text& c) {
   const int64_t n = generated_tokens(c);
   return c.finish_reason == "stop" && n > 0 ? n - 1 : n;
+}
+
+std::vector<chat_turn> to_turns(const std::vector<classroom::view_message>& view) {
+  std::vector<chat_turn> out;
+  for (const auto& m : view)
+    out.push_back({m.role, m.content});
+  return out;
 }
 
 const char* role_name(role_kind role) {
@@ -57,6 +65,8 @@ dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialo
   cast_ = {job_.problem.text, s.student_names.empty() ? "" : s.student_names[scene.name],
            s.personas[scene.persona], s.use_thinking};
   id_ = fmt::format("{}/{}/{}", job_.step, job_.problem_index, job_.sample);
+  if (job_.privileged)
+    id_ += "/ped_teacher"; // its own sessions, beside the same step's on-policy dialog
   auto& r = record_;
   r.id = id_;
   r.step = job_.step;
@@ -64,7 +74,10 @@ dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialo
   r.sample = job_.sample;
   r.problem = job_.problem.text;
   r.answer = job_.problem.answer;
-  r.type = type == classroom::dialog_type::guided ? "guided" : "attempted";
+  r.type = s.solver ? "solve" : type == classroom::dialog_type::guided ? "guided" : "attempted";
+  r.ped_teacher = job_.privileged;
+  PEDAGOGY_CHECK(!(s.solver || job_.privileged) || s.ped.has_value(),
+                 "dialog {}: a solver or ped_teacher dialog needs the ped templates", id_);
   r.student_name = cast_.student_name;
   r.persona = cast_.persona;
   dialog_.start();
@@ -85,6 +98,14 @@ std::optional<dialog_call> dialog_runner::next() {
     last_call_ = call;
     return call;
   };
+  if (setup_->solver) {
+    // One turn: the trained policy solves the problem; its session closes as soon as it has.
+    if (!failed_ && !solver_asked_)
+      return remember(solver_turn());
+    if (tutor_open_)
+      return close(role_kind::tutor, "/tutor");
+    return std::nullopt;
+  }
   for (;;) {
     using classroom::phase;
     const phase p = dialog_.current();
@@ -152,10 +173,40 @@ dialog_call dialog_runner::tutor_turn() {
   auto& r = call.request;
   r.session = id_ + "/tutor";
   r.open_session = !tutor_open_;
-  r.messages = unseen(classroom::tutor_view(s.prompts, cast_, dialog_), tutor_seen_);
+  auto view = classroom::tutor_view(s.prompts, cast_, dialog_);
+  if (job_.privileged) {
+    // Only the system message differs, and only the session's first request carries it.
+    if (!tutor_open_)
+      learner_prompt_ = to_turns(view);
+    view = classroom::with_privileged(
+      std::move(view), classroom::privileged_block(*s.ped, job_.problem.text, job_.problem.answer));
+    if (!tutor_open_)
+      teacher_prompt_ = to_turns(view);
+  }
+  r.messages = unseen(view, tutor_seen_);
   if (s.force_thinking)
     r.forced_prefix = "<think>";
   tutor_open_ = true;
+  waiting_ = step_kind::tutor_turn;
+  return call;
+}
+
+dialog_call dialog_runner::solver_turn() {
+  const auto& s = *setup_;
+  dialog_call call{role_kind::tutor, call_stage::tutor,
+                   request(s.tutor, s.max_tokens_per_student_attempt)};
+  auto& r = call.request;
+  r.session = id_ + "/tutor";
+  r.open_session = true;
+  auto view = classroom::solver_view(*s.ped, job_.problem.text);
+  learner_prompt_ = to_turns(view);
+  if (job_.privileged)
+    view = classroom::with_privileged(
+      std::move(view), classroom::privileged_block(*s.ped, job_.problem.text, job_.problem.answer));
+  teacher_prompt_ = to_turns(view);
+  r.messages = teacher_prompt_;
+  tutor_open_ = true;
+  solver_asked_ = true;
   waiting_ = step_kind::tutor_turn;
   return call;
 }
@@ -222,6 +273,10 @@ void dialog_runner::on_reply(generate_reply reply) {
       r.tutor_tokens += generated_tokens(c[0]);
       if (r.weights_version < 0 || c[0].weights_version < r.weights_version)
         r.weights_version = c[0].weights_version;
+      if (setup_->solver) {
+        on_solution(c[0]);
+        break;
+      }
       dialog_.on_tutor_reply(std::move(c[0].text), content_tokens(c[0]));
       tutor_seen_ = 1 + dialog_.messages().size();
       break;
@@ -258,6 +313,19 @@ void dialog_runner::on_reply(generate_reply reply) {
     case step_kind::none:
       PEDAGOGY_FATAL("dialog {}: a generate reply arrived while no generation was asked for", id_);
   }
+}
+
+void dialog_runner::on_solution(generated_text& reply) {
+  auto& r = record_;
+  classroom::solution_record solution{reply.text, "", false, generated_tokens(reply)};
+  if (setup_->check) {
+    const auto g = classroom::grade_solution(reply.text, job_.problem.answer, *setup_->check);
+    solution.correct = g.correct;
+    solution.extracted = g.extracted.value_or("");
+  }
+  r.messages.push_back({true, reply.text, content_tokens(reply)});
+  r.solutions.push_back(std::move(solution));
+  r.tutor_turns = 1;
 }
 
 void dialog_runner::on_closed(token_history history) {
@@ -337,17 +405,53 @@ void dialog_runner::grade() {
 dialog_result dialog_runner::finish() {
   PEDAGOGY_CHECK(waiting_ == step_kind::none && !retry_, "dialog {}: finish() mid-call", id_);
   auto& r = record_;
-  r.messages = dialog_.messages();
-  r.judgements = dialog_.judgements();
-  r.rejected = dialog_.rejected();
-  r.ended_by_tutor = dialog_.ended_by_tutor();
-  r.tutor_turns = dialog_.tutor_turns();
-  if (!failed_ && dialog_.current() == classroom::phase::done)
-    r.reward = classroom::dialog_reward(dialog_, setup_->weights);
-  if (failed_)
+  if (setup_->solver) {
+    // Rewarded by the answer check alone: 1 for a correct solution, 0 otherwise.
+    if (!failed_ && !r.solutions.empty()) {
+      const double solved = r.solutions.front().correct ? 1.0 : 0.0;
+      r.reward.solve_rate = solved;
+      r.reward.total = solved;
+    }
+  } else {
+    r.messages = dialog_.messages();
+    r.judgements = dialog_.judgements();
+    r.rejected = dialog_.rejected();
+    r.ended_by_tutor = dialog_.ended_by_tutor();
+    r.tutor_turns = dialog_.tutor_turns();
+    if (!failed_ && dialog_.current() == classroom::phase::done)
+      r.reward = classroom::dialog_reward(dialog_, setup_->weights);
+  }
+  if (job_.privileged && !failed_ && !tutor_history_.tokens.empty())
+    finish_ped_views();
+  if (failed_) {
     tutor_history_ = {};
+    learner_view_ = {};
+    answer_tokens_.clear();
+  }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  return {std::move(record_), std::move(tutor_history_)};
+  return {std::move(record_), std::move(tutor_history_), std::move(learner_view_),
+          std::move(answer_tokens_)};
+}
+
+void dialog_runner::finish_ped_views() {
+  const auto& s = *setup_;
+  if (!s.render_prompt || !s.token_text) {
+    fail("a ped_teacher dialog needs the trained policy's tokenizer in the trainer's process");
+    return;
+  }
+  try {
+    auto view = learner_view(tutor_history_, s.render_prompt(teacher_prompt_),
+                             s.render_prompt(learner_prompt_));
+    if (!view) {
+      fail("the tutor generator's prompt ids differ from this process's rendering of the same "
+           "messages (are the trainer and the generator reading different model folders?)");
+      return;
+    }
+    learner_view_ = std::move(*view);
+    answer_tokens_ = answer_marks(learner_view_, s.token_text, job_.problem.answer);
+  } catch (const std::exception& e) {
+    fail(fmt::format("building the ped_learner's view failed: {}", e.what()));
+  }
 }
 
 } // namespace pedagogy::actors

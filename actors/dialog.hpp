@@ -23,6 +23,7 @@
 #include "classroom/views.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,15 @@ struct classroom_setup {
   int64_t max_call_retries = 2; // per generator call, after the first try
   // A generator call not answered in this time fails (and is retried like any failure).
   std::chrono::milliseconds request_timeout{std::chrono::minutes(30)};
+  // ped.policy = "solver": the trained policy (the "tutor" generator) solves each problem alone,
+  // rewarded 1 when the answer check passes; no student, no judges.
+  bool solver = false;
+  // Pedagogical RL's templates (solver prompt, privileged block); set when a run uses them.
+  std::optional<classroom::ped_prompts> ped;
+  // The trained policy's chat format and tokenizer in this process, for the ped_learner's view
+  // of a ped_teacher dialog; set when ped.mode != "off".
+  std::function<std::vector<int32_t>(const std::vector<chat_turn>&)> render_prompt;
+  std::function<std::string(int32_t)> token_text;
 };
 
 // One dialog to run: the problem, which sample of its group, and its seed.
@@ -75,18 +85,26 @@ struct dialog_job {
   // max_tokens_per_turn): benchmarks use them for replies of varied lengths, as models that stop
   // on their own make them.
   std::vector<int64_t> turn_tokens;
+  // Pedagogical RL: the trained policy speaks as the ped_teacher, with the privileged block (the
+  // answer) in its system prompt; the dialog's result also carries the ped_learner's view.
+  bool privileged = false;
 };
 
 // The result of a dialog: its record and the tutor's token history (empty when the tutor never
-// spoke or the dialog failed).
+// spoke or the dialog failed). A ped_teacher dialog's `tutor` is the ped_teacher's view; its
+// `learner_view` is the same sampled ids after the ped_learner's own prompt, with `answer_tokens`
+// 1 on the sampled tokens that spell the answer.
 struct dialog_result {
   classroom::dialog_record record;
   token_history tutor;
+  token_history learner_view;
+  std::vector<uint8_t> answer_tokens;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dialog_result& x) {
-  return f(caf::meta::type_name("dialog_result"), x.record, x.tutor);
+  return f(caf::meta::type_name("dialog_result"), x.record, x.tutor, x.learner_view,
+           x.answer_tokens);
 }
 
 // The kinds of call, in the order the lock-step baseline runs its phases.
@@ -119,6 +137,9 @@ private:
   enum class step_kind { none, tutor_turn, initial_attempt, student_turn, judge, solutions, close };
   dialog_call remember(dialog_call call);
   dialog_call tutor_turn();
+  dialog_call solver_turn();
+  void on_solution(generated_text& reply);
+  void finish_ped_views();
   dialog_call student_turn();
   dialog_call judge_round();
   dialog_call solutions();
@@ -145,6 +166,11 @@ private:
   bool tutor_open_ = false, student_open_ = false;
   bool failed_ = false;
   token_history tutor_history_;
+  // The first messages of the tutor's session as the ped_teacher and as the ped_learner see them.
+  std::vector<chat_turn> teacher_prompt_, learner_prompt_;
+  bool solver_asked_ = false;
+  token_history learner_view_;
+  std::vector<uint8_t> answer_tokens_;
   classroom::dialog_record record_;
   std::chrono::steady_clock::time_point started_, call_started_;
 };

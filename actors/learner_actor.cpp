@@ -19,6 +19,7 @@ struct learner_state {
   std::shared_ptr<weight_channel> weights;
   std::shared_ptr<models::data_parallel> peers;
   int64_t index = 0;
+  models::spike_options spike;
   std::filesystem::path model; // where tokenizer files come from
   static inline const char* name = "learner";
 };
@@ -81,6 +82,7 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
     self->state.weights = std::move(given.weights);
     self->state.peers = std::move(given.peers);
     self->state.index = given.index;
+    self->state.spike = given.spike;
     self->state.model = std::move(given.model);
     return {
       [=](learn_atom, const rollout_batch& batch) -> caf::result<models::learn_report> {
@@ -100,6 +102,13 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
           if (self->state.peers)
             self->state.peers->abort(
               fmt::format("learner {} failed: {}", self->state.index, e.what()));
+          return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
+        }
+      },
+      [=](score_atom, const rollout_batch& batch) -> caf::result<std::vector<models::ped_score>> {
+        try {
+          return self->state.learner->score(batch.sequences, self->state.spike);
+        } catch (const std::exception& e) {
           return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
         }
       },

@@ -21,9 +21,14 @@ namespace pedagogy::actors {
 using learn_atom = caf::atom_constant<caf::atom("learn")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
+using score_atom = caf::atom_constant<caf::atom("score")>;
 
+// learn: GRPO (and gated imitation) on a rollout batch; publish: offer the weights as version v;
+// save: write a checkpoint folder; score: Pedagogical RL's learnability of each sequence under the
+// current weights (no update).
 using learner_actor =
   caf::typed_actor<caf::replies_to<learn_atom, rollout_batch>::with<models::learn_report>,
+                   caf::replies_to<score_atom, rollout_batch>::with<std::vector<models::ped_score>>,
                    caf::replies_to<publish_atom, int64_t>::with<int64_t>,
                    caf::replies_to<save_atom, std::string>::with<int64_t>>;
 
@@ -39,6 +44,8 @@ struct learner_setup {
   // learner_share); null = the only learner.
   std::shared_ptr<models::data_parallel> peers;
   int64_t index = 0;
+  // How `score` measures learnability (Pedagogical RL's G).
+  models::spike_options spike;
 };
 
 // Loads policy (and reference when beta > 0), restores optimizer state when resuming (throws

@@ -18,6 +18,8 @@ void add_message_types(caf::actor_system_config& config) {
   config.add_message_type<std::vector<dialog_result>>("std::vector<pedagogy::dialog_result>");
   config.add_message_type<rollout_batch>("pedagogy::rollout_batch");
   config.add_message_type<models::learn_report>("pedagogy::learn_report");
+  config.add_message_type<models::ped_score>("pedagogy::ped_score");
+  config.add_message_type<std::vector<models::ped_score>>("std::vector<pedagogy::ped_score>");
 }
 
 } // namespace pedagogy::actors

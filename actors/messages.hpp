@@ -135,7 +135,7 @@ typename Inspector::result_type inspect(Inspector& f, learn_report& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ped_score& x) {
   return f(caf::meta::type_name("ped_score"), x.g, x.soft_max_gap, x.mean_gap, x.max_gap, x.nll,
-           x.tokens, x.answer_gap);
+           x.tokens, x.answer_gap, x.answer_max_gap);
 }
 
 // In the namespace of the type, where argument-dependent lookup finds it.
@@ -196,7 +196,7 @@ typename Inspector::result_type inspect(Inspector& f, dialog_record& x) {
            x.sample, x.problem, x.answer, x.type, x.student_name, x.persona, x.messages,
            x.judgements, x.solutions, x.reward, x.rejected, x.ended_by_tutor, x.tutor_turns,
            x.tutor_tokens, x.student_tokens, x.judge_tokens, x.solution_tokens, x.weights_version,
-           x.seconds, x.waiting_seconds);
+           x.seconds, x.waiting_seconds, x.ped_teacher);
 }
 
 } // namespace pedagogy::classroom

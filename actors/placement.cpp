@@ -1,6 +1,7 @@
 // The placement a config asks for (see placement.hpp).
 #include "actors/placement.hpp"
 
+#include "config/fields.hpp"
 #include "runtime/errors.hpp"
 
 #include <fmt/format.h>
@@ -138,6 +139,13 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
     return p;
   }
 
+  if (cfg.ped.mode != config::ped_mode::off)
+    throw input_error("ped.mode",
+                      fmt::format("\"{}\" runs in one process for now: the ped_teacher's "
+                                  "generator and learner have no place on other ranks yet",
+                                  config::to_string(cfg.ped.mode)),
+                      "use cluster.mode = \"local\" (one process, one device), or ped.mode = "
+                      "\"off\" on several ranks");
   p.learners = cluster.learner_ranks.empty()
                  ? std::vector<int>{0}
                  : std::vector<int>(cluster.learner_ranks.begin(), cluster.learner_ranks.end());

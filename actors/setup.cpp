@@ -3,7 +3,9 @@
 
 #include "actors/generator_supervisor.hpp"
 #include "actors/openai_generator.hpp"
+#include "models/chat_format.hpp"
 #include "models/init_model.hpp"
+#include "models/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
 
@@ -53,6 +55,9 @@ models::learner_options learner_options_from(const config::config& cfg, int64_t 
   o.mu = t.mu;
   o.temperature = cfg.tutor.sampling.temperature;
   o.skip_non_finite = t.on_non_finite == config::non_finite_policy::skip;
+  o.gate.kappa = cfg.ped.kappa;
+  o.gate.gamma = cfg.ped.gamma;
+  o.gate.gating = cfg.ped.gating;
   return o;
 }
 
@@ -80,6 +85,32 @@ void configure_actor_system(caf::actor_system_config& system_config, const confi
     system_config.set("scheduler.max-threads", static_cast<size_t>(cfg.cluster.scheduler_threads));
   if (with_middleman)
     system_config.load<caf::io::middleman>();
+}
+
+models::spike_options spike_options_from(const config::config& cfg) {
+  models::spike_options o;
+  o.beta = cfg.ped.beta;
+  o.lambda = cfg.ped.lambda;
+  o.max_gap = cfg.ped.max_gap;
+  o.temperature = cfg.ped.score_temperature;
+  return o;
+}
+
+void attach_prompt_renderer(classroom_setup& setup, const std::filesystem::path& model_dir) {
+  auto tokenizer = std::make_shared<const models::tokenizer>(
+    models::tokenizer::from_file(model_dir / "tokenizer.json"));
+  auto format =
+    std::make_shared<const models::chat_format>(models::chat_format::from_model_dir(model_dir));
+  // As the generator renders a session's first request (generator_actor.cpp).
+  setup.render_prompt = [tokenizer, format](const std::vector<chat_turn>& turns) {
+    std::vector<models::chat_message> messages;
+    for (const auto& t : turns)
+      messages.push_back({t.role, t.content});
+    return tokenizer->encode(format->render(messages, true));
+  };
+  setup.token_text = [tokenizer](int32_t id) {
+    return tokenizer->decode({id});
+  };
 }
 
 std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config& cfg) {
@@ -128,6 +159,9 @@ std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config
   s->max_tokens_per_student_attempt = c.max_tokens_per_student_attempt;
   s->max_tokens_per_judge_attempt = c.max_tokens_per_judge_attempt;
   s->number_student_attempts = c.number_student_attempts;
+  s->solver = cfg.ped.policy == config::ped_policy::solver;
+  if (s->solver || cfg.ped.mode != config::ped_mode::off)
+    s->ped = classroom::ped_prompts::load(c.templates_dir, s->solver ? "solver" : "tutor");
   s->request_timeout = request_timeout_of(cfg);
   return s;
 }

@@ -29,6 +29,11 @@ std::chrono::milliseconds request_timeout_of(const config::config& cfg);
 // Throws input_error for a missing or broken template.
 std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config& cfg);
 
+// Gives `setup` the trained policy's chat format and tokenizer from `model_dir` (Pedagogical RL
+// builds the ped_learner's view of ped_teacher dialogs with them). Throws input_error for a
+// broken tokenizer or chat template.
+void attach_prompt_renderer(classroom_setup& setup, const std::filesystem::path& model_dir);
+
 // Creates the model of a role with `init` when its directory does not exist yet. Returns true
 // when it wrote one.
 bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed);
@@ -42,6 +47,9 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
 // The learner's settings from [train] (and the tutor's sampling temperature); the schedule
 // spans `rollout_steps` x mu optimizer steps.
 models::learner_options learner_options_from(const config::config& cfg, int64_t rollout_steps);
+
+// How the learner scores learnability for Pedagogical RL ([ped]).
+models::spike_options spike_options_from(const config::config& cfg);
 
 // The rollout schedule's settings: classroom.max_dialogs_in_flight, where 0 means twice what the
 // tutor serves at once (its engine's max_batch_sequences, or its endpoint's max_concurrency), so

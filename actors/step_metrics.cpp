@@ -7,7 +7,8 @@
 namespace pedagogy::actors {
 
 std::string metrics_line(const step_identity& id, const step_stats& stats,
-                         const models::learn_report& report, const step_timings& time) {
+                         const models::learn_report& report, const step_timings& time,
+                         const ped_step_metrics* ped) {
   nlohmann::json rules = nlohmann::json::object();
   for (const auto& [rule, rate] : stats.reject_rate_by_rule)
     rules[rule] = rate;
@@ -49,7 +50,37 @@ std::string metrics_line(const step_identity& id, const step_stats& stats,
     {"checkpoint_s", time.checkpoint_s},
     {"step_s", time.step_s},
   };
-  return line.dump();
+  if (ped == nullptr)
+    return line.dump();
+  const auto& p = ped->stats;
+  nlohmann::json out = line;
+  out["ped"] = {
+    {"rescued_groups", p.rescued_groups},
+    {"teacher_dialogs", p.teacher_dialogs},
+    {"teacher_reward", p.teacher_reward},
+    {"teacher_success", p.teacher_success},
+    {"g", p.g},
+    {"r_ped", p.r_ped},
+    {"gap_mean", p.gap_mean},
+    {"gap_max", p.gap_max},
+    {"answer_gap", p.answer_gap},
+    {"leak_rate", p.leak_rate},
+    {"backfill_rate", p.backfill_rate},
+    {"corpus_kept", p.corpus_kept},
+    {"corpus_coverage", p.corpus_coverage},
+    {"corpus_g", p.corpus_g},
+    {"imitated_sequences", report.imitated_sequences},
+    {"imitation_loss", report.imitation_loss},
+    {"gate_mean", report.gate_mean},
+    {"gate_min", report.gate_min},
+    {"gate_below", report.gate_below},
+    {"teacher_loss", ped->teacher.loss},
+    {"teacher_grad_norm", ped->teacher.grad_norm},
+    {"teacher_rollout_s", p.teacher_rollout_s},
+    {"score_s", p.score_s},
+    {"teacher_learn_s", p.teacher_learn_s},
+  };
+  return out.dump();
 }
 
 std::string progress_line(int64_t step, int64_t total_steps, const step_stats& stats,

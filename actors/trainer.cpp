@@ -197,8 +197,34 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   ls.device = cfg.tutor.device;
   ls.weights = channel;
   ls.options = learner_options_from(cfg, run.total_steps);
+  ls.spike = spike_options_from(cfg);
   actors.learners.push_back(spawn_learner(system, ls));
   stopper.actors.push_back(caf::actor_cast<caf::actor>(actors.learners.front()));
+  if (cfg.ped.mode != config::ped_mode::off) {
+    // The ped_teacher's generator: the tutor's initial weights, or the checkpoint's ped_teacher
+    // when a rounds run resumes. In rounds mode its own learner (its own optimizer, no reference
+    // model) feeds it through a channel of their own.
+    const bool rounds = cfg.ped.mode == config::ped_mode::rounds;
+    auto teacher_cfg = cfg.tutor;
+    if (rounds && !run.resume_dir.empty())
+      teacher_cfg.model = (run.resume_dir / "ped_teacher").string();
+    auto teacher_channel =
+      rounds ? std::make_shared<local_weight_channel>(1, request_timeout_of(cfg)) : nullptr;
+    actors.ped_teacher_generator =
+      spawn_role_generator(system, teacher_cfg, "ped_teacher", teacher_channel);
+    stopper.actors.push_back(caf::actor_cast<caf::actor>(actors.ped_teacher_generator));
+    if (rounds) {
+      learner_setup teacher = ls;
+      teacher.weights = teacher_channel;
+      if (!run.resume_dir.empty())
+        teacher.resume = run.resume_dir / "ped_teacher";
+      teacher.options.grpo.beta = 0;
+      if (cfg.ped.teacher_learning_rate > 0)
+        teacher.options.learning_rate = cfg.ped.teacher_learning_rate;
+      actors.ped_teacher = spawn_learner(system, teacher);
+      stopper.actors.push_back(caf::actor_cast<caf::actor>(actors.ped_teacher));
+    }
+  }
   const int code = run_steps(system, cfg, resolved_toml, run, actors);
   if (signals::stop_requested() != 0)
     signals::exit_now(code); // everything is on disk; requests in flight are not waited for

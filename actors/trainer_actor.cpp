@@ -12,6 +12,7 @@
 // (SIGINT/SIGTERM) lets the step in flight finish, keeps a checkpoint of every finished step,
 // and ends with 128 + the signal.
 #include "actors/checkpoints.hpp"
+#include "actors/ped_step.hpp"
 #include "actors/setup.hpp"
 #include "actors/step_batch.hpp"
 #include "actors/step_metrics.hpp"
@@ -176,7 +177,14 @@ private:
     metrics_ = files::line_appender(run.run_dir / "metrics.jsonl");
     if (cfg_.logging.save_dialogs)
       dialogs_->out = files::line_appender(run.run_dir / "dialogs.jsonl");
-    setup_ = make_classroom_setup(cfg_);
+    if (cfg_.ped.mode != config::ped_mode::off) {
+      // The ped_learner's view of ped_teacher dialogs is rendered here, as the generator would.
+      auto setup = std::make_shared<classroom_setup>(*make_classroom_setup(cfg_));
+      attach_prompt_renderer(*setup, cfg_.tutor.model);
+      setup_ = std::move(setup);
+    } else {
+      setup_ = make_classroom_setup(cfg_);
+    }
     if (cfg_.inspect.enabled)
       logger_->info("live inspection over HTTP ([inspect]) is not built yet; nothing is served");
     logger_->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
@@ -195,7 +203,12 @@ private:
     // A resumed tutor starts from the checkpoint's weights, version start_step: offering and
     // taking them makes its tokens carry that version, as in the uninterrupted run.
     if (!run.resume_dir.empty())
-      sync(run.start_step, first);
+      sync(run.start_step, [this, first] {
+        if (actors_.ped_teacher)
+          teacher_sync(run_.start_step, first);
+        else
+          first();
+      });
     else
       first();
   }
@@ -212,6 +225,24 @@ private:
                                   t_.problems_per_step);
     auto jobs = make_jobs(step, run_.problems, picked, t_.samples_per_problem,
                           static_cast<uint64_t>(t_.seed));
+    // rounds: the step's dialogs are the ped_teacher's.
+    const bool rounds = cfg_.ped.mode == config::ped_mode::rounds;
+    if (rounds)
+      for (auto& job : jobs)
+        job.privileged = true;
+    spawn_schedule(std::move(jobs), step, rounds ? teacher_generators() : actors_.generators);
+  }
+
+  // The classroom with the ped_teacher's generator in the trained policy's seat.
+  role_generators teacher_generators() const {
+    auto out = actors_.generators;
+    out.tutor = actors_.ped_teacher_generator;
+    return out;
+  }
+
+  // A rollout schedule for `jobs`; its results come back tagged `tag` (a step, or a negative tag
+  // for a ped_teacher rollout inside a step).
+  void spawn_schedule(std::vector<dialog_job> jobs, int64_t tag, const role_generators& to) {
     auto options = rollout_options_from(cfg_);
     auto file = dialogs_;
     // A signal, or a failed write of dialogs.jsonl (raised by learn()), ends the rollout early.
@@ -219,16 +250,18 @@ private:
       return signals::stop_requested() != 0 || file->failed();
     };
     auto rollout = spawn_rollout(
-      system(), setup_, actors_.generators, std::move(jobs),
+      system(), setup_, to, std::move(jobs),
       [file](const dialog_result& r) { file->append(classroom::to_json_line(r.record)); },
-      std::move(options), caf::actor_cast<caf::actor>(this), step);
+      std::move(options), caf::actor_cast<caf::actor>(this), tag);
     monitor(rollout);
-    rollouts_.emplace(step, rollout);
-    rollout_started_[step] = clock_type::now();
+    rollouts_.emplace(tag, rollout);
+    rollout_started_[tag] = clock_type::now();
   }
 
   void on_rolled(int64_t step, std::vector<dialog_result> results) {
     rollouts_.erase(step);
+    if (step < 0)
+      return on_teacher_rolled(step, std::move(results));
     rollout_out out;
     out.seconds = since(rollout_started_[step]);
     rollout_started_.erase(step);
@@ -269,14 +302,28 @@ private:
       throw std::runtime_error(fmt::format(
         "every dialog of step {} failed; the first ({}) with: {}", step_, first.id, first.error));
     }
-    // Every data-parallel learner gets the whole batch and trains on its share; their reports
-    // describe the whole batch and must agree. A NaN/inf loss or gradient never reaches the
-    // weights: the learner refuses the pass, and with train.on_non_finite = "stop" the job ends.
     phase_ = phase::learning;
     learn_start_ = clock_type::now();
+    ped_ = {};
+    switch (cfg_.ped.mode) {
+      case config::ped_mode::off:
+        return send_learn(std::move(made.batch));
+      case config::ped_mode::rescue:
+        return rescue(rolled.results, std::move(made.batch));
+      case config::ped_mode::mix:
+        return mix(rolled.results, std::move(made.batch));
+      case config::ped_mode::rounds:
+        return teach(std::move(rolled.results));
+    }
+  }
+
+  // Every data-parallel learner gets the whole batch and trains on its share; their reports
+  // describe the whole batch and must agree. A NaN/inf loss or gradient never reaches the
+  // weights: the learner refuses the pass, and with train.on_non_finite = "stop" the job ends.
+  void send_learn(rollout_batch batch) {
     auto waiting = std::make_shared<size_t>(actors_.learners.size());
     for (size_t i = 0; i < actors_.learners.size(); ++i)
-      request(actors_.learners[i], timeout_, learn_atom::value, made.batch)
+      request(actors_.learners[i], timeout_, learn_atom::value, batch)
         .then(
           [this, i, waiting](models::learn_report& r) {
             guard([&] {
@@ -319,6 +366,177 @@ private:
     });
   }
 
+  // ---- Pedagogical RL (../shared/reference/privileged_pedagogical_rl.md §10.4) ------------------
+
+  // rescue: GRPO as usual; the groups in which every sample failed are handed to the ped_teacher,
+  // and its kept trajectories join the batch with imitation weight alpha.
+  void rescue(const std::vector<dialog_result>& results, rollout_batch batch) {
+    auto failed = failed_problems(results, t_.samples_per_problem);
+    ped_.rescued_groups = static_cast<int64_t>(failed.size());
+    if (failed.empty())
+      return send_learn(std::move(batch));
+    corpus_from(std::move(failed), cfg_.ped.alpha,
+                [this, batch = std::move(batch)](std::vector<models::training_sequence> corpus) {
+                  auto with = batch;
+                  for (auto& s : corpus)
+                    with.sequences.push_back(std::move(s));
+                  send_learn(std::move(with));
+                });
+  }
+
+  // mix: GRPO plus alpha x imitation of a corpus buffer, refreshed from the ped_teacher on this
+  // step's problems every ped.refresh_steps steps (and whenever it is empty, e.g. after a resume).
+  void mix(const std::vector<dialog_result>& results, rollout_batch batch) {
+    auto with_buffer = [this](rollout_batch b) {
+      for (const auto& s : buffer_)
+        b.sequences.push_back(s);
+      send_learn(std::move(b));
+    };
+    if (!buffer_.empty() && step_ % cfg_.ped.refresh_steps != 0)
+      return with_buffer(std::move(batch));
+    std::vector<int64_t> problems;
+    for (const auto& r : results)
+      if (problems.empty() || problems.back() != r.record.problem_index)
+        problems.push_back(r.record.problem_index);
+    corpus_from(
+      std::move(problems), cfg_.ped.alpha,
+      [this, with_buffer, batch = std::move(batch)](std::vector<models::training_sequence> corpus) {
+        buffer_ = std::move(corpus);
+        with_buffer(batch);
+      });
+  }
+
+  // rounds: this step's dialogs are the ped_teacher's. They are scored under the ped_learner
+  // (frozen for the round), the ped_teacher takes a GRPO step on R x G, and at the round's end
+  // the ped_learner imitates the corpus kept from the round.
+  void teach(std::vector<dialog_result> results) {
+    auto shared = std::make_shared<std::vector<dialog_result>>(std::move(results));
+    score(*shared, [this, shared](std::vector<models::ped_score> scores) {
+      const auto rewards = ped_rewards(*shared, scores, cfg_.ped);
+      describe_teacher(*shared, scores, rewards, cfg_.ped, ped_);
+      auto batch =
+        teacher_batch(*shared, rewards, t_.samples_per_problem, t_.scale_rewards, t_.std_eps);
+      if (batch.sequences.empty())
+        throw std::runtime_error(
+          fmt::format("every ped_teacher dialog of step {} failed; the first with: {}", step_,
+                      shared->front().record.error));
+      for (size_t i = 0; i < shared->size(); ++i) {
+        round_results_.push_back(std::move((*shared)[i]));
+        round_scores_.push_back(scores[i]);
+      }
+      const auto started = clock_type::now();
+      request(actors_.ped_teacher, timeout_, learn_atom::value, std::move(batch))
+        .then(
+          [this, started](models::learn_report& r) {
+            guard([&] {
+              ped_.teacher_learn_s = since(started);
+              teacher_report_ = r;
+              teacher_sync(step_ + 1, [this] { end_teacher_step(); });
+            });
+          },
+          [this](caf::error& e) {
+            guard(
+              [&] { fail(fmt::format("the ped_teacher failed to learn at step {}", step_), e); });
+          });
+    });
+  }
+
+  void end_teacher_step() {
+    const bool round_end =
+      (step_ + 1) % cfg_.ped.teacher_steps == 0 || step_ + 1 == run_.total_steps;
+    if (!round_end) {
+      // The ped_learner does not move within a round.
+      report_ = {};
+      report_.optimizer_steps = optimizer_steps_;
+      return on_learned();
+    }
+    auto corpus = select_corpus(round_results_, round_scores_, cfg_.ped, 1.0, ped_);
+    round_results_.clear();
+    round_scores_.clear();
+    if (corpus.empty()) {
+      logger_->warn("step {}: the round kept no ped_teacher trajectory; the ped_learner is "
+                    "unchanged",
+                    step_);
+      report_ = {};
+      report_.optimizer_steps = optimizer_steps_;
+      return on_learned();
+    }
+    send_learn({std::move(corpus)});
+  }
+
+  // rounds: the ped_teacher's learner and generator, as sync() does for the tutor's.
+  void teacher_sync(int64_t version, std::function<void()> then) {
+    auto waiting = std::make_shared<size_t>(2);
+    auto done = [this, waiting, then](int64_t) {
+      guard([&] {
+        if (--*waiting == 0)
+          then();
+      });
+    };
+    request(actors_.ped_teacher, timeout_, publish_atom::value, version)
+      .then(done, [this, version](caf::error& e) {
+        guard([&] { fail(fmt::format("the ped_teacher could not send weights v{}", version), e); });
+      });
+    request(actors_.ped_teacher_generator, timeout_, weights_atom::value, version)
+      .then(done, [this, version](caf::error& e) {
+        guard([&] {
+          fail(fmt::format("the ped_teacher's generator could not take weights v{}", version), e);
+        });
+      });
+  }
+
+  // The ped_teacher samples ped.teacher_samples dialogs of each of `problems`; they are scored
+  // under the ped_learner and the kept ones come back as imitation sequences of weight `weight`.
+  void corpus_from(std::vector<int64_t> problems, double weight,
+                   std::function<void(std::vector<models::training_sequence>)> then) {
+    auto jobs = make_jobs(step_, run_.problems, problems, cfg_.ped.teacher_samples,
+                          derive_seed(static_cast<uint64_t>(t_.seed), 0x7065645f74656163ull));
+    for (auto& job : jobs)
+      job.privileged = true;
+    teacher_then_ = [this, weight, then](std::vector<dialog_result> results) {
+      auto shared = std::make_shared<std::vector<dialog_result>>(std::move(results));
+      score(*shared, [this, shared, weight, then](std::vector<models::ped_score> scores) {
+        describe_teacher(*shared, scores, ped_rewards(*shared, scores, cfg_.ped), cfg_.ped, ped_);
+        then(select_corpus(*shared, scores, cfg_.ped, weight, ped_));
+      });
+    };
+    spawn_schedule(std::move(jobs), -(step_ + 1), teacher_generators());
+  }
+
+  void on_teacher_rolled(int64_t tag, std::vector<dialog_result> results) {
+    ped_.teacher_rollout_s = since(rollout_started_[tag]);
+    rollout_started_.erase(tag);
+    if (phase_ == phase::stopping)
+      return stop_when_idle();
+    for (const auto& r : results)
+      if (r.record.status == abandoned_status)
+        return stop(); // a signal: this step is not trained, resume redoes it
+    dialogs_->sync();
+    auto then = std::move(teacher_then_);
+    teacher_then_ = nullptr;
+    then(std::move(results));
+  }
+
+  // The ped_learner's learnability of each trajectory (its own view, its current weights).
+  void score(const std::vector<dialog_result>& results,
+             std::function<void(std::vector<models::ped_score>)> then) {
+    const auto started = clock_type::now();
+    request(actors_.learners.front(), timeout_, score_atom::value,
+            rollout_batch{learner_views(results)})
+      .then(
+        [this, started, then](std::vector<models::ped_score>& scores) {
+          guard([&] {
+            ped_.score_s += since(started);
+            then(std::move(scores));
+          });
+        },
+        [this](caf::error& e) {
+          guard([&] {
+            fail(fmt::format("scoring the ped_teacher's dialogs failed at step {}", step_), e);
+          });
+        });
+  }
+
   // ---- syncing: version v from the learner root to every tutor replica
   // ---------------------------
 
@@ -349,6 +567,20 @@ private:
   // -----------------------------------------------------------------------------
 
   void save(int64_t step, std::function<void()> then) {
+    const fs::path tmp = checkpoint_tmp_dir(run_.checkpoint_dir, step);
+    if (actors_.ped_teacher) {
+      // rounds: the ped_teacher's weights and optimizer go into the same checkpoint, first.
+      request(actors_.ped_teacher, timeout_, save_atom::value, (tmp / "ped_teacher").string())
+        .then([this, step, then](int64_t) { guard([&] { save_learner(step, then); }); },
+              [this](caf::error& e) {
+                guard([&] { fail("saving the ped_teacher's checkpoint failed", e); });
+              });
+      return;
+    }
+    save_learner(step, std::move(then));
+  }
+
+  void save_learner(int64_t step, std::function<void()> then) {
     const fs::path tmp = checkpoint_tmp_dir(run_.checkpoint_dir, step);
     request(actors_.learners.front(), timeout_, save_atom::value, tmp.string())
       .then(
@@ -391,7 +623,9 @@ private:
     time.sync_s = sync_s_;
     time.checkpoint_s = since(checkpoint_start_);
     time.step_s = since(step_start_);
-    metrics_.append(metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time));
+    const ped_step_metrics ped{ped_, teacher_report_};
+    metrics_.append(metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time,
+                                 cfg_.ped.mode == config::ped_mode::off ? nullptr : &ped));
     metrics_.sync();
     if (cfg_.logging.print_every_steps > 0 && (step_ + 1) % cfg_.logging.print_every_steps == 0)
       logger_->info("{}", progress_line(step_, run_.total_steps, stats_, report_, time));
@@ -494,6 +728,14 @@ private:
   std::map<int64_t, rollout_out> ready_; // finished rollouts not yet learned from
   step_stats stats_;
   models::learn_report report_;
+  // Pedagogical RL: this step's figures, the ped_teacher's last update (rounds), what a ped_teacher
+  // rollout hands its result to, mix's corpus buffer, and the round's scored trajectories.
+  ped_stats ped_;
+  models::learn_report teacher_report_;
+  std::function<void(std::vector<dialog_result>)> teacher_then_;
+  std::vector<models::training_sequence> buffer_;
+  std::vector<dialog_result> round_results_;
+  std::vector<models::ped_score> round_scores_;
   std::map<size_t, models::learn_report> reports_; // the other learners'
   clock_type::time_point run_start_, step_start_, learn_start_, sync_start_, checkpoint_start_;
   double rollout_s_ = 0, rollout_wait_s_ = 0, learn_s_ = 0, sync_s_ = 0;

@@ -57,6 +57,12 @@ struct job_actors {
   role_generators generators;          // what the conversations talk to
   std::vector<generator_actor> tutors; // every tutor replica: each takes the new weights
   std::vector<learner_actor> learners; // data-parallel learners; [0] is the root
+  // Pedagogical RL (ped.mode != "off"): the ped_teacher's generator, the tutor's model with the
+  // answer in view. rescue and mix keep it at the tutor's initial weights (a fixed privileged
+  // sampler); rounds trains it with its own learner (its own parameters and optimizer,
+  // initialised from the tutor), which sends it new weights after each of its steps.
+  generator_actor ped_teacher_generator;
+  learner_actor ped_teacher; // rounds only
 };
 
 // The step loop (the trainer actor): rollouts, learning, weight sync, checkpoints, metrics.
