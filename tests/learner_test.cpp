@@ -217,7 +217,8 @@ TEST_CASE("imitation alone: gated and ungated updates both raise the imitated to
   }
 }
 
-TEST_CASE("the scoring pass: G of the sampled tokens in (0, 1], the gap on marked answer tokens") {
+TEST_CASE(
+  "the scoring pass: G of the sampled tokens between 0 and 1, the gap on marked answer tokens") {
   auto batch = rollouts();
   batch[1].answer.assign(batch[1].tokens.size(), 0);
   batch[1].answer.back() = 1;

@@ -154,6 +154,7 @@ TEST_CASE("summaries: mean, max, NLL, token count and the gap on the answer's to
   CHECK(s[0].g == doctest::Approx(std::exp(-4.0 / 3)));
   CHECK(s[0].nll == doctest::Approx(3.5 / 3));
   CHECK(s[0].answer_gap == doctest::Approx(1.5)); // the masked-out last token is no answer token
+  CHECK(s[0].answer_max_gap == doctest::Approx(3.0));
   CHECK(summarise_scores({d, logp}, mask, {}, o)[0].answer_gap == -1.0);
 }
 

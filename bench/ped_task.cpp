@@ -1,0 +1,121 @@
+// The recall task (see ped_task.hpp).
+#include "bench/ped_task.hpp"
+
+#include "models/chat_format.hpp"
+#include "models/init_model.hpp"
+#include "models/learner.hpp"
+#include "models/tokenizer.hpp"
+#include "models/transformer.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/files.hpp"
+#include "runtime/seeds.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace pedagogy::bench {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Items of three letters and codes of three digits, from a splitmix64 stream.
+struct item {
+  std::string name, code;
+};
+
+std::string letters(uint64_t& state) {
+  std::string out;
+  for (int i = 0; i < 3; ++i)
+    out += static_cast<char>('a' + splitmix64(state) % 26);
+  return out;
+}
+
+item draw(uint64_t& state) {
+  item out;
+  out.name = letters(state);
+  out.code = std::to_string(100 + splitmix64(state) % 900);
+  return out;
+}
+
+std::string question(const item& it) {
+  return fmt::format("Code of {}?", it.name);
+}
+
+// One example: the problem (in the ped_teacher's view, the answer in the system prompt), then the
+// solver's reply "\boxed{code}" and its end-of-turn token, trained on the reply alone.
+models::training_sequence example(const item& it, bool answer_in_view, const models::tokenizer& tok,
+                                  const models::chat_format& format) {
+  std::vector<models::chat_message> messages{{"user", question(it)}};
+  if (answer_in_view)
+    messages.insert(messages.begin(), {"system", it.code});
+  const auto prompt = tok.encode(format.render(messages, true));
+  const auto reply = tok.encode(fmt::format("\\boxed{{{}}}{}", it.code, format.end_of_turn()));
+  models::training_sequence s;
+  s.tokens = prompt;
+  s.tokens.insert(s.tokens.end(), reply.begin(), reply.end());
+  s.trained.assign(prompt.size(), 0);
+  s.trained.resize(s.tokens.size(), 1);
+  s.behaviour_logprobs.assign(s.tokens.size(), 0.0f);
+  s.imitation = 1.0;
+  return s;
+}
+
+} // namespace
+
+recall_task make_recall_task(const fs::path& dir, const recall_options& options) {
+  PEDAGOGY_CHECK(options.problems >= 1 && options.warmup_steps >= 0, "bad recall options");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  recall_task task{dir / "problems.jsonl", dir / "templates", dir / "model", 0.0};
+
+  // The problems: items the warm-up never shows (their stream is drawn apart).
+  uint64_t problem_state = derive_seed(options.seed, 1);
+  std::string rows;
+  for (int64_t i = 0; i < options.problems; ++i) {
+    const auto it = draw(problem_state);
+    rows += nlohmann::json{{"problem", question(it)}, {"answer", it.code}}.dump() + "\n";
+  }
+  files::write_atomically(task.problems, rows);
+
+  // The classroom's templates, with the solver prompt and the privileged block reduced to the
+  // problem and the answer.
+  fs::copy(options.source_templates, task.templates, fs::copy_options::recursive);
+  files::write_atomically(task.templates / "solver.txt", "{{ problem }}\n");
+  files::write_atomically(task.templates / "ped_teacher_solver.txt", "{{ answer }}\n");
+
+  models::init_options init;
+  init.family = models::model_family::qwen2;
+  init.preset = options.preset;
+  init.seed = options.seed;
+  init.out = task.model;
+  models::init_model(init);
+
+  // The copy skill: SFT (imitation without a gate) on fresh items with their code in view; then,
+  // for the last third of the steps, half of them without (every code is equally likely: a model
+  // that does not know is unsure, so its blind guesses hit one time in 900 and the answer tokens
+  // stay learnable rather than confidently wrong).
+  const auto tok = models::tokenizer::from_file(task.model / "tokenizer.json");
+  const auto format = models::chat_format::from_model_dir(task.model);
+  models::learner_options lo;
+  lo.learning_rate = 1e-2;
+  lo.micro_batch_size = 32;
+  lo.mu = 1;
+  lo.max_grad_norm = 1.0;
+  lo.gate.gating = false;
+  models::learner learner(models::transformer::load(task.model, at::kCPU, at::kFloat), std::nullopt,
+                          lo);
+  uint64_t warmup_state = derive_seed(options.seed, 2);
+  for (int64_t step = 0; step < options.warmup_steps; ++step) {
+    std::vector<models::training_sequence> batch;
+    for (int i = 0; i < 32; ++i)
+      batch.push_back(example(draw(warmup_state), 3 * step < 2 * options.warmup_steps || i % 2 == 0,
+                              tok, format));
+    task.warmup_loss = learner.learn(batch).imitation_loss;
+  }
+  learner.policy().save(task.model);
+  return task;
+}
+
+} // namespace pedagogy::bench

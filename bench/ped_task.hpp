@@ -1,0 +1,37 @@
+// The toy task behind Pedagogical RL's learning test and `pedagogy bench ped` (setting B: the
+// trained policy is a solver). Each problem asks for the code of an item ("Code of kqz?"); the
+// answers are random three-digit numbers, so a policy that does not know them guesses right about
+// once in a thousand tries and plain GRPO has nothing to learn from. The solver is a tiny model
+// warmed up on other items to copy a code it sees in its system prompt into \boxed{}, and to be
+// unsure (every code equally likely) when it sees none: the ped_teacher, which sees the answer,
+// often succeeds; the ped_learner, which does not, must learn it.
+//
+// Everything is generated from a seed: problems, templates (the solver prompt is the problem
+// alone, the privileged block the answer alone), and the model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace pedagogy::bench {
+
+struct recall_options {
+  int64_t problems = 4;
+  int64_t warmup_steps = 450; // copy-skill SFT steps on other items (about 50 s on one CPU core)
+  uint64_t seed = 1;
+  std::string preset = "tiny";
+  std::filesystem::path source_templates = "prompt_templates"; // the classroom's own templates
+};
+
+struct recall_task {
+  std::filesystem::path problems;  // problems.jsonl
+  std::filesystem::path templates; // a templates folder for classroom.templates_dir
+  std::filesystem::path model;     // the warmed-up solver (a Hugging Face folder)
+  double warmup_loss = 0;          // the copy skill's last cross-entropy per answer token
+};
+
+// Writes the task under `dir` (created; an earlier task there is replaced).
+recall_task make_recall_task(const std::filesystem::path& dir, const recall_options& options);
+
+} // namespace pedagogy::bench
