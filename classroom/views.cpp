@@ -140,6 +140,8 @@ std::string privileged_block(const ped_prompts& prompts, const std::string& prob
 
 std::vector<view_message> with_privileged(std::vector<view_message> view,
                                           const std::string& block) {
+  if (block.find_first_not_of(" \t\r\n") == std::string::npos)
+    return view; // nothing privileged: the deployment view itself
   if (!view.empty() && view.front().role == "system")
     view.front().content += "\n\n" + block;
   else

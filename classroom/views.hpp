@@ -82,7 +82,8 @@ std::vector<view_message> solver_view(const ped_prompts& prompts, const std::str
 std::string privileged_block(const ped_prompts& prompts, const std::string& problem,
                              const std::string& answer);
 // `view` as the ped_teacher sees it: `block` appended to its system message after a blank line,
-// or, without one, a system message of its own put first. Every other message is unchanged.
+// or, without one, a system message of its own put first. Every other message is unchanged. An
+// empty (or blank) block leaves the view as it is.
 std::vector<view_message> with_privileged(std::vector<view_message> view, const std::string& block);
 
 } // namespace pedagogy::classroom
