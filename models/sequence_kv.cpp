@@ -18,7 +18,9 @@ kv_pool::kv_pool(int64_t layers, int64_t kv_heads, int64_t head_dim, at::TensorO
 void kv_pool::resize(int64_t slots, int64_t capacity) {
   for (size_t l = 0; l < k_.size(); ++l) {
     for (auto* store : {&k_[l], &v_[l]}) {
-      at::Tensor bigger = at::empty({slots, kv_heads_, capacity, head_dim_}, options_);
+      // Zeros, not empty: batched decode reads every slot up to the longest sequence and masks
+      // the rest, and a masked score times a NaN left in reused memory is still NaN.
+      at::Tensor bigger = at::zeros({slots, kv_heads_, capacity, head_dim_}, options_);
       if (store->defined() && slots_ > 0 && capacity_ > 0)
         bigger.narrow(0, 0, slots_).narrow(2, 0, capacity_).copy_(*store);
       *store = bigger;

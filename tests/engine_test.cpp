@@ -3,11 +3,13 @@
 #include "models/engine.hpp"
 #include "models/init_model.hpp"
 #include "models/sampler.hpp"
+#include "models/sequence_kv.hpp"
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
 #include "torch_doctest.hpp"
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -356,4 +358,27 @@ TEST_CASE("new weights: later tokens carry the new version and idle caches are d
   const auto& h = e.history("s");
   CHECK(h.versions.back() == 7);
   CHECK(h.versions[5] == 0); // the first turn's tokens keep the version that made them
+}
+
+TEST_CASE("a grown KV pool holds no garbage: batched decode masks unwritten rows, 0 x NaN is NaN") {
+  // Freed memory full of NaN, of the pool's size, so a pool allocated without clearing would
+  // likely be handed these very bytes.
+  constexpr int64_t layers = 2, kv_heads = 2, head_dim = 8;
+  for (int round = 0; round < 3; ++round) {
+    {
+      at::Tensor junk = at::full({4 * kv_heads * 64 * head_dim}, std::nanf(""), at::kFloat);
+      (void)junk;
+    }
+    kv_pool pool(layers, kv_heads, head_dim, at::TensorOptions().dtype(at::kFloat));
+    pool.allocate(); // grows to 4 slots x 64 positions
+    for (size_t l = 0; l < layers; ++l) {
+      CHECK(at::isfinite(pool.keys(l)).all().item<bool>());
+      CHECK(at::isfinite(pool.values(l)).all().item<bool>());
+    }
+    // Growing keeps what was written and clears the rest.
+    pool.keys(0).fill_(1.0f);
+    pool.reserve_tokens(200);
+    CHECK(pool.keys(0).narrow(2, 0, 64).eq(1.0f).all().item<bool>());
+    CHECK(pool.keys(0).narrow(2, 64, pool.keys(0).size(2) - 64).eq(0.0f).all().item<bool>());
+  }
 }
