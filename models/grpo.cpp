@@ -47,14 +47,17 @@ grpo_loss grpo_micro_batch(const at::Tensor& logp, const at::Tensor& old_logp,
   const at::Tensor a = advantages.to(logp.scalar_type()).unsqueeze(1);
   const double high = options.epsilon_high > 0 ? options.epsilon_high : options.epsilon;
 
-  const at::Tensor ratio = at::exp(logp - old_logp);
+  // Off the mask the log-probs may be anything (an imitated row's are the ped_teacher's): they
+  // must not reach the sums as inf * 0 = NaN.
+  const at::Tensor on = m > 0;
+  const at::Tensor ratio = at::exp(at::where(on, logp - old_logp, at::zeros_like(logp)));
   const at::Tensor unclipped = ratio * a;
   const at::Tensor clipped = at::clamp(ratio, 1.0 - options.epsilon, 1.0 + high) * a;
   const at::Tensor pg = -at::minimum(unclipped, clipped);
   at::Tensor per_token = pg;
   at::Tensor kl;
   if (options.beta != 0.0) {
-    const at::Tensor diff = ref_logp - logp;
+    const at::Tensor diff = at::where(on, ref_logp - logp, at::zeros_like(logp));
     kl = at::exp(diff) - diff - 1.0;
     per_token = pg + options.beta * kl;
   }

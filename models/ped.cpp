@@ -128,7 +128,9 @@ at::Tensor imitation_weights(const at::Tensor& logp, const at::Tensor& mask,
 at::Tensor gated_imitation(const at::Tensor& logp, const at::Tensor& mask, const gate_options& o) {
   const at::Tensor w = imitation_weights(logp, mask, o);
   const at::Tensor den = w.sum(1);
-  const at::Tensor per_row = (w * -logp).sum(1) / den.clamp_min(1e-12);
+  // A token whose log-prob underflowed to -inf has weight 0: 0 x inf must not become NaN.
+  const at::Tensor nll = at::where(w > 0, -logp, at::zeros_like(logp));
+  const at::Tensor per_row = (w * nll).sum(1) / den.clamp_min(1e-12);
   return at::where(den > 0, per_row, at::zeros_like(per_row));
 }
 

@@ -153,3 +153,22 @@ TEST_CASE("next-token log-probs: log_softmax(logits / T) at the following id") {
   // Position 1 predicts ids[2] = 1 from (0, 0, 0): log(1/3).
   CHECK(lp[0][1].item<double>() == doctest::Approx(std::log(1.0 / 3)));
 }
+
+TEST_CASE("log-probs off the mask never reach the loss, even when their ratio overflows") {
+  // Row 1 (advantage 0, as an imitated row has) holds a masked token whose behaviour log-prob
+  // makes exp(logp - old) overflow: inf x 0 would be NaN.
+  at::Tensor logp =
+    at::tensor({-0.5f, -0.5f, -0.01f, -0.01f}, at::kFloat).view({2, 2}).set_requires_grad(true);
+  const at::Tensor old = at::tensor({-0.5f, -0.5f, -200.0f, -200.0f}, at::kFloat).view({2, 2});
+  const at::Tensor ref = at::tensor({-0.5f, -0.5f, -300.0f, -300.0f}, at::kFloat).view({2, 2});
+  const at::Tensor mask = at::tensor({1.0f, 1.0f, 0.0f, 0.0f}, at::kFloat).view({2, 2});
+  grpo_options o;
+  o.beta = 0.1;
+  auto out =
+    grpo_micro_batch(logp, old, ref, mask, at::tensor({1.0f, 0.0f}, at::kFloat), o, {2.0, 1, 1});
+  out.objective.backward();
+  CHECK(std::isfinite(out.objective.item<double>()));
+  CHECK(out.objective.item<double>() == doctest::Approx(-1.0)); // ratio 1, A = 1, KL 0
+  CHECK(at::isfinite(logp.grad()).all().item<bool>());
+  CHECK(logp.grad()[1][0].item<double>() == 0.0);
+}

@@ -10,6 +10,7 @@
 #include "torch_doctest.hpp"
 
 #include <cmath>
+#include <limits>
 
 using namespace pedagogy::models;
 
@@ -214,4 +215,14 @@ TEST_CASE("the gate's gradient equals the weighted cross-entropy's with w held c
   const at::Tensor w_live = at::sigmoid(o.kappa * (through - o.gamma)) * mask;
   ((w_live * -through).sum(1) / w_live.sum(1)).sum().backward();
   CHECK_FALSE(at::allclose(through.grad(), plain.grad(), 1e-3, 1e-4));
+}
+
+TEST_CASE("a token whose log-prob underflowed to -inf weighs nothing and makes no NaN") {
+  at::Tensor logp =
+    rows({{-0.2f, -std::numeric_limits<float>::infinity()}}).set_requires_grad(true);
+  const at::Tensor mask = at::ones({1, 2});
+  const at::Tensor loss = gated_imitation(logp, mask, {});
+  loss.sum().backward();
+  CHECK(loss.item<double>() == doctest::Approx(0.2));
+  CHECK(at::isfinite(logp.grad()).all().item<bool>());
 }
