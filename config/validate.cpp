@@ -247,6 +247,9 @@ void check_ped(const rules& r, const config& c) {
     p.teacher_learning_rate <= 1.0,
     fmt::format("ped.teacher_learning_rate = {} must be at most 1", p.teacher_learning_rate),
     "0 uses train.learning_rate");
+  r.require(p.policy == ped_policy::tutor || c.reward.check != answer_check::none,
+            "ped.policy = \"solver\" with reward.check = \"none\" has no reward",
+            "the solver is rewarded by the answer check: use \"math\" or \"exact\"");
   if (p.mode == ped_mode::off)
     return;
   r.require(c.train.max_staleness == 0,
@@ -256,9 +259,6 @@ void check_ped(const rules& r, const config& c) {
   r.require((p.mode != ped_mode::rescue && p.mode != ped_mode::mix) || p.alpha > 0,
             fmt::format("ped.mode = \"{}\" with ped.alpha = 0 imitates nothing", to_string(p.mode)),
             "give the imitation loss a weight, e.g. 0.5, or use ped.mode = \"off\"");
-  r.require(p.policy == ped_policy::tutor || c.reward.check != answer_check::none,
-            "ped.policy = \"solver\" with reward.check = \"none\" has no reward",
-            "the solver is rewarded by the answer check: use \"math\" or \"exact\"");
 }
 
 void check_process(const rules& r, const config& c) {

@@ -158,6 +158,15 @@ PY
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "5 ranks: rc $rc"
     grep -q "rank 4 of 5 has nothing to do" "$work/out5.log" ||
       { cat "$work/out5.log"; fail "no message about the idle rank"; }
+    # Pedagogical RL runs in one process for now.
+    timeout 120 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --config config/tiny-mpi.toml \
+      --force logging.run_dir="$work/run" tutor.model="$work/w/tutor" \
+      student.model="$work/w/student" ped.mode=rescue > "$work/ped.log" 2>&1
+    rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "ped: rc $rc"
+    grep -q "ped.mode.*runs in one process" "$work/ped.log" ||
+      { cat "$work/ped.log"; fail "no message naming ped.mode"; }
+    [ ! -e "$work/w" ] || fail "a model was created before ped.mode was checked"
     echo "ok: refused with rc $rc before loading"
     ;;
   *)
