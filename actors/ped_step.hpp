@@ -41,6 +41,7 @@ rollout_batch teacher_batch(const std::vector<dialog_result>& teacher,
 // The figures of one step's ped_teacher trajectories and corpus (means over the teacher's
 // finished trajectories unless said otherwise).
 struct ped_stats {
+  int64_t rollouts = 0;        // trajectories sampled this step, the ped_teacher's included
   int64_t rescued_groups = 0;  // rescue: groups handed to the ped_teacher
   int64_t teacher_dialogs = 0; // trajectories the ped_teacher sampled this step
   double teacher_reward = 0;   // R

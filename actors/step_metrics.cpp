@@ -55,6 +55,7 @@ std::string metrics_line(const step_identity& id, const step_stats& stats,
   const auto& p = ped->stats;
   nlohmann::json out = line;
   out["ped"] = {
+    {"rollouts", p.rollouts},
     {"rescued_groups", p.rescued_groups},
     {"teacher_dialogs", p.teacher_dialogs},
     {"teacher_reward", p.teacher_reward},

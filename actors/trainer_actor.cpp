@@ -623,6 +623,9 @@ private:
     time.sync_s = sync_s_;
     time.checkpoint_s = since(checkpoint_start_);
     time.step_s = since(step_start_);
+    // rounds: the step's dialogs are the ped_teacher's own, counted once.
+    ped_.rollouts =
+      stats_.dialogs + (cfg_.ped.mode == config::ped_mode::rounds ? 0 : ped_.teacher_dialogs);
     const ped_step_metrics ped{ped_, teacher_report_};
     metrics_.append(metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time,
                                  cfg_.ped.mode == config::ped_mode::off ? nullptr : &ped));

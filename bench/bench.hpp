@@ -78,6 +78,20 @@ struct sync_options {
 // across ranks (TLS, as training uses). Collective: every rank runs it; rank 0's figures count.
 figures sync(const sync_options& options);
 
+struct ped_options {
+  int64_t steps = 100;        // the rollout budget: what plain GRPO samples in this many steps
+  int64_t problems = 4;       // of the recall task, all of them in every step
+  int64_t samples = 8;        // per problem and step (also the ped_teacher's)
+  int64_t warmup_steps = 450; // the task's copy-skill warm-up
+  int64_t eval_samples = 32;  // per problem, to evaluate each mode's policy at the budget
+  int threads = 1;            // intra-op threads; 0 = one per core
+  std::filesystem::path config = "config/tiny.toml";    // the base of every mode's config
+  std::filesystem::path templates = "prompt_templates"; // copied into the task
+};
+// Pedagogical RL (off vs rescue vs rounds) on the recall task at the same number of rollouts,
+// and the scoring pass's share of the step time.
+figures ped(const ped_options& options);
+
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);

@@ -1,5 +1,5 @@
-// `pedagogy bench tokenize|forward|generate|classroom|train|sync [--json]`: runs one benchmark and
-// prints its figures.
+// `pedagogy bench tokenize|forward|generate|classroom|train|sync|ped [--json]`: runs one benchmark
+// and prints its figures.
 #include "bench/bench.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
@@ -124,6 +124,29 @@ void add_bench_command(CLI::App& app, command_action& action) {
   sync->callback([sy, json, &action] {
     action = [sy, json] {
       return print(bench::sync(*sy), *json);
+    };
+  });
+
+  auto pe = std::make_shared<bench::ped_options>();
+  auto* ped = bench->add_subcommand(
+    "ped", "Pedagogical RL: reward reached by off vs rescue vs rounds at the same number of "
+           "rollouts, and the scoring pass's share of a step");
+  ped->add_option("--steps", pe->steps, "Rollout budget, in steps of plain GRPO")
+    ->capture_default_str();
+  ped->add_option("--problems", pe->problems, "Problems of the recall task")->capture_default_str();
+  ped->add_option("--samples", pe->samples, "Samples per problem and step")->capture_default_str();
+  ped->add_option("--warmup-steps", pe->warmup_steps, "Copy-skill warm-up steps of the solver")
+    ->capture_default_str();
+  ped->add_option("--eval-samples", pe->eval_samples, "Samples per problem in the evaluation")
+    ->capture_default_str();
+  ped->add_option("--threads", pe->threads, "Intra-op threads (0 = one per core)")
+    ->capture_default_str();
+  ped->add_option("--config", pe->config, "Base config")->capture_default_str();
+  ped->add_option("--templates", pe->templates, "Prompt templates folder")->capture_default_str();
+  ped->add_flag("--json", *json, "Print one JSON object");
+  ped->callback([pe, json, &action] {
+    action = [pe, json] {
+      return print(bench::ped(*pe), *json);
     };
   });
 
