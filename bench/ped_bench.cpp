@@ -28,19 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The solver never talks to a student; this one only answers the bookkeeping messages.
-actors::generator_actor::behavior_type idle_student(actors::generator_actor::pointer) {
-  using namespace actors;
-  return {
-    [](generate_atom, const generate_request&) -> generate_reply { return {}; },
-    [](close_atom, const std::string&) { return token_history{}; },
-    [](status_atom) { return generator_status{}; },
-    [](weights_atom, int64_t v) { return v; },
-    [](cancel_atom, const std::string&) {},
-    [](step_atom) {},
-  };
-}
-
 struct mode_run {
   std::string name;
   int64_t steps = 0;          // steps trained to reach the budget
@@ -52,45 +39,13 @@ struct mode_run {
   double teacher_success = 0; // the ped_teacher's success rate over the run
 };
 
-config::config recall_config(const ped_options& o, const recall_task& task, const fs::path& run,
-                             config::ped_mode mode) {
-  auto cfg = config::load_file(o.config);
-  cfg.tutor.model = task.model.string();
-  cfg.tutor.init.clear();
-  cfg.tutor.sampling.temperature = 1.0;
-  cfg.tutor.sampling.top_k = 0;
-  cfg.judge.backend = config::backend_kind::rule;
-  cfg.classroom.templates_dir = task.templates.string();
-  cfg.classroom.number_judge_attempts = 0;
-  cfg.classroom.judge_rules.clear();
-  cfg.classroom.max_tokens_per_student_attempt = 12;
-  cfg.reward.check = config::answer_check::exact;
-  cfg.data.train = task.problems.string();
-  cfg.data.max_problems = 0;
-  cfg.train.problems_per_step = o.problems;
-  cfg.train.samples_per_problem = o.samples;
-  cfg.train.micro_batch_size = o.samples;
-  cfg.train.mu = 2;
-  cfg.train.beta = 0;
-  cfg.train.learning_rate = 5e-3;
-  cfg.train.seed = 11;
+config::config mode_config(const ped_options& o, const recall_task& task, const fs::path& run,
+                           config::ped_mode mode) {
+  auto cfg = recall_config(config::load_file(o.config), task, mode, o.problems, o.samples);
   cfg.train.max_steps = o.steps;
-  cfg.cluster.torch_threads = o.threads;
   cfg.logging.run_dir = run.string();
-  cfg.logging.level = "warn";
-  cfg.logging.save_dialogs = false;
-  cfg.checkpoint.every_steps = 1;
+  cfg.checkpoint.every_steps = 1; // the policy at the budget is evaluated from its checkpoint
   cfg.checkpoint.keep_last = 0;
-  cfg.ped.policy = config::ped_policy::solver;
-  cfg.ped.mode = mode;
-  // As the learning test (tests/ped_train_test.cpp) explains: a memorised answer needs a lower
-  // gate midpoint; every kept trajectory is imitated at full weight.
-  cfg.ped.gamma = -8;
-  cfg.ped.alpha = 1;
-  cfg.ped.select = config::corpus_select::all;
-  cfg.ped.teacher_samples = o.samples;
-  cfg.ped.teacher_steps = 4;
-  cfg.ped.teacher_learning_rate = 1e-3; // a GRPO step at 5e-3 wrecks the tiny ped_teacher
   config::validate(cfg, "bench ped");
   return cfg;
 }
@@ -103,7 +58,7 @@ double evaluate(const config::config& cfg, const fs::path& checkpoint, int64_t s
   auto role = cfg.tutor;
   role.model = checkpoint.string();
   actors::role_generators generators{
-    actors::spawn_role_generator(system, role, "tutor"), system.spawn(idle_student), {}};
+    actors::spawn_role_generator(system, role, "tutor"), spawn_idle_student(system), {}};
   const auto problems = classroom::load_problems(cfg.data.train, {}, 0, 0);
   std::vector<int64_t> all;
   for (size_t i = 0; i < problems.size(); ++i)
@@ -122,12 +77,10 @@ mode_run run_mode(const ped_options& o, const recall_task& task, const fs::path&
                   config::ped_mode mode, double budget) {
   mode_run out;
   out.name = std::string(config::to_string(mode));
-  const auto cfg = recall_config(o, task, dir / out.name, mode);
+  const auto cfg = mode_config(o, task, dir / out.name, mode);
   actors::train_options to;
   to.force = true;
-  to.make_student = [](caf::actor_system& system) {
-    return system.spawn(idle_student);
-  };
+  to.make_student = spawn_idle_student;
   const auto start = std::chrono::steady_clock::now();
   if (actors::train(cfg, config::to_toml(cfg), to) != 0)
     throw std::runtime_error(fmt::format("bench ped: training in mode {} failed", out.name));

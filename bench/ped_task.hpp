@@ -10,6 +10,11 @@
 // alone, the privileged block the answer alone), and the model.
 #pragma once
 
+#include "actors/generator_actor.hpp"
+#include "config/schema.hpp"
+
+#include <caf/all.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -33,5 +38,15 @@ struct recall_task {
 
 // Writes the task under `dir` (created; an earlier task there is replaced).
 recall_task make_recall_task(const std::filesystem::path& dir, const recall_options& options);
+
+// How the learning test and `pedagogy bench ped` train on the task: `base` (the tiny preset) with
+// the task's solver, problems and templates, `problems_per_step` x `samples` dialogs (and as many
+// ped_teacher samples per problem), GRPO at 5e-3 with mu 2, ped.mode `mode`, and the gate
+// midpoint and corpus settings the task needs. Run folder, steps and checkpoints are the caller's.
+config::config recall_config(config::config base, const recall_task& task, config::ped_mode mode,
+                             int64_t problems_per_step, int64_t samples);
+
+// The solver never talks to a student: this one answers only the bookkeeping messages.
+actors::generator_actor spawn_idle_student(caf::actor_system& system);
 
 } // namespace pedagogy::bench
