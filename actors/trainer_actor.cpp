@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -33,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <utility>
 
 namespace pedagogy::actors {
 
@@ -407,8 +409,9 @@ private:
   }
 
   // rounds: this step's dialogs are the ped_teacher's. They are scored under the ped_learner
-  // (frozen for the round), the ped_teacher takes a GRPO step on R x G, and at the round's end
-  // the ped_learner imitates the corpus kept from the round.
+  // (frozen for the round) and the ped_teacher takes a GRPO step on R x G. At the round's end the
+  // trained ped_teacher samples ped.teacher_samples fresh dialogs of every problem of the round,
+  // and the ped_learner imitates the ones kept.
   void teach(std::vector<dialog_result> results) {
     auto shared = std::make_shared<std::vector<dialog_result>>(std::move(results));
     score(*shared, [this, shared](std::vector<models::ped_score> scores) {
@@ -420,10 +423,10 @@ private:
         throw std::runtime_error(
           fmt::format("every ped_teacher dialog of step {} failed; the first with: {}", step_,
                       shared->front().record.error));
-      for (size_t i = 0; i < shared->size(); ++i) {
-        round_results_.push_back(std::move((*shared)[i]));
-        round_scores_.push_back(scores[i]);
-      }
+      for (const auto& r : *shared)
+        if (std::find(round_problems_.begin(), round_problems_.end(), r.record.problem_index) ==
+            round_problems_.end())
+          round_problems_.push_back(r.record.problem_index);
       const auto started = clock_type::now();
       request(actors_.ped_teacher, timeout_, learn_atom::value, std::move(batch))
         .then(
@@ -450,18 +453,20 @@ private:
       report_.optimizer_steps = optimizer_steps_;
       return on_learned();
     }
-    auto corpus = select_corpus(round_results_, round_scores_, cfg_.ped, 1.0, ped_);
-    round_results_.clear();
-    round_scores_.clear();
-    if (corpus.empty()) {
-      logger_->warn("step {}: the round kept no ped_teacher trajectory; the ped_learner is "
-                    "unchanged",
-                    step_);
-      report_ = {};
-      report_.optimizer_steps = optimizer_steps_;
-      return on_learned();
-    }
-    send_learn({std::move(corpus)});
+    // The step's figures from here on describe this corpus pass.
+    corpus_sampled_ = true;
+    corpus_from(std::exchange(round_problems_, {}), 1.0,
+                [this](std::vector<models::training_sequence> corpus) {
+                  if (corpus.empty()) {
+                    logger_->warn("step {}: the ped_teacher's corpus kept no trajectory; the "
+                                  "ped_learner is unchanged",
+                                  step_);
+                    report_ = {};
+                    report_.optimizer_steps = optimizer_steps_;
+                    return on_learned();
+                  }
+                  send_learn({std::move(corpus)});
+                });
   }
 
   // rounds: the ped_teacher's learner and generator, as sync() does for the tutor's.
@@ -623,9 +628,11 @@ private:
     time.sync_s = sync_s_;
     time.checkpoint_s = since(checkpoint_start_);
     time.step_s = since(step_start_);
-    // rounds: the step's dialogs are the ped_teacher's own, counted once.
-    ped_.rollouts =
-      stats_.dialogs + (cfg_.ped.mode == config::ped_mode::rounds ? 0 : ped_.teacher_dialogs);
+    // rounds: the step's dialogs are the ped_teacher's own, counted once; a round's end adds its
+    // corpus pass.
+    const bool rounds = cfg_.ped.mode == config::ped_mode::rounds;
+    ped_.rollouts = stats_.dialogs + (!rounds || corpus_sampled_ ? ped_.teacher_dialogs : 0);
+    corpus_sampled_ = false;
     const ped_step_metrics ped{ped_, teacher_report_};
     metrics_.append(metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time,
                                  cfg_.ped.mode == config::ped_mode::off ? nullptr : &ped));
@@ -732,13 +739,13 @@ private:
   step_stats stats_;
   models::learn_report report_;
   // Pedagogical RL: this step's figures, the ped_teacher's last update (rounds), what a ped_teacher
-  // rollout hands its result to, mix's corpus buffer, and the round's scored trajectories.
+  // rollout hands its result to, mix's corpus buffer, and the round's problems.
   ped_stats ped_;
   models::learn_report teacher_report_;
   std::function<void(std::vector<dialog_result>)> teacher_then_;
   std::vector<models::training_sequence> buffer_;
-  std::vector<dialog_result> round_results_;
-  std::vector<models::ped_score> round_scores_;
+  std::vector<int64_t> round_problems_; // rounds: the problems of the round so far
+  bool corpus_sampled_ = false;         // rounds: this step ended a round with a corpus pass
   std::map<size_t, models::learn_report> reports_; // the other learners'
   clock_type::time_point run_start_, step_start_, learn_start_, sync_start_, checkpoint_start_;
   double rollout_s_ = 0, rollout_wait_s_ = 0, learn_s_ = 0, sync_s_ = 0;
