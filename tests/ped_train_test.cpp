@@ -2,10 +2,12 @@
 // on the recall task (bench/ped_task.hpp) the policy's own samples almost never succeed (about one
 // in 900), so plain GRPO's reward stays flat at 0, while in `rescue` mode the ped_teacher (the
 // same model with the answer in view) answers the groups that all failed, the ped_learner imitates
-// its kept trajectories, and the policy's own reward rises.
+// its kept trajectories, and the policy's own reward rises. And `rounds`' mechanics: the
+// ped_teacher learns every step, the policy only at a round's end, both are checkpointed.
 #include "actors/trainer.hpp"
 #include "bench/ped_task.hpp"
 #include "config/config.hpp"
+#include "models/safetensors.hpp"
 #include "torch_doctest.hpp"
 
 #include <caf/all.hpp>
@@ -98,5 +100,37 @@ TEST_CASE("recall task: blind GRPO stays flat while rescue makes the policy's re
   CHECK(asked == groups * 8);
   CHECK(succeeded / asked > 0.3);
   CHECK_FALSE(off.front().contains("ped"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("rounds: the ped_teacher learns every step, the policy only from each round's corpus") {
+  const auto dir = fs::temp_directory_path() / "pedagogy_ped_rounds";
+  auto cfg = recall_config(dir, config::ped_mode::rounds);
+  cfg.train.max_steps = 8; // two rounds of ped.teacher_steps = 4
+  const auto m = train(cfg);
+  REQUIRE(m.size() == 8);
+  for (size_t i = 0; i < m.size(); ++i) {
+    CAPTURE(i);
+    const auto& p = m[i]["ped"];
+    const bool round_end = i % 4 == 3;
+    // The ped_teacher takes a GRPO step every step; the policy takes mu = 2 optimizer steps at
+    // each round's end only, on the corpus the trained ped_teacher sampled afresh.
+    CHECK(p["teacher_grad_norm"].get<double>() > 0);
+    CHECK(m[i]["optimizer_steps"].get<int64_t>() == 2 * static_cast<int64_t>((i + 1) / 4));
+    CHECK(p["rollouts"].get<int64_t>() == (round_end ? 64 : 32));
+    CHECK((p["imitated_sequences"].get<int64_t>() > 0) == round_end);
+    if (round_end)
+      CHECK(p["corpus_kept"].get<int64_t>() == p["imitated_sequences"].get<int64_t>());
+  }
+  // The checkpoint holds both: the policy (what is deployed) and the ped_teacher, apart.
+  const auto checkpoint = dir / "checkpoints" / "step-000008";
+  const auto policy = models::safetensors_file::open(checkpoint / "model.safetensors");
+  const auto teacher =
+    models::safetensors_file::open(checkpoint / "ped_teacher" / "model.safetensors");
+  CHECK(fs::exists(checkpoint / "ped_teacher" / "optimizer.safetensors"));
+  const auto start = models::safetensors_file::open(task().model / "model.safetensors");
+  const std::string name = "model.embed_tokens.weight";
+  CHECK_FALSE(at::equal(policy.tensor(name), teacher.tensor(name)));
+  CHECK_FALSE(at::equal(teacher.tensor(name), start.tensor(name)));
   fs::remove_all(dir);
 }
