@@ -170,7 +170,9 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   auto channel = std::make_shared<local_weight_channel>(1, request_timeout_of(cfg));
   const auto seed = static_cast<uint64_t>(cfg.train.seed);
   ensure_model(cfg.tutor, "tutor", seed);
-  if (!opts.make_student)
+  // A trained solver (ped.policy = "solver") talks to nobody: no student, no judges.
+  const bool solver = cfg.ped.policy == config::ped_policy::solver;
+  if (!opts.make_student && !solver)
     ensure_model(cfg.student, "student", seed + 1);
 
   // The tutor generator starts from the checkpoint's weights when resuming.
@@ -182,10 +184,12 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   generators.tutor = spawn_role_generator(system, tutor_cfg, "tutor", channel);
   stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.tutor));
   actors.tutors.push_back(generators.tutor);
-  generators.student = opts.make_student ? opts.make_student(system)
-                                         : spawn_role_generator(system, cfg.student, "student");
+  if (opts.make_student)
+    generators.student = opts.make_student(system);
+  else if (!solver)
+    generators.student = spawn_role_generator(system, cfg.student, "student");
   stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.student));
-  if (needs_judge_generator(cfg)) {
+  if (needs_judge_generator(cfg) && !solver) {
     ensure_model(cfg.judge, "judge", seed + 2);
     generators.judge = spawn_role_generator(system, cfg.judge, "judge");
     stopper.actors.push_back(caf::actor_cast<caf::actor>(generators.judge));
