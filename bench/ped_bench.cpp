@@ -140,8 +140,8 @@ figures ped(const ped_options& options) {
   f.notes.push_back(fmt::format(
     "{} problems whose 3-digit answers a blind guess hits 1 time in 900; {} samples each; budget "
     "{:.0f} rollouts (ped_teacher samples count); a tiny solver warmed up to copy an answer in "
-    "view (last copy loss {:.3f})",
-    options.problems, options.samples, budget, task.warmup_loss));
+    "view (copy loss {:.3f} after {} initialisation(s))",
+    options.problems, options.samples, budget, task.copy_loss, task.attempts));
   for (const auto& r : runs) {
     f.notes.push_back(fmt::format(
       "{:>7}: {:>3} steps, {:>5.0f} rollouts, {:>5.1f} s; reward of its own samples {:.3f}, of "

@@ -23,7 +23,9 @@ namespace pedagogy::bench {
 
 struct recall_options {
   int64_t problems = 4;
-  int64_t warmup_steps = 450; // copy-skill SFT steps on other items (about 50 s on one CPU core)
+  // Copy-skill SFT steps on other items, at most, per initialisation tried (it usually emerges
+  // within 300); then a third as many with half the items' codes hidden.
+  int64_t warmup_steps = 600;
   uint64_t seed = 1;
   std::string preset = "tiny";
   std::filesystem::path source_templates = "prompt_templates"; // the classroom's own templates
@@ -33,7 +35,9 @@ struct recall_task {
   std::filesystem::path problems;  // problems.jsonl
   std::filesystem::path templates; // a templates folder for classroom.templates_dir
   std::filesystem::path model;     // the warmed-up solver (a Hugging Face folder)
-  double warmup_loss = 0;          // the copy skill's last cross-entropy per answer token
+  double copy_loss = 0;            // the copy phase's mean loss per token over its last 10 steps
+  int attempts = 0;                // initialisations tried for the copy skill to emerge
+  double warmup_loss = 0;          // the last warm-up step's (half the items without their code)
 };
 
 // Writes the task under `dir` (created; an earlier task there is replaced).
