@@ -8,6 +8,12 @@
 //      │   (max_staleness = 1: the next step's rollout starts as learning does)     │
 //      └── a signal abandons the rollout ──> stopping <── a signal, checked after each step
 //
+// With [ped] (Pedagogical RL), the learning phase first runs the mode's ped_teacher work, each
+// part ending in a message too: rescue and mix roll out the ped_teacher (a rollout tagged with a
+// negative step) and ask the learner root to score it; rounds scores the step's own ped_teacher
+// dialogs, lets the ped_teacher's learner take its step and sync its generator, and at a round's
+// end rolls out the corpus. The choices themselves are pure functions (actors/ped_step).
+//
 // Every request has cluster.request_timeout_s; a failed one ends the job with its reason. A stop
 // (SIGINT/SIGTERM) lets the step in flight finish, keeps a checkpoint of every finished step,
 // and ends with 128 + the signal.
