@@ -16,6 +16,7 @@ namespace pedagogy::signals {
 namespace {
 
 std::atomic<int> requested{0};
+std::atomic<int> received{0}; // real signals, not request_stop()
 static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free flag");
 
 void say(const char* text) noexcept {
@@ -24,6 +25,7 @@ void say(const char* text) noexcept {
 }
 
 void on_signal(int signal) {
+  received.fetch_add(1);
   int expected = 0;
   if (requested.compare_exchange_strong(expected, signal)) {
     say("\npedagogy: stopping after the work in flight (saving what is done); "
@@ -49,6 +51,10 @@ int stop_requested() noexcept {
   return requested.load(std::memory_order_relaxed);
 }
 
+int signals_received() noexcept {
+  return received.load(std::memory_order_relaxed);
+}
+
 void request_stop(int signal) noexcept {
   int expected = 0;
   requested.compare_exchange_strong(expected, signal);
@@ -56,6 +62,7 @@ void request_stop(int signal) noexcept {
 
 void clear_stop_request() noexcept {
   requested.store(0);
+  received.store(0);
 }
 
 void exit_now(int code) {

@@ -13,6 +13,10 @@ void install_stop_handlers();
 // The signal that asked the job to stop, or 0.
 int stop_requested() noexcept;
 
+// How many SIGINT/SIGTERM actually arrived (request_stop() does not count): a job that stopped
+// itself (a rank died) can still wait for a person's Ctrl-C.
+int signals_received() noexcept;
+
 // Asks to stop as if `signal` had arrived (for tests and for a job's own fatal paths).
 void request_stop(int signal) noexcept;
 
