@@ -12,6 +12,7 @@
 //      rank 0 over MPI, and rank 0 connects
 //   7. rank 0 runs the step loop; the others serve their actors until rank 0 ends the job
 #include "actors/checkpoints.hpp"
+#include "actors/inspector_actor.hpp"
 #include "actors/placement.hpp"
 #include "actors/replica_router.hpp"
 #include "actors/setup.hpp"
@@ -101,6 +102,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   placement plan;
   try {
     plan = plan_placement(cfg, me.world_size, has_cuda);
+    check_inspect_config(cfg.inspect);
   } catch (const input_error&) {
     if (root)
       throw;
@@ -446,6 +448,32 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     });
   stop.actors.push_back(watcher);
   job_actors actors;
+  // The inspector watches every rank's actors, each labelled with where the placement put it.
+  {
+    std::map<std::pair<std::string, int>, int> rank_of;
+    for (int r = 1; r < me.world_size; ++r) {
+      const auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
+      for (const auto& line : j["addresses"]) {
+        std::istringstream in(line.get<std::string>());
+        std::string role;
+        int index = 0;
+        in >> role >> index;
+        rank_of[{role, index}] = r;
+      }
+    }
+    for (const auto& [role, handles] : found)
+      for (const auto& [index, a] : handles) {
+        const auto it = rank_of.find({role, index});
+        const int r = it == rank_of.end() ? 0 : it->second;
+        const auto& where = mpi.world()[static_cast<size_t>(r)];
+        const auto& role_cfg = role == "student" ? cfg.student
+                               : role == "judge" ? cfg.judge
+                                                 : cfg.tutor;
+        actors.inspected.push_back({role, index, r, where.node,
+                                    on_this_rank(role_cfg, where).device,
+                                    role == "learner" ? "learner" : "generator", a});
+      }
+  }
   for (const auto& [index, a] : found["learner"])
     actors.learners.push_back(caf::actor_cast<learner_actor>(a));
   for (const auto& [index, a] : found["tutor"])

@@ -402,6 +402,23 @@ void dialog_runner::grade() {
   dialog_.on_grades(std::move(correct));
 }
 
+dialog_progress dialog_runner::progress() const {
+  dialog_progress p;
+  p.id = id_;
+  p.step = job_.step;
+  p.phase = failed_          ? "failed"
+            : setup_->solver ? "solving"
+                             : classroom::to_string(dialog_.current());
+  p.tutor_turns = dialog_.tutor_turns();
+  p.problem = record_.problem;
+  p.student_name = record_.student_name;
+  p.persona = record_.persona;
+  p.ped_teacher = record_.ped_teacher;
+  p.messages = dialog_.messages();
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return p;
+}
+
 dialog_result dialog_runner::finish() {
   PEDAGOGY_CHECK(waiting_ == step_kind::none && !retry_, "dialog {}: finish() mid-call", id_);
   auto& r = record_;

@@ -22,6 +22,8 @@
 #include "classroom/record.hpp"
 #include "classroom/views.hpp"
 
+#include <caf/actor.hpp>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -69,6 +71,8 @@ struct classroom_setup {
   // of a ped_teacher dialog; set when ped.mode != "off".
   std::function<std::vector<int32_t>(const std::vector<chat_turn>&)> render_prompt;
   std::function<std::string(int32_t)> token_text;
+  // Live inspection: each conversation tells it its progress after every call; unset = nobody.
+  caf::actor inspector;
 };
 
 // One dialog to run: the problem, which sample of its group, and its seed.
@@ -128,9 +132,14 @@ public:
   // only closes its sessions.
   void abort(const std::string& reason);
   dialog_result finish();
+  // Where the dialog stands, for live inspection.
+  dialog_progress progress() const;
 
   const dialog_job& job() const {
     return job_;
+  }
+  const classroom_setup& setup() const {
+    return *setup_;
   }
 
 private:

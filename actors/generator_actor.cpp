@@ -8,6 +8,7 @@
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/process_info.hpp"
 #include "runtime/weight_channel.hpp"
 
 #include <ATen/ATen.h>
@@ -39,6 +40,9 @@ struct generator_state {
   std::map<std::string, bool> turn_closed;    // did the session's last turn end with its token?
   std::shared_ptr<weight_channel> weights;
   bool stepping = false;
+  std::string device;      // for status reports
+  int64_t kv_capacity = 0; // tokens
+  std::string last_error;  // the last failed step or refused request, for status reports
   static inline const char* name = "generator";
 };
 
@@ -101,6 +105,7 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
   } catch (const std::exception& e) {
     // A LibTorch failure (out of memory, a device error): every waiting requester hears of it.
     log::get(s.role)->error("engine step failed: {}", e.what());
+    s.last_error = fmt::format("engine step failed: {}", e.what());
     for (auto& [id, promise] : s.pending)
       promise.deliver(caf::make_error(caf::sec::runtime_error, std::string(e.what())));
     s.pending.clear();
@@ -135,8 +140,10 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
 generator_actor::behavior_type
 generator_impl(generator_actor::stateful_pointer<generator_state> self,
                std::shared_ptr<loaded_model> loaded, models::engine_options options,
-               std::string role, std::shared_ptr<weight_channel> weights) {
+               std::string role, std::shared_ptr<weight_channel> weights, std::string device) {
   self->state.role = role;
+  self->state.device = std::move(device);
+  self->state.kv_capacity = options.kv_cache_tokens;
   self->state.weights = std::move(weights);
   self->state.loaded = std::move(loaded);
   self->state.engine = std::make_unique<models::engine>(*self->state.loaded->model,
@@ -148,6 +155,7 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       try {
         id = s.engine->submit(to_engine_request(request, s));
       } catch (const input_error& e) {
+        s.last_error = fmt::format("refused a request: {}", e.what());
         return caf::make_error(
           caf::sec::invalid_argument,
           fmt::format("{} generator: {} (hint: {})", s.role, e.what(), e.hint()));
@@ -171,11 +179,27 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       }
     },
     [=](status_atom) -> generator_status {
-      auto st = self->state.engine->stats();
-      return {self->state.role,  st.running,       st.waiting,
-              st.sessions,       st.cached_tokens, st.prefill_computed,
-              st.prefill_reused, st.generated,     st.steps,
-              st.evictions,      st.busy_seconds,  self->state.engine->weights_version()};
+      auto& s = self->state;
+      auto st = s.engine->stats();
+      generator_status out;
+      out.role = s.role;
+      out.running = st.running;
+      out.waiting = st.waiting;
+      out.sessions = st.sessions;
+      out.cached_tokens = st.cached_tokens;
+      out.prefill_computed = st.prefill_computed;
+      out.prefill_reused = st.prefill_reused;
+      out.generated = st.generated;
+      out.steps = st.steps;
+      out.evictions = st.evictions;
+      out.busy_seconds = st.busy_seconds;
+      out.weights_version = s.engine->weights_version();
+      out.device = s.device;
+      out.kv_capacity = s.kv_capacity;
+      out.host_memory = process_info::resident_bytes();
+      out.device_memory = process_info::device_used_bytes(s.device);
+      out.last_error = s.last_error;
+      return out;
     },
     [=](cancel_atom, const std::string& session) {
       if (auto it = self->state.in_flight.find(session); it != self->state.in_flight.end())
@@ -189,6 +213,7 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       try {
         s.weights->take(s.loaded->model->named_parameters(), version);
       } catch (const std::exception& e) {
+        s.last_error = fmt::format("taking weights v{} failed: {}", version, e.what());
         return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
       }
       s.engine->weights_updated(version);
@@ -240,7 +265,7 @@ generator_actor spawn_generator(caf::actor_system& system, const generator_setup
     ->info("generator ready: {} ({} parameters, {}, {})", setup.model.string(),
            loaded->model->config().parameter_count(), setup.device, setup.dtype);
   return system.spawn<caf::detached>(generator_impl, std::move(loaded), options, setup.role,
-                                     setup.weights);
+                                     setup.weights, device.str());
 }
 
 } // namespace pedagogy::actors

@@ -1,10 +1,12 @@
 // The learner actor (see learner_actor.hpp).
 #include "actors/learner_actor.hpp"
 
+#include "actors/inspector_actor.hpp"
 #include "actors/step_batch.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/process_info.hpp"
 #include "runtime/weight_channel.hpp"
 
 #include <ATen/ATen.h>
@@ -21,8 +23,48 @@ struct learner_state {
   int64_t index = 0;
   models::spike_options spike;
   std::filesystem::path model; // where tokenizer files come from
+  std::string device;
+  // Live inspection: what it is doing, and whom to tell while a long learn() runs.
+  learner_status status;
+  caf::actor_addr inspector; // weak: the inspector holds this learner's handle
+  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::steady_clock::time_point last_report;
   static inline const char* name = "learner";
 };
+
+using learner_pointer = learner_actor::stateful_pointer<learner_state>;
+
+learner_status current_status(learner_state& s) {
+  auto st = s.status;
+  st.device = s.device;
+  st.host_memory = process_info::resident_bytes();
+  st.device_memory = process_info::device_used_bytes(s.device);
+  return st;
+}
+
+// Runs one verb's work as `state`, timing it and keeping its failure for the status; `work`
+// returns the verb's result (or throws).
+template <class F>
+auto busy(learner_pointer self, const char* state, F&& work) -> decltype(work()) {
+  auto& s = self->state;
+  s.status.state = state;
+  const auto start = std::chrono::steady_clock::now();
+  struct done_guard {
+    learner_state& s;
+    std::chrono::steady_clock::time_point start;
+    ~done_guard() {
+      s.status.state = "idle";
+      s.status.busy_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  } guard{s, start};
+  try {
+    return work();
+  } catch (const std::exception& e) {
+    s.status.last_error = fmt::format("{}: {}", state, e.what());
+    throw;
+  }
+}
 
 // A checkpoint's model is a Hugging Face directory: weights, config.json and tokenizer files,
 // so our loader and transformers both read it; the optimizer state lies beside it.
@@ -84,16 +126,37 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
     self->state.index = given.index;
     self->state.spike = given.spike;
     self->state.model = std::move(given.model);
+    self->state.device = given.device;
+    self->state.heartbeat = given.heartbeat;
+    // A long learn() reports its progress to the inspector between micro-batches.
+    self->state.learner->on_progress([self](int64_t done, int64_t total) {
+      auto& s = self->state;
+      s.status.micro_done = done;
+      s.status.micro_total = total;
+      const auto now = std::chrono::steady_clock::now();
+      if (!s.inspector || now - s.last_report < s.heartbeat)
+        return;
+      s.last_report = now;
+      if (auto inspector = caf::actor_cast<inspector_actor>(s.inspector))
+        self->send(inspector, status_atom::value, current_status(s));
+    });
     return {
       [=](learn_atom, const rollout_batch& batch) -> caf::result<models::learn_report> {
         try {
           auto& s = self->state;
-          if (!s.peers)
-            return s.learner->learn(batch.sequences);
-          std::vector<models::training_sequence> share;
-          for (size_t i : learner_share(batch.sequences, s.peers->size(), s.index))
-            share.push_back(batch.sequences[i]);
-          return s.learner->learn(share, s.peers.get());
+          s.status.micro_done = s.status.micro_total = 0;
+          auto report = busy(self, "learning", [&] {
+            if (!s.peers)
+              return s.learner->learn(batch.sequences);
+            std::vector<models::training_sequence> share;
+            for (size_t i : learner_share(batch.sequences, s.peers->size(), s.index))
+              share.push_back(batch.sequences[i]);
+            return s.learner->learn(share, s.peers.get());
+          });
+          s.status.learn_calls += 1;
+          s.status.trained_tokens += static_cast<int64_t>(report.trained_tokens) *
+                                     std::max<int64_t>(1, s.learner->options().mu);
+          return report;
         } catch (const models::non_finite_error& e) {
           // Every rank saw the same summed loss and gradient norm: all of them are here.
           return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
@@ -107,7 +170,9 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
       },
       [=](score_atom, const rollout_batch& batch) -> caf::result<std::vector<models::ped_score>> {
         try {
-          return self->state.learner->score(batch.sequences, self->state.spike);
+          return busy(self, "scoring", [&] {
+            return self->state.learner->score(batch.sequences, self->state.spike);
+          });
         } catch (const std::exception& e) {
           return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
         }
@@ -115,16 +180,29 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
       [=](publish_atom, int64_t version) -> caf::result<int64_t> {
         if (!self->state.weights)
           return caf::make_error(caf::sec::invalid_argument, "the learner has no weight channel");
-        self->state.weights->offer(self->state.learner->policy().named_parameters(), version);
+        busy(self, "publishing", [&] {
+          self->state.weights->offer(self->state.learner->policy().named_parameters(), version);
+          return 0;
+        });
+        self->state.status.weights_version = version;
         return version;
       },
       [=](save_atom, const std::string& dir) -> caf::result<int64_t> {
         try {
-          save_checkpoint(self->state, dir);
+          busy(self, "saving", [&] {
+            save_checkpoint(self->state, dir);
+            return 0;
+          });
           return self->state.learner->optimizer().steps();
         } catch (const std::exception& e) {
           return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
         }
+      },
+      [=](status_atom) -> learner_status {
+        // The asker is the inspector: progress reports go there while a learn() runs.
+        if (auto sender = self->current_sender())
+          self->state.inspector = caf::actor_cast<caf::actor_addr>(sender);
+        return current_status(self->state);
       },
     };
   };

@@ -9,6 +9,7 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -30,7 +31,8 @@ using learner_actor =
   caf::typed_actor<caf::replies_to<learn_atom, rollout_batch>::with<models::learn_report>,
                    caf::replies_to<score_atom, rollout_batch>::with<std::vector<models::ped_score>>,
                    caf::replies_to<publish_atom, int64_t>::with<int64_t>,
-                   caf::replies_to<save_atom, std::string>::with<int64_t>>;
+                   caf::replies_to<save_atom, std::string>::with<int64_t>,
+                   caf::replies_to<status_atom>::with<learner_status>>;
 
 struct learner_setup {
   std::filesystem::path model;  // the initial tutor (also the frozen reference)
@@ -46,6 +48,9 @@ struct learner_setup {
   int64_t index = 0;
   // How `score` measures learnability (Pedagogical RL's G).
   models::spike_options spike;
+  // While a learn() runs, the learner reports its progress unasked to whoever last asked for its
+  // status (the inspector), at most this often.
+  std::chrono::milliseconds heartbeat{1000};
 };
 
 // Loads policy (and reference when beta > 0), restores optimizer state when resuming (throws

@@ -14,6 +14,11 @@ void add_message_types(caf::actor_system_config& config) {
   config.add_message_type<generate_reply>("pedagogy::generate_reply");
   config.add_message_type<token_history>("pedagogy::token_history");
   config.add_message_type<generator_status>("pedagogy::generator_status");
+  config.add_message_type<learner_status>("pedagogy::learner_status");
+  config.add_message_type<trainer_status>("pedagogy::trainer_status");
+  config.add_message_type<dialog_progress>("pedagogy::dialog_progress");
+  config.add_message_type<inspected_actor>("pedagogy::inspected_actor");
+  config.add_message_type<classroom::dialog_record>("pedagogy::dialog_record");
   config.add_message_type<dialog_result>("pedagogy::dialog_result");
   config.add_message_type<std::vector<dialog_result>>("std::vector<pedagogy::dialog_result>");
   config.add_message_type<rollout_batch>("pedagogy::rollout_batch");

@@ -24,6 +24,10 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using weights_atom = caf::atom_constant<caf::atom("weights")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using render_atom = caf::atom_constant<caf::atom("render")>;
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
 
 // ---- generation
 // ----------------------------------------------------------------------------------
@@ -86,6 +90,69 @@ struct generator_status {
   int64_t evictions = 0;
   double busy_seconds = 0;
   int64_t weights_version = 0;
+  // For live inspection: where it runs, its KV cache's capacity, the memory of its process and
+  // device (-1 = unknown, e.g. on CPU), and the last request it refused or failed ("" = none).
+  std::string device;
+  int64_t kv_capacity = 0;
+  int64_t host_memory = 0;
+  int64_t device_memory = -1;
+  std::string last_error;
+};
+
+// What a learner is doing, for live inspection: answered to `status` between messages, and sent
+// unasked to whoever asked last while a long learn() runs (after each micro-batch, at most once
+// per heartbeat), so that a busy learner is not taken for a dead one.
+struct learner_status {
+  std::string state = "idle"; // "idle", "learning", "scoring", "publishing" or "saving"
+  std::string device;
+  int64_t learn_calls = 0;    // rollout batches learned from
+  int64_t trained_tokens = 0; // loss tokens over every pass so far
+  int64_t micro_done = 0;     // of the learn() in progress
+  int64_t micro_total = 0;
+  double busy_seconds = 0;
+  int64_t weights_version = 0; // the last version it published
+  int64_t host_memory = 0;
+  int64_t device_memory = -1;
+  std::string last_error;
+};
+
+// The trainer's phase and progress, sent to the inspector at every phase change and heartbeat.
+struct trainer_status {
+  std::string state; // "rolling_out", "learning", "syncing", "checkpointing", "stopping",
+                     // "finished" or "failed"
+  int64_t step = 0;  // the step being worked on
+  int64_t total_steps = 0;
+  int64_t completed = 0;     // steps whose update is applied
+  int64_t dialogs_total = 0; // of a step
+  int64_t weights_version = 0;
+  double step_seconds = 0; // since the step started
+  int64_t host_memory = 0;
+  std::string last_error;
+};
+
+// A dialog in flight, as the inspector shows it: sent by its conversation after every call.
+struct dialog_progress {
+  std::string id;
+  int64_t step = 0;
+  std::string phase; // the conversation's phase: "tutor_turn", "student_turn", "judging", ...
+  int64_t tutor_turns = 0;
+  std::string problem;
+  std::string student_name;
+  std::string persona;
+  bool ped_teacher = false;
+  std::vector<classroom::dialog_message> messages; // so far, as the tutor sees them
+  double seconds = 0;                              // since it started
+};
+
+// An actor for the inspector to watch, as the job that placed it knows it.
+struct inspected_actor {
+  std::string role;  // "tutor", "student", "judge", "learner", "ped_teacher", ...
+  int64_t index = 0; // replica or learner index within the role
+  int64_t rank = 0;
+  std::string node;
+  std::string device;
+  std::string kind; // "generator" (answers generator_status) or "learner" (learner_status)
+  caf::actor handle;
 };
 
 // ---- inspect
@@ -207,7 +274,33 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generator_status& x) {
   return f(caf::meta::type_name("generator_status"), x.role, x.running, x.waiting, x.sessions,
            x.cached_tokens, x.prefill_computed, x.prefill_reused, x.generated, x.steps, x.evictions,
-           x.busy_seconds, x.weights_version);
+           x.busy_seconds, x.weights_version, x.device, x.kv_capacity, x.host_memory,
+           x.device_memory, x.last_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, learner_status& x) {
+  return f(caf::meta::type_name("learner_status"), x.state, x.device, x.learn_calls,
+           x.trained_tokens, x.micro_done, x.micro_total, x.busy_seconds, x.weights_version,
+           x.host_memory, x.device_memory, x.last_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, trainer_status& x) {
+  return f(caf::meta::type_name("trainer_status"), x.state, x.step, x.total_steps, x.completed,
+           x.dialogs_total, x.weights_version, x.step_seconds, x.host_memory, x.last_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dialog_progress& x) {
+  return f(caf::meta::type_name("dialog_progress"), x.id, x.step, x.phase, x.tutor_turns, x.problem,
+           x.student_name, x.persona, x.ped_teacher, x.messages, x.seconds);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inspected_actor& x) {
+  return f(caf::meta::type_name("inspected_actor"), x.role, x.index, x.rank, x.node, x.device,
+           x.kind, x.handle);
 }
 
 // ---- training ----------------------------------------------------------------------------------

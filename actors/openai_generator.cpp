@@ -6,6 +6,7 @@
 #include "models/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/process_info.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -437,6 +438,8 @@ generator_actor spawn_openai_generator(caf::actor_system& system, const openai_s
         st.waiting = static_cast<int64_t>(self->state.waiting.size());
         st.sessions = static_cast<int64_t>(self->state.sessions.size());
         st.generated = self->state.answered;
+        st.device = self->state.setup.base_url; // where its compute is
+        st.host_memory = process_info::resident_bytes();
         return st;
       },
       [=](cancel_atom, const std::string&) {

@@ -62,6 +62,8 @@ void advance(conversation_pointer self, const role_generators& generators, int64
              const caf::actor& reply_to) {
   auto& runner = *self->state.runner;
   auto call = next_call(runner);
+  if (const auto& inspector = runner.setup().inspector; inspector && call)
+    self->send(inspector, runner.progress());
   if (!call) {
     self->send(reply_to, index, runner.finish());
     self->quit();

@@ -3,6 +3,7 @@
 #include "actors/trainer.hpp"
 
 #include "actors/checkpoints.hpp"
+#include "actors/inspector_actor.hpp"
 #include "actors/learner_actor.hpp"
 #include "actors/rollout.hpp"
 #include "actors/run_folder.hpp"
@@ -158,6 +159,7 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
   if (ranks::launched_by_mpi() || cfg.cluster.mode == config::cluster_mode::mpi)
     return train_multi_rank(cfg, resolved_toml, opts);
   plan_placement(cfg, 1); // refuses multi-rank knobs in one process
+  check_inspect_config(cfg.inspect);
   auto run = prepare_run(cfg, resolved_toml, opts);
   if (cfg.cluster.torch_threads > 0)
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
@@ -229,6 +231,23 @@ int train(const config::config& cfg, const std::string& resolved_toml, const tra
       stopper.actors.push_back(caf::actor_cast<caf::actor>(actors.ped_teacher));
     }
   }
+  // Everything runs here, rank 0 of one.
+  const auto node = ranks::this_process().node;
+  auto watch = [&](const std::string& role, const std::string& device, caf::actor handle,
+                   const char* kind) {
+    if (handle)
+      actors.inspected.push_back({role, 0, 0, node, device, kind, std::move(handle)});
+  };
+  watch("tutor", cfg.tutor.device, caf::actor_cast<caf::actor>(generators.tutor), "generator");
+  watch("student", cfg.student.device, caf::actor_cast<caf::actor>(generators.student),
+        "generator");
+  watch("judge", cfg.judge.device, caf::actor_cast<caf::actor>(generators.judge), "generator");
+  watch("learner", cfg.tutor.device, caf::actor_cast<caf::actor>(actors.learners.front()),
+        "learner");
+  watch("ped_teacher", cfg.tutor.device, caf::actor_cast<caf::actor>(actors.ped_teacher_generator),
+        "generator");
+  watch("ped_teacher_learner", cfg.tutor.device, caf::actor_cast<caf::actor>(actors.ped_teacher),
+        "learner");
   const int code = run_steps(system, cfg, resolved_toml, run, actors);
   if (signals::stop_requested() != 0)
     signals::exit_now(code); // everything is on disk; requests in flight are not waited for

@@ -18,6 +18,7 @@
 // (SIGINT/SIGTERM) lets the step in flight finish, keeps a checkpoint of every finished step,
 // and ends with 128 + the signal.
 #include "actors/checkpoints.hpp"
+#include "actors/inspector_actor.hpp"
 #include "actors/ped_step.hpp"
 #include "actors/setup.hpp"
 #include "actors/step_batch.hpp"
@@ -26,6 +27,7 @@
 #include "classroom/record.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/process_info.hpp"
 #include "runtime/seeds.hpp"
 #include "runtime/signals.hpp"
 
@@ -121,6 +123,7 @@ struct trainer_setup {
   prepared_run* run = nullptr;
   const job_actors* actors = nullptr;
   std::shared_ptr<trainer_outcome> outcome;
+  inspector_actor inspector; // unset = no live inspection
 };
 
 class trainer_actor : public caf::event_based_actor {
@@ -128,8 +131,8 @@ public:
   trainer_actor(caf::actor_config& config, trainer_setup setup)
     : caf::event_based_actor(config), cfg_(*setup.cfg), t_(setup.cfg->train),
       resolved_toml_(*setup.resolved_toml), run_(*setup.run), actors_(*setup.actors),
-      outcome_(std::move(setup.outcome)), timeout_(request_timeout_of(*setup.cfg)),
-      logger_(log::get("trainer")) {}
+      outcome_(std::move(setup.outcome)), inspector_(std::move(setup.inspector)),
+      timeout_(request_timeout_of(*setup.cfg)), logger_(log::get("trainer")) {}
 
   const char* name() const override {
     return "trainer";
@@ -170,6 +173,13 @@ private:
   void fail(std::exception_ptr error) {
     if (!outcome_->error)
       outcome_->error = error;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      report("failed", e.what());
+    } catch (...) {
+      report("failed", "an unknown error");
+    }
     for (const auto& [step, rollout] : rollouts_)
       send_exit(rollout, caf::exit_reason::user_shutdown);
     quit();
@@ -177,6 +187,48 @@ private:
 
   [[noreturn]] void fail(const std::string& what, const caf::error& e) {
     throw std::runtime_error(fmt::format("{}: {}", what, system().render(e)));
+  }
+
+  // ---- live inspection
+  // ---------------------------------------------------------------------------
+
+  void enter(phase p) {
+    phase_ = p;
+    report();
+  }
+
+  static const char* name_of(phase p) {
+    switch (p) {
+      case phase::rolling_out:
+        return "rolling_out";
+      case phase::learning:
+        return "learning";
+      case phase::syncing:
+        return "syncing";
+      case phase::checkpointing:
+        return "checkpointing";
+      case phase::stopping:
+        return "stopping";
+    }
+    return "unknown";
+  }
+
+  // Tells the inspector where the run stands; `state` overrides the phase at the end.
+  void report(const char* state = nullptr, const std::string& error = {}) {
+    if (!inspector_)
+      return;
+    trainer_status st;
+    st.state = state != nullptr ? state : name_of(phase_);
+    st.step = step_;
+    st.total_steps = run_.total_steps;
+    st.completed = completed_;
+    st.dialogs_total = t_.problems_per_step * t_.samples_per_problem;
+    st.weights_version = completed_;
+    st.step_seconds = since(step_start_);
+    st.host_memory = process_info::resident_bytes();
+    st.last_error = error;
+    send(inspector_, std::move(st));
+    last_report_ = clock_type::now();
   }
 
   void start() {
@@ -193,8 +245,12 @@ private:
     } else {
       setup_ = make_classroom_setup(cfg_);
     }
-    if (cfg_.inspect.enabled)
-      logger_->info("live inspection over HTTP ([inspect]) is not built yet; nothing is served");
+    if (inspector_) {
+      // Conversations tell the inspector about every turn.
+      auto setup = std::make_shared<classroom_setup>(*setup_);
+      setup->inspector = caf::actor_cast<caf::actor>(inspector_);
+      setup_ = std::move(setup);
+    }
     logger_->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
                   run.problems.size(), run.total_steps, t_.problems_per_step,
                   t_.samples_per_problem, run.run_dir.string());
@@ -206,7 +262,7 @@ private:
         return finish_job();
       step_start_ = clock_type::now();
       start_rollout(step_);
-      phase_ = phase::rolling_out;
+      enter(phase::rolling_out);
     };
     // A resumed tutor starts from the checkpoint's weights, version start_step: offering and
     // taking them makes its tokens carry that version, as in the uninterrupted run.
@@ -253,13 +309,18 @@ private:
   void spawn_schedule(std::vector<dialog_job> jobs, int64_t tag, const role_generators& to) {
     auto options = rollout_options_from(cfg_);
     auto file = dialogs_;
+    auto inspector = inspector_;
     // A signal, or a failed write of dialogs.jsonl (raised by learn()), ends the rollout early.
     options.stop = [file] {
       return signals::stop_requested() != 0 || file->failed();
     };
     auto rollout = spawn_rollout(
       system(), setup_, to, std::move(jobs),
-      [file](const dialog_result& r) { file->append(classroom::to_json_line(r.record)); },
+      [file, inspector](const dialog_result& r) {
+        file->append(classroom::to_json_line(r.record));
+        if (inspector)
+          caf::anon_send(inspector, r.record);
+      },
       std::move(options), caf::actor_cast<caf::actor>(this), tag);
     monitor(rollout);
     rollouts_.emplace(tag, rollout);
@@ -310,7 +371,7 @@ private:
       throw std::runtime_error(fmt::format(
         "every dialog of step {} failed; the first ({}) with: {}", step_, first.id, first.error));
     }
-    phase_ = phase::learning;
+    enter(phase::learning);
     learn_start_ = clock_type::now();
     ped_ = {};
     switch (cfg_.ped.mode) {
@@ -365,7 +426,7 @@ private:
       logger_->warn("step {}: {} of {} optimizer passes skipped for a non-finite loss or gradient "
                     "(train.on_non_finite = skip)",
                     step_, report_.skipped_passes, t_.mu);
-    phase_ = phase::syncing;
+    enter(phase::syncing);
     sync_start_ = clock_type::now();
     sync(step_ + 1, [this] {
       sync_s_ = since(sync_start_);
@@ -613,7 +674,7 @@ private:
   }
 
   void checkpoint() {
-    phase_ = phase::checkpointing;
+    enter(phase::checkpointing);
     checkpoint_start_ = clock_type::now();
     const bool last = step_ + 1 == run_.total_steps;
     const int64_t every = cfg_.checkpoint.every_steps;
@@ -640,9 +701,12 @@ private:
     ped_.rollouts = stats_.dialogs + (!rounds || corpus_sampled_ ? ped_.teacher_dialogs : 0);
     corpus_sampled_ = false;
     const ped_step_metrics ped{ped_, teacher_report_};
-    metrics_.append(metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time,
-                                 cfg_.ped.mode == config::ped_mode::off ? nullptr : &ped));
+    const auto line = metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time,
+                                   cfg_.ped.mode == config::ped_mode::off ? nullptr : &ped);
+    metrics_.append(line);
     metrics_.sync();
+    if (inspector_)
+      send(inspector_, metrics_atom::value, line);
     if (cfg_.logging.print_every_steps > 0 && (step_ + 1) % cfg_.logging.print_every_steps == 0)
       logger_->info("{}", progress_line(step_, run_.total_steps, stats_, report_, time));
     check_log();
@@ -652,7 +716,7 @@ private:
       return stop();
     ++step_;
     step_start_ = clock_type::now();
-    phase_ = phase::rolling_out;
+    enter(phase::rolling_out);
     if (t_.max_staleness == 0)
       start_rollout(step_);
     else if (ready_.count(step_) > 0)
@@ -663,13 +727,15 @@ private:
     // A signal abandons a rollout in flight (its schedule polls the same flag); a step that is
     // learning or syncing finishes first (end_step looks again).
     delayed_send(this, std::chrono::milliseconds(200), tick_atom::value);
+    if (clock_type::now() - last_report_ >= std::chrono::milliseconds(cfg_.inspect.heartbeat_ms))
+      report();
   }
 
   // ---- stopping (a signal)
   // -----------------------------------------------------------------------
 
   void stop() {
-    phase_ = phase::stopping;
+    enter(phase::stopping);
     for (const auto& [step, rollout] : rollouts_)
       send_exit(rollout, caf::exit_reason::user_shutdown);
     stop_when_idle();
@@ -695,6 +761,7 @@ private:
       check_log();
       outcome_->signal = true;
       outcome_->code = signals::exit_code_for(signal);
+      report("stopped");
       quit();
     };
     if (completed_ > saved_)
@@ -710,6 +777,7 @@ private:
                   since(run_start_), (run_.run_dir / "metrics.jsonl").string());
     check_log();
     outcome_->code = 0;
+    report("finished");
     quit();
   }
 
@@ -726,6 +794,8 @@ private:
   prepared_run& run_;
   const job_actors& actors_;
   std::shared_ptr<trainer_outcome> outcome_;
+  inspector_actor inspector_;
+  clock_type::time_point last_report_;
   caf::duration timeout_;
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<const classroom_setup> setup_;
@@ -762,7 +832,15 @@ private:
 int run_steps(caf::actor_system& system, const config::config& cfg,
               const std::string& resolved_toml, prepared_run& run, const job_actors& actors) {
   auto outcome = std::make_shared<trainer_outcome>();
-  trainer_setup setup{&cfg, &resolved_toml, &run, &actors, outcome};
+  // Live inspection starts first: a bad inspect.host, port or token stops the run before it does
+  // anything.
+  std::unique_ptr<inspection_host> inspection;
+  if (cfg.inspect.enabled)
+    inspection = std::make_unique<inspection_host>(system, cfg.inspect, run.run_dir.string(),
+                                                   actors.inspected);
+  trainer_setup setup{&cfg,    &resolved_toml,
+                      &run,    &actors,
+                      outcome, inspection ? inspection->inspector() : inspector_actor{}};
   caf::scoped_actor self{system};
   // Detached: its phases write files (metrics, checkpoints) and must not hold a scheduler thread.
   auto trainer = system.spawn<trainer_actor, caf::detached>(setup);
@@ -771,6 +849,8 @@ int run_steps(caf::actor_system& system, const config::config& cfg,
   for (bool ended = false; !ended;)
     self->receive([&](caf::down_msg&) { ended = true; },
                   caf::after(std::chrono::seconds(1)) >> [] {});
+  if (inspection)
+    inspection->linger();
   if (outcome->error)
     std::rethrow_exception(outcome->error);
   return outcome->code;

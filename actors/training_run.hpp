@@ -63,9 +63,14 @@ struct job_actors {
   // initialised from the tutor), which sends it new weights after each of its steps.
   generator_actor ped_teacher_generator;
   learner_actor ped_teacher; // rounds only
+  // What the inspector watches: every generator replica and learner, with its rank, node and
+  // device as the job placed it (local handles or proxies).
+  std::vector<inspected_actor> inspected;
 };
 
-// The step loop (the trainer actor): rollouts, learning, weight sync, checkpoints, metrics.
+// The step loop (the trainer actor): rollouts, learning, weight sync, checkpoints, metrics; and,
+// with inspect.enabled, the inspector and its HTTP server on this rank for the run's lifetime
+// (and inspect.linger_s after it).
 // Returns the exit code: 0, or 128 + the signal that stopped the job once everything is on disk.
 // Throws what ended the job otherwise.
 int run_steps(caf::actor_system& system, const config::config& cfg,

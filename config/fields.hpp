@@ -277,8 +277,12 @@ void describe(V& v, inspect_config& c) {
   v.field("enabled", c.enabled, {});
   v.field("host", c.host, {});
   v.field("port", c.port, range(0, 65535, "0 picks any free port"));
+  v.field("token", c.token, {});
   v.field("heartbeat_ms", c.heartbeat_ms,
           range(1, 3'600'000, "milliseconds between status reports"));
+  v.field("unresponsive_s", c.unresponsive_s, {});
+  v.field("keep_dialogs", c.keep_dialogs, range(0, 100'000, "finished dialogs kept for /dialogs"));
+  v.field("linger_s", c.linger_s, {});
 }
 
 template <class V>

@@ -305,9 +305,15 @@ struct checkpoint_config {
 
 struct inspect_config {
   bool enabled = true;            // serve live actor status over HTTP on rank 0
-  std::string host = "127.0.0.1"; // listen address; "0.0.0.0" exposes it to the network
+  std::string host = "127.0.0.1"; // listen address; "0.0.0.0" exposes it (then a token is needed)
   int64_t port = 8765;            // listen port; 0 = any free port (printed at start)
-  int64_t heartbeat_ms = 1000;    // status period of every actor, milliseconds
+  // Every request must carry it (Authorization: Bearer, or ?token=); "" = none, which only a
+  // loopback host allows. PEDAGOGY_INSPECT_TOKEN in the environment overrides it.
+  std::string token;
+  int64_t heartbeat_ms = 1000; // how often every actor is asked for its status, milliseconds
+  double unresponsive_s = 10;  // an actor silent this long is shown as unresponsive, seconds
+  int64_t keep_dialogs = 20;   // finished dialogs kept for /dialogs (the newest)
+  double linger_s = 0;         // keep serving this long after the run ends; -1 = until a signal
 
   bool operator==(const inspect_config&) const = default;
 };

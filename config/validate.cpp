@@ -272,6 +272,17 @@ void check_process(const rules& r, const config& c) {
                         c.cluster.collective_timeout_s),
             "seconds a collective (weight broadcast, gradient sum) may take; 0 = no limit");
 
+  const auto& i = c.inspect;
+  r.require(i.unresponsive_s * 1000 >= static_cast<double>(i.heartbeat_ms) &&
+              i.unresponsive_s <= 86400,
+            fmt::format("inspect.unresponsive_s = {} must be at least one heartbeat ({} ms) and at "
+                        "most 86400",
+                        i.unresponsive_s, i.heartbeat_ms),
+            "a few heartbeats, e.g. 10 with heartbeat_ms = 1000");
+  r.require(i.linger_s == -1 || (i.linger_s >= 0 && i.linger_s <= 7 * 24 * 3600.0),
+            fmt::format("inspect.linger_s = {} must be -1 or in [0, 604800]", i.linger_s),
+            "seconds to keep serving after the run ends; -1 = until Ctrl-C, 0 = not at all");
+
   log::validate_levels(c.logging.level, fmt::format("{}: logging.level", r.source()));
   r.require(!c.logging.run_dir.empty(), "logging.run_dir is empty",
             "name a folder for dialogs, metrics and logs, e.g. \"runs/tiny\"");

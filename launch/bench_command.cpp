@@ -1,5 +1,5 @@
-// `pedagogy bench tokenize|forward|generate|classroom|train|sync|ped [--json]`: runs one benchmark
-// and prints its figures.
+// `pedagogy bench tokenize|forward|generate|classroom|train|sync|ped|inspect [--json]`: runs one
+// benchmark and prints its figures.
 #include "bench/bench.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
@@ -147,6 +147,28 @@ void add_bench_command(CLI::App& app, command_action& action) {
   ped->callback([pe, json, &action] {
     action = [pe, json] {
       return print(bench::ped(*pe), *json);
+    };
+  });
+
+  auto in = std::make_shared<bench::inspect_options>();
+  auto* inspect = bench->add_subcommand(
+    "inspect", "Live inspection's cost: tiny training steps without vs with the inspector");
+  inspect->add_option("--steps", in->steps, "Steps per run (the first is not timed)")
+    ->capture_default_str();
+  inspect->add_option("--rounds", in->rounds, "Runs without and with, alternating")
+    ->capture_default_str();
+  inspect
+    ->add_option("--stress-heartbeat-ms", in->stress_heartbeat_ms,
+                 "Heartbeat of the extra run that prices one status report")
+    ->capture_default_str();
+  inspect->add_option("--threads", in->threads, "Intra-op threads (0 = one per core)")
+    ->capture_default_str();
+  inspect->add_option("--config", in->config, "Config of the timed pipeline")
+    ->capture_default_str();
+  inspect->add_flag("--json", *json, "Print one JSON object");
+  inspect->callback([in, json, &action] {
+    action = [in, json] {
+      return print(bench::inspect(*in), *json);
     };
   });
 

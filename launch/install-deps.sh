@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages pedagogy needs to build, only those that are missing.
-# With --tests also node and npm, which fetch the tokenizer/chat-template reference data.
+# With --tests also node and npm, which fetch the tokenizer/chat-template reference data, and the
+# tools the live-inspection tests drive: headless chromium, promtool (prometheus), tmux.
 # Idempotent: a second run installs nothing. Uses apt-get as root, sudo otherwise.
 set -euo pipefail
 
@@ -23,8 +24,11 @@ packages=(
 )
 
 missing=()
-if [ "${1:-}" = "--tests" ] && ! { command -v node && command -v npm; } >/dev/null; then
-  missing+=(nodejs npm)
+if [ "${1:-}" = "--tests" ]; then
+  if ! { command -v node && command -v npm; } >/dev/null; then
+    missing+=(nodejs npm)
+  fi
+  packages+=(chromium prometheus tmux)
 fi
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -107,6 +107,9 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
       totals.clipped += loss.stats.clipped;
       if (pass == 0)
         behaviour_gap += ((m.behaviour - logp.detach()) * grpo_mask).sum().item<double>();
+      if (progress_)
+        progress_(pass * static_cast<int64_t>(micro.size()) + static_cast<int64_t>(i) + 1,
+                  options_.mu * static_cast<int64_t>(micro.size()));
     }
     if (peers != nullptr) {
       // A rank whose share left a parameter without gradient still takes part in the sum.

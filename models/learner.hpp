@@ -11,6 +11,7 @@
 #include "models/training_batch.hpp"
 #include "models/transformer.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -85,12 +86,19 @@ public:
     return options_;
   }
 
+  // Called after every micro-batch of learn() with the micro-batches done and the total (mu
+  // passes included), for progress reports; none by default.
+  void on_progress(std::function<void(int64_t done, int64_t total)> progress) {
+    progress_ = std::move(progress);
+  }
+
 private:
   transformer policy_;
   std::optional<transformer> reference_;
   learner_options options_;
   named_tensors parameters_; // the policy's, requiring gradients
   std::unique_ptr<adamw> optimizer_;
+  std::function<void(int64_t, int64_t)> progress_;
 };
 
 } // namespace pedagogy::models

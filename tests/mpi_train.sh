@@ -3,6 +3,9 @@
 #   matches_local  config/tiny-mpi.toml on 4 ranks gives the records, metrics and final weights of
 #                  the same run in local mode (deterministic settings: one sequence per engine
 #                  step, one torch thread), timings aside
+#   inspect_ranks  the inspector on rank 0 shows every rank's actors with their rank, and the
+#                  actors of a rank killed with SIGKILL as unresponsive (mpirun --enable-recovery
+#                  keeps the other ranks, and the inspector lingers after the job stops itself)
 #   kill_rank      SIGKILL to the tutor's rank mid-rollout ends the whole job, non-zero, with the
 #                  launcher naming the rank; the checkpoint before it is intact and --resume
 #                  finishes the run
@@ -86,6 +89,57 @@ case $case in
     [ -d "$work/run/checkpoints/step-000004" ] || fail "the resumed run did not finish"
     [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lacks steps"
     echo "ok: ended ${took}s after the kill with rc $rc; resumed to step 4"
+    ;;
+  inspect_ranks)
+    run=(--config config/tiny-mpi.toml "${common[@]}" train.max_steps=40
+         cluster.collective_timeout_s=20 logging.run_dir="$work/run" tutor.model="$work/w/tutor"
+         student.model="$work/w/student" inspect.heartbeat_ms=200 inspect.unresponsive_s=3
+         inspect.linger_s=-1)
+    timeout 300 "$mpiexec" -np 4 --oversubscribe --enable-recovery "$pedagogy" train --force \
+      "${run[@]}" > "$work/out.log" 2>&1 &
+    launcher=$!
+    cleanup() {
+      pkill -KILL -f -- "$work/run" 2>/dev/null
+      wait "$launcher" 2>/dev/null
+    }
+    trap cleanup EXIT
+    wait_for_text "$work/out.log" "live inspection at" "$launcher" ||
+      { tail -20 "$work/out.log"; fail "no inspector address"; }
+    url=$(grep -o 'live inspection at http://[0-9.]*:[0-9]*' "$work/out.log" | grep -o 'http.*')
+    # Waits until /status satisfies a Python condition over `s` (bounded).
+    status_until() {
+      python3 - "$url/status" "$1" <<'PY'
+import json, sys, time, urllib.request
+url, cond = sys.argv[1], sys.argv[2]
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        s = json.load(urllib.request.urlopen(url, timeout=5))
+        if eval("(" + cond + ")"):
+            print(json.dumps([(a["role"], a["rank"], a["state"]) for a in s["actors"]]))
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.2)
+print("never:", cond, file=sys.stderr)
+sys.exit(1)
+PY
+    }
+    # Every placed actor, from every rank, reporting with its rank.
+    status_until "all(a['state'] != 'starting' and a['responsive'] for a in s['actors']) and
+                  {a['rank'] for a in s['actors']} == {0, 1, 2, 3} and
+                  s['run']['completed_steps'] >= 1" > "$work/before.txt" ||
+      { tail -20 "$work/out.log"; fail "not every rank's actors appeared"; }
+    grep -q '"tutor", 1' "$work/before.txt" || fail "the tutor is not shown on rank 1: $(cat "$work/before.txt")"
+    tutor_pid=$(grep -o '\[r1\] \[cluster\] \[info\] pid [0-9]*' "$work/out.log" | grep -o '[0-9]*$')
+    [ -n "$tutor_pid" ] || fail "rank 1 did not log its pid"
+    kill -KILL "$tutor_pid"
+    status_until "all(a['state'] == 'unresponsive' for a in s['actors'] if a['rank'] == 1) and
+                  all(a['responsive'] for a in s['actors'] if a['rank'] == 2)" > "$work/after.txt" ||
+      { tail -20 "$work/out.log"; fail "the killed rank's actors are not shown as unresponsive"; }
+    echo "before: $(cat "$work/before.txt")"
+    echo "after:  $(cat "$work/after.txt")"
+    echo "ok: every rank's actors shown with their rank; the killed rank's as unresponsive"
     ;;
   sigterm_all)
     # Slurm's warning signal (and Ctrl-C under mpirun) reaches every rank at once: the ranks
