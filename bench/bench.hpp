@@ -92,6 +92,17 @@ struct ped_options {
 // and the scoring pass's share of the step time.
 figures ped(const ped_options& options);
 
+struct inspect_options {
+  int64_t steps = 8;  // tiny training steps per run (the first, warming up, is not counted)
+  int64_t rounds = 2; // runs without and with the inspector, alternating
+  int64_t stress_heartbeat_ms = 20; // one more run reporting this often, to price one report
+  int threads = 1;                  // intra-op threads; 0 = one per core
+  std::filesystem::path config = "config/tiny.toml";
+};
+// Live inspection's cost: the tiny preset's step time without and with the inspector (status
+// reports every heartbeat), and with reports 50x as often, which prices one report.
+figures inspect(const inspect_options& options);
+
 // A varied corpus (prose, numbers, LaTeX, code, CJK, emoji, whitespace runs), split into
 // documents of a few kilobytes; deterministic for a seed.
 std::vector<std::string> varied_corpus(size_t bytes, uint64_t seed);

@@ -3,6 +3,7 @@
 // training steps (rollout, learn, weight sync, checkpoint) on the tiny preset's pipeline.
 #include "actors/trainer.hpp"
 #include "bench/bench.hpp"
+#include "bench/tiny_run.hpp"
 #include "classroom/problem_generator.hpp"
 #include "config/config.hpp"
 #include "models/init_model.hpp"
@@ -46,6 +47,41 @@ std::vector<models::training_sequence> synthetic(int64_t count, int64_t length, 
 
 } // namespace
 
+std::vector<nlohmann::json> tiny_steps(const std::filesystem::path& config_file, int64_t steps,
+                                       const std::function<void(config::config&)>& adjust) {
+  if (!std::filesystem::exists(config_file))
+    throw input_error(config_file.string(), "no such config",
+                      "run from the repository root or pass --config FILE");
+  const auto dir =
+    std::filesystem::temp_directory_path() / fmt::format("pedagogy_bench_train_{}", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream problems(dir / "problems.jsonl");
+    for (const auto& p : classroom::generate_problems(3, 64))
+      problems << classroom::to_jsonl(p) << '\n';
+  }
+  auto cfg = config::load_file(config_file);
+  cfg.tutor.model = (dir / "tutor").string();
+  cfg.student.model = (dir / "student").string();
+  cfg.data.train = (dir / "problems.jsonl").string();
+  cfg.train.max_steps = steps;
+  cfg.logging.run_dir = (dir / "run").string();
+  cfg.logging.level = "warn";
+  cfg.checkpoint.every_steps = 1;
+  if (adjust)
+    adjust(cfg);
+  actors::train_options to;
+  to.force = true;
+  actors::train(cfg, config::to_toml(cfg), to);
+  std::vector<nlohmann::json> out;
+  std::ifstream in(dir / "run" / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    out.push_back(nlohmann::json::parse(line));
+  std::filesystem::remove_all(dir);
+  return out;
+}
+
 figures train(const train_options& options) {
   const int threads =
     options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -77,40 +113,15 @@ figures train(const train_options& options) {
 
   // 2. Whole steps of the tiny pipeline.
   if (options.steps > 0) {
-    if (!std::filesystem::exists(options.config))
-      throw input_error(options.config.string(), "no such config",
-                        "run from the repository root or pass --config FILE");
-    const auto dir =
-      std::filesystem::temp_directory_path() / fmt::format("pedagogy_bench_train_{}", getpid());
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    {
-      std::ofstream problems(dir / "problems.jsonl");
-      for (const auto& p : classroom::generate_problems(3, 64))
-        problems << classroom::to_jsonl(p) << '\n';
-    }
-    auto cfg = config::load_file(options.config);
-    cfg.tutor.model = (dir / "tutor").string();
-    cfg.student.model = (dir / "student").string();
-    cfg.data.train = (dir / "problems.jsonl").string();
-    cfg.train.max_steps = options.steps;
-    cfg.logging.run_dir = (dir / "run").string();
-    cfg.logging.level = "warn";
-    cfg.checkpoint.every_steps = 1;
-    actors::train_options to;
-    to.force = true;
-    actors::train(cfg, config::to_toml(cfg), to);
+    const auto steps = tiny_steps(options.config, options.steps, {});
     double rollout = 0, learn = 0, sync = 0, checkpoint = 0, step = 0;
-    std::ifstream in(dir / "run" / "metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      const auto j = nlohmann::json::parse(line);
+    for (const auto& j : steps) {
       rollout += j["rollout_s"].get<double>();
       learn += j["learn_s"].get<double>();
       sync += j["sync_s"].get<double>();
       checkpoint += j["checkpoint_s"].get<double>();
       step += j["step_s"].get<double>();
     }
-    std::filesystem::remove_all(dir);
     const double n = static_cast<double>(options.steps);
     f.add("step_seconds", step / n);
     f.add("rollout_seconds", rollout / n);
