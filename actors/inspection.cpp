@@ -70,6 +70,7 @@ void inspection::count_tokens(row& r, int64_t tokens, clock::time_point now) {
 
 void inspection::on_generator(size_t index, const generator_status& s, clock::time_point now) {
   auto& r = rows_.at(index);
+  ++reports_;
   count_tokens(r, s.generated, now);
   r.reported = true;
   r.last_report = now;
@@ -94,6 +95,7 @@ void inspection::on_generator(size_t index, const generator_status& s, clock::ti
 
 void inspection::on_learner(size_t index, const learner_status& s, clock::time_point now) {
   auto& r = rows_.at(index);
+  ++reports_;
   count_tokens(r, s.trained_tokens, now);
   r.reported = true;
   r.last_report = now;
@@ -118,6 +120,7 @@ void inspection::on_lost(size_t index, const std::string& why) {
 }
 
 void inspection::on_trainer(const trainer_status& s, clock::time_point now) {
+  ++reports_;
   trainer_ = s;
   trainer_seen_ = true;
   trainer_time_ = now;
@@ -133,10 +136,12 @@ void inspection::on_step(const std::string& metrics_line) {
 }
 
 void inspection::on_dialog(const dialog_progress& progress, clock::time_point now) {
+  ++reports_;
   in_flight_[progress.id] = {progress, now};
 }
 
 void inspection::on_finished(const classroom::dialog_record& record) {
+  ++reports_;
   in_flight_.erase(record.id);
   ++dialogs_finished_;
   ++finished_by_step_[record.step];
@@ -257,6 +262,7 @@ json inspection::status(clock::time_point now) const {
   return {{"run", run},
           {"actors", actors},
           {"latest_step", steps_.empty() ? json(nullptr) : steps_.back()},
+          {"reports", reports_},
           {"dialogs",
            {{"in_flight", in_flight_.size()},
             {"finished", dialogs_finished_},
@@ -376,12 +382,15 @@ std::string inspection::prometheus(clock::time_point now) const {
   family("pedagogy_dialogs_failed_total", metric_type::counter,
          "dialogs finished with status other than ok");
   family("pedagogy_dialogs_in_flight", metric_type::gauge, "dialogs running now");
+  family("pedagogy_inspector_reports_total", metric_type::counter,
+         "status reports, dialog progress and records the inspector took in");
   out.sample("pedagogy_train_steps_completed", {}, static_cast<double>(trainer_.completed));
   out.sample("pedagogy_train_steps_planned", {}, static_cast<double>(trainer_.total_steps));
   out.sample("pedagogy_train_step_seconds", {}, trainer_.step_seconds);
   out.sample("pedagogy_dialogs_finished_total", {}, static_cast<double>(dialogs_finished_));
   out.sample("pedagogy_dialogs_failed_total", {}, static_cast<double>(dialogs_failed_));
   out.sample("pedagogy_dialogs_in_flight", {}, static_cast<double>(in_flight_.size()));
+  out.sample("pedagogy_inspector_reports_total", {}, static_cast<double>(reports_));
 
   // The last finished step's metrics line, every number as a gauge.
   if (!steps_.empty()) {

@@ -93,6 +93,7 @@ private:
   std::map<std::string, std::pair<dialog_progress, clock::time_point>> in_flight_;
   std::deque<nlohmann::json> finished_;
   int64_t dialogs_finished_ = 0, dialogs_failed_ = 0;
+  int64_t reports_ = 0; // every status, progress and record taken in
   std::map<int64_t, int64_t> finished_by_step_;
 };
 

@@ -157,10 +157,6 @@ void add_bench_command(CLI::App& app, command_action& action) {
     ->capture_default_str();
   inspect->add_option("--rounds", in->rounds, "Runs without and with, alternating")
     ->capture_default_str();
-  inspect
-    ->add_option("--stress-heartbeat-ms", in->stress_heartbeat_ms,
-                 "Heartbeat of the extra run that prices one status report")
-    ->capture_default_str();
   inspect->add_option("--threads", in->threads, "Intra-op threads (0 = one per core)")
     ->capture_default_str();
   inspect->add_option("--config", in->config, "Config of the timed pipeline")

@@ -5,7 +5,8 @@
 #          and its counters move between two reads, /dialogs shows what tutor, student and judges
 #          saw; `pedagogy inspect --once/--json` print every actor; the live view under tmux
 #          shows the table; after the run, headless chromium runs the page: the actor table holds
-#          the run's roles and each chart one point per finished step (screenshot in WORK_DIR)
+#          the run's roles and each chart one point per finished step (screenshot in WORK_DIR);
+#          `pedagogy plot` draws the same steps, and names a broken metrics row
 #   token  a non-loopback address without a token is refused before anything runs; with one,
 #          requests without it get 401 and `pedagogy inspect` says a token is needed
 set -u
@@ -149,6 +150,20 @@ assert sorted(page.roles) == sorted(["trainer", "inspector", "tutor", "student",
 assert page.charts and all(n == steps for n in page.charts.values()), (page.charts, steps)
 print("ok: page rows", page.roles, "charts", page.charts)
 PY
+
+    # The same curves from the run folder, as an SVG; a broken row is named by its line.
+    "$pedagogy" plot "$work/run" --out "$work/metrics.svg" > /dev/null || fail "plot failed"
+    [ "$(grep -o 'data-points="4"' "$work/metrics.svg" | wc -l)" -eq 6 ] ||
+      fail "plot: not 6 charts of 4 points: $(grep -o 'data-points="[0-9]*"' "$work/metrics.svg")"
+    mkdir -p "$work/broken"
+    sed '2s/.*/{"step": 1, "reward": /' "$work/run/metrics.jsonl" > "$work/broken/metrics.jsonl"
+    set +e
+    err=$("$pedagogy" plot "$work/broken" --out "$work/broken.svg" 2>&1)
+    rc=$?
+    set -e
+    [ "$rc" -eq 2 ] && [[ $err == *"metrics.jsonl:2: not a JSON object"* ]] ||
+      fail "plot of a broken row: rc $rc: $err"
+    [ ! -e "$work/broken.svg" ] || fail "plot wrote a picture from a broken file"
 
     # Ctrl-C ends the lingering inspector; the run had finished, so the exit code is 0.
     grep -q "still serving" "$work/out.log" || fail "no word that the inspector lingers"
