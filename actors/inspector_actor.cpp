@@ -198,10 +198,12 @@ inspection_host::inspection_host(caf::actor_system& system, const config::inspec
   }
   for (const auto& who : watched)
     caf::anon_send(inspector_, join_atom::value, who);
+  // Bound to every address: say this machine's name, which is what a person would type.
+  const bool any = config.host == "0.0.0.0" || config.host == "::";
   log::get("inspector")
     ->info("live inspection at {}/ ({} actors watched{}); in a terminal: pedagogy inspect {}:{}",
            server_->url(), watched.size(), options.token.empty() ? "" : ", token required",
-           config.host, server_->port());
+           any ? setup.options.node : config.host, server_->port());
 }
 
 inspection_host::~inspection_host() {
