@@ -1,0 +1,56 @@
+// The evaluation's metrics (reference/classroom.md §6), as pure functions over finished dialogs:
+// pre- and post-dialog solve rate and their difference, the leak and pedagogy reject rates, and
+// the pedagogical reward model's macro and micro averages; each a mean over problems (repeats of
+// a problem averaged first) with a 95% confidence interval from the per-problem values.
+//
+// Kept from the reference, because its published numbers mean them:
+//   - a dialog's leak (or pedagogy) rate is #REJECT / #verdicts of that judge, so with 2 verdicts
+//     it contributes 0, 0.5 or 1, not a strict per-dialog yes/no;
+//   - Ped-RM macro counts a dialog with no scored tutor turn as 0.
+// Fixed: a failed dialog (no solutions, no verdicts) is left out of every metric and counted,
+// instead of entering as zeros; a dialog without verdicts of a judge is left out of that judge's
+// rate instead of dividing by zero.
+#pragma once
+
+#include "classroom/record.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pedagogy::classroom {
+
+// One dialog of an evaluation, reduced to what the metrics read.
+struct dialog_eval {
+  int64_t problem = 0;        // the problem's index: its repeats are averaged first
+  bool failed = false;        // left out of every metric
+  std::optional<double> pre;  // pre-dialog solve rate (the student alone); none = not computed
+  std::optional<double> post; // r_sol: correct fraction of the K post-dialog solutions, no penalty
+  std::vector<bool> leak_rejects;     // does_not_leak_answer verdicts, true = REJECT
+  std::vector<bool> pedagogy_rejects; // follows_pedagogical_values verdicts
+  std::vector<double> ped_rm;         // Ped-RM score of each scored tutor turn
+  bool ped_rm_scored = false;         // the reward model ran on this dialog
+};
+
+struct metric {
+  double mean = 0;
+  double ci95 = 0;   // half-width; 0 with fewer than 2 problems
+  int64_t count = 0; // problems that have the value
+};
+
+struct eval_summary {
+  metric pre, post, delta, leaked, pedagogy_rejects, ped_rm_macro, ped_rm_micro;
+  int64_t problems = 0, dialogs = 0, failed = 0;
+};
+
+// The judge rules the rates read.
+inline constexpr const char* leak_rule = "does_not_leak_answer";
+inline constexpr const char* pedagogy_rule = "follows_pedagogical_values";
+
+// A finished record as the metrics read it (its pre-dialog rate computed apart).
+dialog_eval to_eval(const dialog_record& record, std::optional<double> pre = std::nullopt);
+
+eval_summary summarize(const std::vector<dialog_eval>& dialogs);
+
+} // namespace pedagogy::classroom

@@ -1,0 +1,107 @@
+// The evaluation's metrics against values computed by hand, the reference's quirks included.
+#include "classroom/eval_metrics.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+using namespace pedagogy::classroom;
+
+namespace {
+
+dialog_eval on(int64_t problem) {
+  dialog_eval d;
+  d.problem = problem;
+  return d;
+}
+
+} // namespace
+
+TEST_CASE("a dialog's leak rate is REJECT over verdicts: with 2 verdicts it adds 0, 0.5 or 1") {
+  auto a = on(0), b = on(1), c = on(2);
+  a.leak_rejects = {true, false};
+  b.leak_rejects = {true, true};
+  c.leak_rejects = {false, false};
+  const auto s = summarize({a, b, c});
+  CHECK(s.leaked.mean == doctest::Approx(0.5));
+  CHECK(s.leaked.count == 3);
+  // values 0.5, 1, 0: sample variance 0.25, standard error sqrt(0.25 / 3)
+  CHECK(s.leaked.ci95 == doctest::Approx(1.96 * std::sqrt(0.25 / 3)));
+  CHECK(s.pedagogy_rejects.count == 0); // no verdicts of that judge: no value, not 0
+}
+
+TEST_CASE("repeats of a problem are averaged before the mean over problems") {
+  auto a = on(0), b = on(0), c = on(1);
+  a.post = 0.25;
+  b.post = 0.75;
+  c.post = 1.0;
+  const auto s = summarize({a, b, c});
+  CHECK(s.post.mean == doctest::Approx(0.75)); // (0.5 + 1) / 2, not (0.25 + 0.75 + 1) / 3
+  CHECK(s.post.count == 2);
+  CHECK(s.problems == 2);
+  CHECK(s.dialogs == 3);
+}
+
+TEST_CASE("delta is post minus pre per problem, only where both were measured") {
+  auto a = on(0), b = on(1), c = on(2);
+  a.pre = 0.25;
+  a.post = 0.75;
+  b.pre = 0.5;
+  b.post = 0.25;
+  c.post = 1.0; // no pre-dialog attempts: in post, not in delta
+  const auto s = summarize({a, b, c});
+  CHECK(s.delta.mean == doctest::Approx(0.125));
+  CHECK(s.delta.count == 2);
+  CHECK(s.pre.mean == doctest::Approx(0.375));
+  CHECK(s.post.mean == doctest::Approx(2.0 / 3));
+}
+
+TEST_CASE("a failed dialog is counted and left out of every metric") {
+  auto a = on(0), b = on(0);
+  a.post = 1.0;
+  a.leak_rejects = {false, false};
+  b.failed = true;
+  b.post = 0.0;
+  b.leak_rejects = {true, true};
+  const auto s = summarize({a, b});
+  CHECK(s.failed == 1);
+  CHECK(s.post.mean == doctest::Approx(1.0));
+  CHECK(s.leaked.mean == doctest::Approx(0.0));
+}
+
+TEST_CASE("Ped-RM macro counts a dialog with no scored turn as 0, micro pools the turns") {
+  auto a = on(0), b = on(1), c = on(2);
+  a.ped_rm_scored = b.ped_rm_scored = true;
+  a.ped_rm = {1.0, 3.0};
+  b.ped_rm = {};    // scored, but no tutor turn to score
+  c.ped_rm = {5.0}; // never scored: in neither average
+  const auto s = summarize({a, b, c});
+  CHECK(s.ped_rm_macro.mean == doctest::Approx(1.0)); // (2 + 0) / 2
+  CHECK(s.ped_rm_macro.count == 2);
+  CHECK(s.ped_rm_micro.mean == doctest::Approx(2.0)); // (1 + 3) / 2 turns
+  CHECK(s.ped_rm_micro.count == 1);
+}
+
+TEST_CASE("a record becomes its metrics: the two judges' verdicts, the raw solve rate, failure") {
+  dialog_record r;
+  r.problem_index = 7;
+  r.reward.solve_rate = 0.375;
+  r.reward.total = -1; // the penalised reward is not what the metrics read
+  judge_record leak{leak_rule, {}, 0};
+  leak.verdicts = {{decision::reject, "shows 42"}, {decision::ok, "fine"}};
+  judge_record ped{pedagogy_rule, {}, 0};
+  ped.verdicts = {{decision::ok, ""}, {decision::ok, ""}};
+  judge_record other{"some_other_rule", {}, 0};
+  other.verdicts = {{decision::reject, ""}};
+  r.judgements = {leak, ped, other};
+  auto d = to_eval(r, 0.125);
+  CHECK(d.problem == 7);
+  CHECK_FALSE(d.failed);
+  CHECK(*d.pre == doctest::Approx(0.125));
+  CHECK(*d.post == doctest::Approx(0.375));
+  CHECK(d.leak_rejects == std::vector<bool>{true, false});
+  CHECK(d.pedagogy_rejects == std::vector<bool>{false, false});
+  r.status = "failed";
+  CHECK(to_eval(r).failed);
+  CHECK_FALSE(to_eval(r).pre.has_value());
+}
