@@ -1,6 +1,8 @@
 // The evaluation's metrics (see eval_metrics.hpp).
 #include "classroom/eval_metrics.hpp"
 
+#include "runtime/errors.hpp"
+
 #include <cmath>
 #include <map>
 
@@ -129,6 +131,26 @@ eval_summary summarize(const std::vector<dialog_eval>& dialogs) {
     }
   }
   return s;
+}
+
+double pass_at_k(int64_t samples, int64_t correct, int64_t k) {
+  PEDAGOGY_CHECK(samples >= 1 && k >= 1 && k <= samples && correct >= 0 && correct <= samples,
+                 "pass@{} of {} correct out of {}", k, correct, samples);
+  if (samples - correct < k)
+    return 1.0;
+  // C(n-c, k) / C(n, k) as a product, which neither overflows nor loses precision.
+  double none = 1.0;
+  for (int64_t i = samples - correct + 1; i <= samples; ++i)
+    none *= 1.0 - static_cast<double>(k) / static_cast<double>(i);
+  return 1.0 - none;
+}
+
+metric pass_at_k(const std::vector<std::pair<int64_t, int64_t>>& problems, int64_t k) {
+  std::map<int64_t, std::vector<double>> by_problem;
+  for (size_t i = 0; i < problems.size(); ++i)
+    by_problem[static_cast<int64_t>(i)].push_back(
+      pass_at_k(problems[i].first, problems[i].second, k));
+  return over_problems(by_problem);
 }
 
 } // namespace pedagogy::classroom

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pedagogy::classroom {
@@ -52,5 +53,12 @@ inline constexpr const char* pedagogy_rule = "follows_pedagogical_values";
 dialog_eval to_eval(const dialog_record& record, std::optional<double> pre = std::nullopt);
 
 eval_summary summarize(const std::vector<dialog_eval>& dialogs);
+
+// Plain solve accuracy (no dialog): the unbiased pass@k of a problem with `correct` of `samples`
+// solutions right (Chen et al. 2021: 1 - C(n-c, k) / C(n, k)); k <= samples.
+double pass_at_k(int64_t samples, int64_t correct, int64_t k);
+
+// pass@k over problems, each given as (samples, correct), with its 95% interval.
+metric pass_at_k(const std::vector<std::pair<int64_t, int64_t>>& problems, int64_t k);
 
 } // namespace pedagogy::classroom

@@ -105,3 +105,16 @@ TEST_CASE("a record becomes its metrics: the two judges' verdicts, the raw solve
   CHECK(to_eval(r).failed);
   CHECK_FALSE(to_eval(r).pre.has_value());
 }
+
+TEST_CASE("pass at k is the unbiased estimator, by hand on small cases") {
+  CHECK(pass_at_k(8, 0, 1) == doctest::Approx(0.0));
+  CHECK(pass_at_k(8, 8, 4) == doctest::Approx(1.0));
+  CHECK(pass_at_k(8, 2, 1) == doctest::Approx(0.25));
+  CHECK(pass_at_k(4, 1, 2) == doctest::Approx(0.5)); // 1 - C(3,2)/C(4,2) = 1 - 3/6
+  CHECK(pass_at_k(5, 2, 2) == doctest::Approx(0.7)); // 1 - C(3,2)/C(5,2) = 1 - 3/10
+  CHECK(pass_at_k(4, 3, 2) == doctest::Approx(1.0)); // fewer wrong than k: always a hit
+  const auto m = pass_at_k({{8, 2}, {8, 6}}, 1);     // 0.25 and 0.75
+  CHECK(m.mean == doctest::Approx(0.5));
+  CHECK(m.count == 2);
+  CHECK(m.ci95 == doctest::Approx(1.96 * std::sqrt(0.125 / 2)));
+}
