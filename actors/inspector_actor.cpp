@@ -166,11 +166,12 @@ std::string inspect_token(const config::inspect_config& config) {
 }
 
 void check_inspect_config(const config::inspect_config& config) {
-  if (config.enabled && !http::is_loopback(config.host) && inspect_token(config).empty())
-    throw input_error("inspect.host",
-                      fmt::format("serving on '{}' (not loopback) needs a token", config.host),
-                      "set inspect.token or PEDAGOGY_INSPECT_TOKEN, or keep inspect.host = "
-                      "\"127.0.0.1\" and reach it over an SSH tunnel");
+  if (!config.enabled)
+    return;
+  http::server_options options;
+  options.host = config.host;
+  options.token = inspect_token(config);
+  http::check_exposure(options);
 }
 
 inspection_host::inspection_host(caf::actor_system& system, const config::inspect_config& config,

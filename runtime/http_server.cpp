@@ -38,6 +38,15 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+void check_exposure(const server_options& options) {
+  if (!is_loopback(options.host) && options.token.empty())
+    throw input_error(options.origin + ".host",
+                      fmt::format("serving on '{}' (not loopback) needs a token", options.host),
+                      fmt::format("set {0}.token or PEDAGOGY_INSPECT_TOKEN, or keep {0}.host = "
+                                  "\"127.0.0.1\" and reach it over an SSH tunnel",
+                                  options.origin));
+}
+
 struct server::impl {
   httplib::Server server;
   std::thread thread;
@@ -46,12 +55,8 @@ struct server::impl {
 };
 
 server::server(const server_options& options, handler handle) : impl_(std::make_unique<impl>()) {
+  check_exposure(options);
   const auto where = options.origin + ".host";
-  if (!is_loopback(options.host) && options.token.empty())
-    throw input_error(where,
-                      fmt::format("serving on '{}' (not loopback) needs a token", options.host),
-                      "set inspect.token or PEDAGOGY_INSPECT_TOKEN, or keep inspect.host = "
-                      "\"127.0.0.1\" and reach it over an SSH tunnel");
   auto& s = impl_->server;
   const int threads = options.threads;
   s.new_task_queue = [threads] {

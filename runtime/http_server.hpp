@@ -33,6 +33,10 @@ struct server_options {
 // true for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback(const std::string& host);
 
+// Throws input_error naming `<origin>.host` for a non-loopback host without a token: what the
+// server refuses, for callers that want to refuse it before doing anything else.
+void check_exposure(const server_options& options);
+
 class server {
 public:
   // Binds and starts serving. Throws input_error naming the option: a non-loopback host without
