@@ -41,6 +41,7 @@ PEDAGOGY_ENUM_NAMES(answer_check, {answer_check::math, "math"}, {answer_check::e
 PEDAGOGY_ENUM_NAMES(loss_aggregation, {loss_aggregation::token_mean, "token_mean"},
                     {loss_aggregation::sequence_mean, "sequence_mean"},
                     {loss_aggregation::micro_batch_token_mean, "micro_batch_token_mean"});
+PEDAGOGY_ENUM_NAMES(sft_loss, {sft_loss::assistant, "assistant"}, {sft_loss::all, "all"});
 PEDAGOGY_ENUM_NAMES(lr_schedule, {lr_schedule::constant, "constant"},
                     {lr_schedule::cosine, "cosine"});
 PEDAGOGY_ENUM_NAMES(non_finite_policy, {non_finite_policy::stop, "stop"},
@@ -230,14 +231,38 @@ void describe(V& v, data_config& c) {
   v.field("shuffle", c.shuffle, {});
 }
 
-// Nothing evaluates yet (the `eval` command is not built): the table keeps its defaults.
 template <class V>
 void describe(V& v, eval_config& c) {
-  v.field("problems", c.problems, unbuilt());
-  v.field("max_problems", c.max_problems,
-          unbuilt(range(0, limits::problems, "0 evaluates every problem")));
-  v.field("samples_per_problem", c.samples_per_problem, unbuilt(range(1, limits::samples)));
-  v.field("pre_dialog_attempts", c.pre_dialog_attempts, unbuilt());
+  v.field("problems", c.problems, {});
+  v.field("max_problems", c.max_problems, range(0, limits::problems, "0 evaluates every problem"));
+  v.field("samples_per_problem", c.samples_per_problem, range(1, limits::samples));
+  v.field("pre_dialog_attempts", c.pre_dialog_attempts, {});
+  v.field("reward_model", c.reward_model, {});
+  v.field("reward_model_device", c.reward_model_device, {});
+  v.field("reward_model_max_length", c.reward_model_max_length, range(16, limits::tokens));
+  v.field("solve_samples", c.solve_samples, range(1, limits::samples));
+}
+
+template <class V>
+void describe(V& v, sft_config& c) {
+  v.field("train", c.train, {});
+  v.field("val", c.val, {});
+  v.field("val_fraction", c.val_fraction, {});
+  v.field("messages_field", c.messages_field, {});
+  v.field("loss_on", c.loss_on, {});
+  v.field("max_length", c.max_length, range(16, limits::tokens));
+  v.field("pack", c.pack, {});
+  v.field("micro_batch_size", c.micro_batch_size, range(1, limits::sequences));
+  v.field("gradient_accumulation", c.gradient_accumulation,
+          range(1, 1 << 20, "micro-batches per optimizer step"));
+  v.field("learning_rate", c.learning_rate, {});
+  v.field("schedule", c.schedule, {});
+  v.field("warmup_ratio", c.warmup_ratio, {});
+  v.field("epochs", c.epochs, range(1, 1'000'000));
+  v.field("max_steps", c.max_steps, range(0, limits::steps, "0 runs until the epochs are done"));
+  v.field("val_every_steps", c.val_every_steps,
+          range(0, limits::steps, "0 validates only at the end"));
+  v.field("max_examples", c.max_examples, range(0, limits::problems, "0 uses every example"));
 }
 
 template <class V>
@@ -321,6 +346,7 @@ void describe(V& v, config& c) {
   v.table("train", c.train);
   v.table("data", c.data);
   v.table("eval", c.eval);
+  v.table("sft", c.sft);
   v.table("cluster", c.cluster);
   v.table("logging", c.logging);
   v.table("checkpoint", c.checkpoint);

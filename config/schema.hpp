@@ -57,6 +57,11 @@ enum class loss_aggregation {
   micro_batch_token_mean, // token mean per micro-batch, then mean of those (the reference)
 };
 
+enum class sft_loss {
+  assistant, // loss on the assistant's tokens only (its turns' content and end-of-turn)
+  all,       // on every token, as the reference's TRL SFTTrainer does
+};
+
 enum class lr_schedule {
   constant, // after warmup
   cosine,   // cosine decay to 0 over the run, after warmup
@@ -238,7 +243,7 @@ struct train_config {
 // ---- [data] / [eval] ---------------------------------------------------------------------------
 //
 // Numeric answers in the JSONL keep their digits as written (123456789012345678901234567890,
-// 0.1, 1e5). [eval] is not built yet: every key there accepts only its default.
+// 0.1, 1e5).
 
 struct data_config {
   std::string train = "data/problems_train.jsonl"; // training problems, JSONL
@@ -251,13 +256,50 @@ struct data_config {
   bool operator==(const data_config&) const = default;
 };
 
+// `pedagogy eval` (reference/classroom.md §5.3, §6): the problems are a seeded sample (train.seed)
+// and every dialog runs in soft mode, whatever [classroom] says, so each gets every judge and K =
+// classroom.number_student_attempts solutions.
 struct eval_config {
   std::string problems = "data/problems_test.jsonl"; // JSONL, field names as in [data]
   int64_t max_problems = 500;                        // evaluate at most this many; 0 = all
   int64_t samples_per_problem = 1;                   // dialogs per problem
   bool pre_dialog_attempts = true; // also measure the solve rate before the dialog
+  // The pedagogical reward model: a Hugging Face directory of a Qwen2ForSequenceClassification
+  // model (one label, last-token pooling, raw logit), scoring every tutor turn; "" = not scored.
+  // The reference's is eth-nlped/Qwen2.5-1.5B-pedagogical-rewardmodel.
+  std::string reward_model;
+  std::string reward_model_device = "cpu"; // "cpu", "cuda", "cuda:N" or "auto"
+  int64_t reward_model_max_length = 12000; // tokens; a longer input is scored on its last ones
+  int64_t solve_samples = 8;               // eval --solve: solutions per problem (pass@1..pass@k)
 
   bool operator==(const eval_config&) const = default;
+};
+
+// ---- [sft]: supervised fine-tuning of [tutor].model on chat JSONL (`pedagogy sft`) --------------
+//
+// The optimizer's betas, eps, weight decay and gradient clip come from [train], the checkpoints'
+// cadence and count from [checkpoint] (in optimizer steps), the output from [logging].run_dir.
+
+struct sft_config {
+  std::string train;          // chat JSONL: one example (a list of messages) per line
+  std::string val;            // held-out chat JSONL; "" = val_fraction of `train`
+  double val_fraction = 0.05; // held out of `train` when `val` is ""; 0 = no validation
+  std::string messages_field = "messages"; // the list of {role, content} (Pedagogical-SFT:
+                                           // "conversation")
+  sft_loss loss_on = sft_loss::assistant;  // assistant | all (the reference trains on all tokens)
+  int64_t max_length = 4096;    // tokens per example; a longer one is refused, naming its line
+  bool pack = true;             // pack examples into rows of max_length; false = length buckets
+  int64_t micro_batch_size = 1; // rows per forward/backward
+  int64_t gradient_accumulation = 16; // micro-batches per optimizer step
+  double learning_rate = 2e-5;        // peak (the paper's SFT baseline: 2e-5)
+  lr_schedule schedule = lr_schedule::cosine;
+  double warmup_ratio = 0.03; // linear warmup over this fraction of the optimizer steps
+  int64_t epochs = 1;
+  int64_t max_steps = 0;        // optimizer steps; 0 = until the epochs are done
+  int64_t val_every_steps = 50; // validation loss every N optimizer steps (and at the end); 0 = end
+  int64_t max_examples = 0;     // use the first N training examples; 0 = all
+
+  bool operator==(const sft_config&) const = default;
 };
 
 // ---- [cluster] ---------------------------------------------------------------------------------
@@ -361,6 +403,7 @@ struct config {
   train_config train;
   data_config data;
   eval_config eval;
+  sft_config sft;
   cluster_config cluster;
   logging_config logging;
   checkpoint_config checkpoint;

@@ -283,6 +283,19 @@ void check_process(const rules& r, const config& c) {
             fmt::format("inspect.linger_s = {} must be -1 or in [0, 604800]", i.linger_s),
             "seconds to keep serving after the run ends; -1 = until Ctrl-C, 0 = not at all");
 
+  const auto& s = c.sft;
+  r.require(s.val_fraction >= 0 && s.val_fraction < 1,
+            fmt::format("sft.val_fraction = {} must be in [0, 1)", s.val_fraction),
+            "the share of sft.train held out for validation, e.g. 0.05; 0 = no validation");
+  r.require(s.warmup_ratio >= 0 && s.warmup_ratio <= 1,
+            fmt::format("sft.warmup_ratio = {} must be in [0, 1]", s.warmup_ratio),
+            "the share of optimizer steps spent warming up, e.g. 0.03; 0 = no warmup");
+  r.require(s.learning_rate > 0,
+            fmt::format("sft.learning_rate = {} must be positive", s.learning_rate),
+            "the paper's SFT baseline used 2e-5");
+  r.require(!s.messages_field.empty(), "sft.messages_field is empty",
+            "name the JSON field holding each example's messages, e.g. \"messages\"");
+
   log::validate_levels(c.logging.level, fmt::format("{}: logging.level", r.source()));
   r.require(!c.logging.run_dir.empty(), "logging.run_dir is empty",
             "name a folder for dialogs, metrics and logs, e.g. \"runs/tiny\"");
