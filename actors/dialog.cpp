@@ -49,6 +49,15 @@ const char* role_name(role_kind role) {
 
 } // namespace
 
+std::string dialog_id(const dialog_job& job) {
+  auto id = fmt::format("{}/{}/{}", job.step, job.problem_index, job.sample);
+  if (job.attempt_only)
+    id += "/attempt";
+  if (job.privileged)
+    id += "/ped_teacher"; // its own sessions, beside the same step's on-policy dialog
+  return id;
+}
+
 dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialog_job job)
   : setup_(std::move(setup)), job_(std::move(job)),
     dialog_(classroom::dialog_type::guided, setup_->limits),
@@ -64,9 +73,7 @@ dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialo
   dialog_ = classroom::conversation(type, std::move(limits));
   cast_ = {job_.problem.text, s.student_names.empty() ? "" : s.student_names[scene.name],
            s.personas[scene.persona], s.use_thinking};
-  id_ = fmt::format("{}/{}/{}", job_.step, job_.problem_index, job_.sample);
-  if (job_.privileged)
-    id_ += "/ped_teacher"; // its own sessions, beside the same step's on-policy dialog
+  id_ = dialog_id(job_);
   auto& r = record_;
   r.id = id_;
   r.step = job_.step;
@@ -74,7 +81,10 @@ dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialo
   r.sample = job_.sample;
   r.problem = job_.problem.text;
   r.answer = job_.problem.answer;
-  r.type = s.solver ? "solve" : type == classroom::dialog_type::guided ? "guided" : "attempted";
+  r.type = job_.attempt_only                        ? "attempt"
+           : s.solver                               ? "solve"
+           : type == classroom::dialog_type::guided ? "guided"
+                                                    : "attempted";
   r.ped_teacher = job_.privileged;
   PEDAGOGY_CHECK(!(s.solver || job_.privileged) || s.ped.has_value(),
                  "dialog {}: a solver or ped_teacher dialog needs the ped templates", id_);
@@ -98,6 +108,11 @@ std::optional<dialog_call> dialog_runner::next() {
     last_call_ = call;
     return call;
   };
+  if (job_.attempt_only) {
+    if (!failed_ && !attempted_)
+      return remember(attempt());
+    return std::nullopt;
+  }
   if (setup_->solver) {
     // One turn: the trained policy solves the problem; its session closes as soon as it has.
     if (!failed_ && !solver_asked_)
@@ -259,6 +274,17 @@ dialog_call dialog_runner::solutions() {
   return call;
 }
 
+dialog_call dialog_runner::attempt() {
+  const auto& s = *setup_;
+  dialog_call call{role_kind::student, call_stage::solutions,
+                   request(s.student, s.max_tokens_per_student_attempt)};
+  call.request.n = s.number_student_attempts;
+  for (auto& m : classroom::pre_dialog_view(s.prompts, cast_))
+    call.request.messages.push_back({m.role, m.content});
+  waiting_ = step_kind::attempt;
+  return call;
+}
+
 void dialog_runner::on_reply(generate_reply reply) {
   const step_kind was = waiting_;
   waiting_ = step_kind::none;
@@ -309,6 +335,14 @@ void dialog_runner::on_reply(generate_reply reply) {
       dialog_.on_solutions(std::move(texts));
       break;
     }
+    case step_kind::attempt:
+      for (auto& one : c) {
+        r.solution_tokens += generated_tokens(one);
+        r.solutions.push_back({std::move(one.text), "", false, generated_tokens(one)});
+      }
+      grade_solutions();
+      attempted_ = true;
+      break;
     case step_kind::close:
     case step_kind::none:
       PEDAGOGY_FATAL("dialog {}: a generate reply arrived while no generation was asked for", id_);
@@ -388,6 +422,10 @@ void dialog_runner::fail(const std::string& reason) {
 }
 
 void dialog_runner::grade() {
+  dialog_.on_grades(grade_solutions());
+}
+
+std::vector<bool> dialog_runner::grade_solutions() {
   std::vector<bool> correct;
   for (auto& s : record_.solutions) {
     if (setup_->check) {
@@ -399,16 +437,16 @@ void dialog_runner::grade() {
     }
     correct.push_back(s.correct);
   }
-  dialog_.on_grades(std::move(correct));
+  return correct;
 }
 
 dialog_progress dialog_runner::progress() const {
   dialog_progress p;
   p.id = id_;
   p.step = job_.step;
-  p.phase = failed_          ? "failed"
-            : setup_->solver ? "solving"
-                             : classroom::to_string(dialog_.current());
+  p.phase = failed_                               ? "failed"
+            : setup_->solver || job_.attempt_only ? "solving"
+                                                  : classroom::to_string(dialog_.current());
   p.tutor_turns = dialog_.tutor_turns();
   p.problem = record_.problem;
   p.student_name = record_.student_name;
@@ -422,7 +460,14 @@ dialog_progress dialog_runner::progress() const {
 dialog_result dialog_runner::finish() {
   PEDAGOGY_CHECK(waiting_ == step_kind::none && !retry_, "dialog {}: finish() mid-call", id_);
   auto& r = record_;
-  if (setup_->solver) {
+  if (job_.attempt_only) {
+    if (!failed_ && !r.solutions.empty()) {
+      const auto solved = std::count_if(r.solutions.begin(), r.solutions.end(),
+                                        [](const auto& one) { return one.correct; });
+      r.reward.solve_rate = static_cast<double>(solved) / static_cast<double>(r.solutions.size());
+      r.reward.total = *r.reward.solve_rate;
+    }
+  } else if (setup_->solver) {
     // Rewarded by the answer check alone: 1 for a correct solution, 0 otherwise.
     if (!failed_ && !r.solutions.empty()) {
       const double solved = r.solutions.front().correct ? 1.0 : 0.0;

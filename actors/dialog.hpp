@@ -92,7 +92,16 @@ struct dialog_job {
   // Pedagogical RL: the trained policy speaks as the ped_teacher, with the privileged block (the
   // answer) in its system prompt; the dialog's result also carries the ped_learner's view.
   bool privileged = false;
+  // No dialog: the student solves the problem alone, number_student_attempts times, from
+  // student_attempt.txt (the evaluation's pre-dialog solve rate, and plain solve accuracy with
+  // the model under test in the student's place). Its record has type "attempt", the graded
+  // solutions and their correct fraction as reward.solve_rate.
+  bool attempt_only = false;
 };
+
+// The id of a job's record: "<step>/<problem index>/<sample>", then "/attempt" for an attempt
+// and "/ped_teacher" for a ped_teacher dialog.
+std::string dialog_id(const dialog_job& job);
 
 // The result of a dialog: its record and the tutor's token history (empty when the tutor never
 // spoke or the dialog failed). A ped_teacher dialog's `tutor` is the ped_teacher's view; its
@@ -143,7 +152,16 @@ public:
   }
 
 private:
-  enum class step_kind { none, tutor_turn, initial_attempt, student_turn, judge, solutions, close };
+  enum class step_kind {
+    none,
+    tutor_turn,
+    initial_attempt,
+    student_turn,
+    judge,
+    solutions,
+    attempt,
+    close
+  };
   dialog_call remember(dialog_call call);
   dialog_call tutor_turn();
   dialog_call solver_turn();
@@ -152,6 +170,8 @@ private:
   dialog_call student_turn();
   dialog_call judge_round();
   dialog_call solutions();
+  dialog_call attempt();
+  std::vector<bool> grade_solutions();
   generate_request request(const role_sampling& sampling, int64_t max_new_tokens);
   int64_t turn_limit() const;
   static std::vector<chat_turn> unseen(const std::vector<classroom::view_message>& view,
@@ -178,6 +198,7 @@ private:
   // The first messages of the tutor's session as the ped_teacher and as the ped_learner see them.
   std::vector<chat_turn> teacher_prompt_, learner_prompt_;
   bool solver_asked_ = false;
+  bool attempted_ = false;
   token_history learner_view_;
   std::vector<uint8_t> answer_tokens_;
   classroom::dialog_record record_;

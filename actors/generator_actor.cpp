@@ -248,6 +248,7 @@ generator_actor spawn_generator(caf::actor_system& system, const generator_setup
   }
   loaded->model = std::make_unique<models::transformer>(
     models::transformer::load(setup.model, device, parse_dtype(setup.dtype, device)));
+  loaded->model->require_causal_lm(setup.model);
   loaded->tokenizer = std::make_unique<models::tokenizer>(
     models::tokenizer::from_file(setup.model / "tokenizer.json"));
   loaded->format = models::chat_format::from_model_dir(setup.model);

@@ -91,6 +91,7 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
   const at::Device device(setup.device == "auto" ? (at::hasCUDA() ? "cuda" : "cpu") : setup.device);
   const auto start = setup.resume.empty() ? setup.model : setup.resume;
   auto policy = models::transformer::load(start, device, at::kFloat);
+  policy.require_causal_lm(start);
   std::optional<models::transformer> reference;
   if (setup.options.grpo.beta != 0.0)
     reference = models::transformer::load(setup.model, device, at::kFloat);

@@ -3,6 +3,8 @@
 
 #include "runtime/errors.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <map>
 
@@ -151,6 +153,52 @@ metric pass_at_k(const std::vector<std::pair<int64_t, int64_t>>& problems, int64
     by_problem[static_cast<int64_t>(i)].push_back(
       pass_at_k(problems[i].first, problems[i].second, k));
   return over_problems(by_problem);
+}
+
+namespace {
+
+std::string cell(const metric& m, double scale, int decimals) {
+  if (m.count == 0)
+    return "-";
+  return fmt::format("{:.{}f} ± {:.{}f}", m.mean * scale, decimals, m.ci95 * scale, decimals);
+}
+
+// A cell may not break the table.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (char c : text)
+    out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  return out;
+}
+
+} // namespace
+
+std::string markdown_table(const std::vector<eval_row>& rows) {
+  std::string out = "| tutor | problems | dialogs | failed | pre solve % | post solve % | "
+                    "Δ solve % | leaked % | pedagogy rejects % | Ped-RM micro | Ped-RM macro |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : rows) {
+    const auto& s = r.summary;
+    out +=
+      fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", escaped(r.tutor),
+                  s.problems, s.dialogs, s.failed, cell(s.pre, 100, 1), cell(s.post, 100, 1),
+                  cell(s.delta, 100, 1), cell(s.leaked, 100, 1), cell(s.pedagogy_rejects, 100, 1),
+                  cell(s.ped_rm_micro, 1, 2), cell(s.ped_rm_macro, 1, 2));
+  }
+  return out;
+}
+
+std::string markdown_table(const std::vector<solve_row>& rows) {
+  std::string out;
+  for (const auto& r : rows) {
+    if (out.empty())
+      out = fmt::format("| model | problems | failed | pass@1 % | pass@{} % |\n"
+                        "|---|---:|---:|---:|---:|\n",
+                        r.k);
+    out += fmt::format("| {} | {} | {} | {} | {} |\n", escaped(r.tutor), r.problems, r.failed,
+                       cell(r.pass1, 100, 1), cell(r.passk, 100, 1));
+  }
+  return out;
 }
 
 } // namespace pedagogy::classroom

@@ -54,6 +54,25 @@ dialog_eval to_eval(const dialog_record& record, std::optional<double> pre = std
 
 eval_summary summarize(const std::vector<dialog_eval>& dialogs);
 
+// One row of the evaluation's table: a tutor and its metrics.
+struct eval_row {
+  std::string tutor; // its label
+  std::string model; // directory or endpoint
+  eval_summary summary;
+};
+
+// Plain solve accuracy of one model: pass@1 and pass@k over problems.
+struct solve_row {
+  std::string tutor, model;
+  int64_t problems = 0, failed = 0, k = 1;
+  metric pass1, passk;
+};
+
+// The tables as Markdown: rates in percent, each "mean ± half-width of the 95% interval"; a
+// metric no dialog has is "-".
+std::string markdown_table(const std::vector<eval_row>& rows);
+std::string markdown_table(const std::vector<solve_row>& rows);
+
 // Plain solve accuracy (no dialog): the unbiased pass@k of a problem with `correct` of `samples`
 // solutions right (Chen et al. 2021: 1 - C(n-c, k) / C(n, k)); k <= samples.
 double pass_at_k(int64_t samples, int64_t correct, int64_t k);

@@ -52,4 +52,8 @@ struct dialog_record {
 // One line of dialogs.jsonl (no newline).
 std::string to_json_line(const dialog_record& record);
 
+// A line to_json_line wrote, read back (the student view, derived, is not read). Throws
+// input_error naming `where` (file:line) and the field for anything else.
+dialog_record from_json_line(const std::string& line, const std::string& where);
+
 } // namespace pedagogy::classroom

@@ -129,6 +129,30 @@ ped_prompts ped_prompts::load(const std::filesystem::path& dir, const std::strin
           read_template(dir / ("ped_teacher_" + policy + ".txt"), "ped_teacher", with_answer)};
 }
 
+ped_rm_prompts ped_rm_prompts::load(const std::filesystem::path& dir) {
+  return {read_template(dir / "ped_rm_system.txt", "reward model system", {{}}),
+          read_template(dir / "ped_rm_user.txt", "reward model user",
+                        {{{"problem", std::string("1 + 1?")}}})};
+}
+
+std::vector<ped_rm_input> ped_rm_inputs(const ped_rm_prompts& prompts, const std::string& problem,
+                                        const std::vector<dialog_message>& messages) {
+  std::vector<view_message> prefix = {{"system", prompts.system.render({})},
+                                      {"user", prompts.user.render({{"problem", problem}})}};
+  std::vector<ped_rm_input> out;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    view_message shown{m.from_tutor ? "assistant" : "user", visible_text(m.content)};
+    if (m.from_tutor && (i == 0 || !messages[i - 1].from_tutor)) {
+      ped_rm_input input{i, prefix};
+      input.conversation.push_back(shown);
+      out.push_back(std::move(input));
+    }
+    prefix.push_back(std::move(shown));
+  }
+  return out;
+}
+
 std::vector<view_message> solver_view(const ped_prompts& prompts, const std::string& problem) {
   return {{"user", prompts.solver.render({{"problem", problem}})}};
 }

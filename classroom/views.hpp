@@ -56,6 +56,15 @@ struct ped_prompts {
   static ped_prompts load(const std::filesystem::path& dir, const std::string& policy);
 };
 
+// The pedagogical reward model's prompt (evaluation only): ped_rm_system.txt as system,
+// ped_rm_user.txt (variable: problem) as the first user message.
+struct ped_rm_prompts {
+  prompt_template system;
+  prompt_template user;
+
+  static ped_rm_prompts load(const std::filesystem::path& dir);
+};
+
 // The people of one dialog.
 struct cast {
   std::string problem;
@@ -75,6 +84,18 @@ std::vector<view_message> final_solution_view(const prompt_set& prompts, const c
 std::vector<view_message> pre_dialog_view(const prompt_set& prompts, const cast& who);
 std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
                          const conversation& dialog);
+
+// What the pedagogical reward model scores in a dialog (reference/classroom.md §6): one
+// conversation per scored tutor turn, which is every tutor turn that opens the dialog or follows
+// a student turn. Each is the system and user prompt, then the dialog up to and including that
+// turn with think blocks and end markers removed, the tutor as assistant and the student as user.
+// Returns the scored turns' message indices beside the conversations.
+struct ped_rm_input {
+  size_t message = 0; // index into `messages`
+  std::vector<view_message> conversation;
+};
+std::vector<ped_rm_input> ped_rm_inputs(const ped_rm_prompts& prompts, const std::string& problem,
+                                        const std::vector<dialog_message>& messages);
 
 // The trained solver's prompt.
 std::vector<view_message> solver_view(const ped_prompts& prompts, const std::string& problem);

@@ -26,6 +26,9 @@ void add_problems_command(CLI::App& app, command_action& action);
 // `pedagogy rollout`.
 void add_rollout_command(CLI::App& app, command_action& action);
 
+// `pedagogy eval`.
+void add_eval_command(CLI::App& app, command_action& action);
+
 // `pedagogy train`.
 void add_train_command(CLI::App& app, command_action& action);
 

@@ -107,6 +107,7 @@ int chat_template(const template_options& opts) {
 struct init_cli {
   std::string family = "qwen2";
   std::string dtype = "float32";
+  std::string head = "causal_lm";
   models::init_options options;
 };
 
@@ -119,6 +120,11 @@ int init_model(init_cli& cli) {
   else
     throw input_error("flag --dtype", fmt::format("unknown dtype '{}'", cli.dtype),
                       "use float32 or bfloat16");
+  if (cli.head == "classification")
+    cli.options.num_labels = 1;
+  else if (cli.head != "causal_lm")
+    throw input_error("flag --head", fmt::format("unknown head '{}'", cli.head),
+                      "use causal_lm (a generator) or classification (a one-label reward model)");
   auto config = models::init_model(cli.options);
   std::cout << fmt::format("wrote {} ({} {}, {:.2f}M parameters, vocab {}, seed {})\n",
                            cli.options.out.string(), cli.family, cli.options.preset,
@@ -143,6 +149,11 @@ void add_model_commands(CLI::App& app, command_action& action) {
                    "Copy tokenizer.json/tokenizer_config.json from this model directory "
                    "(default: a byte-level tokenizer with the family's chat tokens)");
   init->add_option("--dtype", i->dtype, "float32 or bfloat16")->capture_default_str();
+  init
+    ->add_option("--head", i->head,
+                 "causal_lm, or classification: a one-label score head (a reward model such as "
+                 "eval.reward_model)")
+    ->capture_default_str();
   init->add_flag("--force", i->options.force, "Overwrite a model already in --out");
   init->callback([i, &action] {
     action = [i] {

@@ -240,6 +240,10 @@ model_config init_model(const init_options& options) {
   const auto tokenizer = tokenizer::from_json(tokenizer_json, "tokenizer.json");
   const int64_t vocab = (tokenizer.vocab_size() + 63) / 64 * 64;
   model_config config = preset_config(options.family, options.preset, vocab);
+  if (options.num_labels < 0 || options.num_labels > 4096)
+    throw input_error("init options", fmt::format("{} labels", options.num_labels),
+                      "a classification head has 1..4096 labels (1 for a reward model)");
+  config.num_labels = options.num_labels;
   const bool llama = options.family == model_family::llama;
   auto id = [&](const char* token) -> int64_t {
     auto found = tokenizer.token_to_id(token);

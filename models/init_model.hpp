@@ -24,6 +24,9 @@ struct init_options {
   std::filesystem::path tokenizer_dir;
   at::ScalarType dtype = at::kFloat;
   bool force = false; // overwrite an existing model directory
+  // 0: a causal LM. N > 0: a *ForSequenceClassification model with an N-label score head (a
+  // reward model, e.g. the pedagogical reward model's shape with N = 1).
+  int64_t num_labels = 0;
 };
 
 // The architecture for a preset; `vocab_size` comes from the tokenizer.

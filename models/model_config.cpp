@@ -254,6 +254,40 @@ model_config model_config::load(const std::filesystem::path& dir) {
   return parse(text, path.string());
 }
 
+namespace {
+
+// A *ForSequenceClassification config's label count: id2label's size as transformers writes it,
+// else num_labels, else transformers' default of 2; 0 for a causal LM.
+int64_t read_num_labels(const json& j, const std::string& where) {
+  bool classifier = false;
+  if (j.contains("architectures") && j["architectures"].is_array())
+    for (const json& a : j["architectures"]) {
+      if (!a.is_string())
+        continue;
+      const auto name = a.get<std::string>();
+      if (name.ends_with("ForSequenceClassification"))
+        classifier = true;
+      else if (!name.ends_with("ForCausalLM"))
+        throw input_error(where, fmt::format("architecture '{}' is not supported", name),
+                          "supported: *ForCausalLM and *ForSequenceClassification (a reward "
+                          "model's score head)");
+    }
+  if (!classifier)
+    return 0;
+  int64_t labels = 2;
+  if (j.contains("id2label") && j["id2label"].is_object())
+    labels = static_cast<int64_t>(j["id2label"].size());
+  else if (j.contains("num_labels") && j["num_labels"].is_number_integer())
+    labels = j["num_labels"].get<int64_t>();
+  if (labels < 1 || labels > 4096)
+    throw input_error(where, fmt::format("a classifier with {} labels", labels),
+                      "id2label (or num_labels) gives the score head's outputs: 1 for a reward "
+                      "model");
+  return labels;
+}
+
+} // namespace
+
 model_config model_config::parse(const std::string& json_text, const std::string& where) {
   json j;
   try {
@@ -308,6 +342,7 @@ model_config model_config::parse(const std::string& json_text, const std::string
                           "the MLP here is SwiGLU, whose activation is silu");
     }
     c.tie_word_embeddings = flag(j, "tie_word_embeddings", false, where);
+    c.num_labels = read_num_labels(j, where);
     c.attention_bias =
       c.family == model_family::qwen2 ? true : flag(j, "attention_bias", false, where);
     c.torch_dtype = read_dtype(j, where);
@@ -353,9 +388,11 @@ model_config model_config::parse(const std::string& json_text, const std::string
 }
 
 std::string model_config::to_json() const {
-  static const char* architectures[] = {"Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForCausalLM"};
+  static const char* prefixes[] = {"Qwen2", "Qwen3", "Llama"};
+  const std::string architecture = std::string(prefixes[static_cast<int>(family)]) +
+                                   (num_labels > 0 ? "ForSequenceClassification" : "ForCausalLM");
   json j = {
-    {"architectures", {architectures[static_cast<int>(family)]}},
+    {"architectures", {architecture}},
     {"model_type", to_string(family)},
     {"vocab_size", vocab_size},
     {"hidden_size", hidden_size},
@@ -390,6 +427,15 @@ std::string model_config::to_json() const {
       {"low_freq_factor", rope_scaling.low_freq_factor},
       {"high_freq_factor", rope_scaling.high_freq_factor},
       {"original_max_position_embeddings", rope_scaling.original_max_position_embeddings}};
+  if (num_labels > 0) {
+    json id2label = json::object(), label2id = json::object();
+    for (int64_t i = 0; i < num_labels; ++i) {
+      id2label[std::to_string(i)] = fmt::format("LABEL_{}", i);
+      label2id[fmt::format("LABEL_{}", i)] = i;
+    }
+    j["id2label"] = id2label;
+    j["label2id"] = label2id;
+  }
   if (bos_token_id >= 0)
     j["bos_token_id"] = bos_token_id;
   if (eos_token_ids.size() == 1)
@@ -409,8 +455,9 @@ int64_t model_config::parameter_count() const {
   const int64_t qk_norm = family == model_family::qwen3 ? 2 * head_dim : 0;
   const int64_t mlp = 3 * hidden_size * intermediate_size;
   const int64_t layer = q + kv + o + bias + o_bias + qk_norm + mlp + 2 * hidden_size;
-  const int64_t embeddings = vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2);
-  return num_hidden_layers * layer + embeddings + hidden_size;
+  const int64_t head = num_labels > 0 ? num_labels * hidden_size
+                                      : (tie_word_embeddings ? 0 : vocab_size * hidden_size);
+  return num_hidden_layers * layer + vocab_size * hidden_size + head + hidden_size;
 }
 
 } // namespace pedagogy::models

@@ -45,6 +45,9 @@ struct model_config {
   std::string torch_dtype = "float32";
   int64_t bos_token_id = -1; // -1 = none
   std::vector<int64_t> eos_token_ids;
+  // 0: a causal LM (lm_head). N > 0: *ForSequenceClassification, a linear head `score.weight`
+  // [N, hidden] and no lm_head (a reward model); HF spells N as the size of id2label.
+  int64_t num_labels = 0;
 
   // Reads `dir/config.json`; throws input_error naming the file and field.
   static model_config load(const std::filesystem::path& dir);

@@ -122,7 +122,10 @@ void transformer::allocate(at::Device device, at::ScalarType dtype) {
                                       c.rms_norm_eps};
   }
   norm_ = {add("model.norm.weight", {C}, options), c.rms_norm_eps};
-  lm_head_ = c.tie_word_embeddings ? embed_tokens : add("lm_head.weight", {V, C}, options);
+  if (c.num_labels > 0)
+    score_ = add("score.weight", {c.num_labels, C}, options);
+  else
+    lm_head_ = c.tie_word_embeddings ? embed_tokens : add("lm_head.weight", {V, C}, options);
   inv_freq_ = rope_inverse_frequencies(c).to(device);
 }
 
@@ -279,7 +282,29 @@ sequence_kv transformer::new_sequence_kv() const {
 }
 
 at::Tensor transformer::logits(const at::Tensor& hidden) const {
+  PEDAGOGY_CHECK(lm_head_.defined(), "logits() of a sequence-classification model (no lm_head)");
   return at::linear(hidden, lm_head_); // [..., V]
+}
+
+void transformer::require_causal_lm(const std::filesystem::path& dir) const {
+  if (is_classifier())
+    throw input_error((dir / "config.json").string(),
+                      "is a sequence-classification model (a score head, no lm_head), which "
+                      "cannot generate",
+                      "give a *ForCausalLM model here; a reward model goes in eval.reward_model");
+}
+
+void transformer::require_classifier(const std::filesystem::path& dir) const {
+  if (!is_classifier())
+    throw input_error((dir / "config.json").string(),
+                      "is a causal LM, not a sequence-classification model",
+                      "a reward model is a *ForSequenceClassification directory with a score "
+                      "head; `pedagogy init-model --head classification` writes a random one");
+}
+
+at::Tensor transformer::score(const at::Tensor& hidden) const {
+  PEDAGOGY_CHECK(score_.defined(), "score() of a causal LM (no score head)");
+  return at::linear(hidden, score_); // [..., num_labels]
 }
 
 at::Tensor transformer::forward(const at::Tensor& ids, const at::Tensor& attention_mask,

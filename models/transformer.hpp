@@ -70,8 +70,18 @@ public:
   // An empty cache for one sequence, in a pool of its own.
   sequence_kv new_sequence_kv() const;
 
-  // [..., C] -> [..., V]; pick the positions you need before calling.
+  // [..., C] -> [..., V]; pick the positions you need before calling. A causal LM only.
   at::Tensor logits(const at::Tensor& hidden) const;
+  // [..., C] -> [..., num_labels]: the score head of a sequence-classification model (a reward
+  // model), raw logits; pick the pooled positions (the last token) before calling.
+  at::Tensor score(const at::Tensor& hidden) const;
+  bool is_classifier() const {
+    return config_.num_labels > 0;
+  }
+  // Throws input_error naming `dir` (where it was loaded from) unless this is a causal LM, as a
+  // generator and a learner need; or unless it is a classifier, for a reward model.
+  void require_causal_lm(const std::filesystem::path& dir) const;
+  void require_classifier(const std::filesystem::path& dir) const;
   // hidden_states followed by logits for every position: [B, T, V].
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& attention_mask = {},
                      const at::Tensor& positions = {}, kv_cache* cache = nullptr) const;
@@ -98,7 +108,8 @@ private:
   at::Tensor embed_tokens; // [V, C]
   std::vector<decoder_layer> layers_;
   rms_norm norm_;
-  at::Tensor lm_head_;  // [V, C], the embedding itself when tied
+  at::Tensor lm_head_;  // [V, C], the embedding itself when tied; undefined for a classifier
+  at::Tensor score_;    // [num_labels, C] for a classifier
   at::Tensor inv_freq_; // [D/2] float32
 };
 
