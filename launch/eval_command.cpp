@@ -54,7 +54,9 @@ void add_eval_command(CLI::App& app, command_action& action) {
   cmd->add_option("--config,-c", cli->config_path, "TOML config file")->required();
   cmd->add_option("--tutor,-t", cli->tutors,
                   "A tutor to evaluate, repeatable: [LABEL=]MODEL_DIR or "
-                  "[LABEL=]SERVED_NAME@http://HOST:PORT/v1 (default: the config's [tutor])");
+                  "[LABEL=]SERVED_NAME@http://HOST:PORT/v1 (default: the config's [tutor])")
+    // One value per --tutor, so the overrides after it stay overrides.
+    ->allow_extra_args(false);
   cmd->add_option("--out,-o", cli->out, "Output folder: records as they finish, then the tables")
     ->required();
   cmd->add_option("--problems", cli->problems,

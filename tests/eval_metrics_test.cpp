@@ -1,11 +1,14 @@
 // The evaluation's metrics against values computed by hand, the reference's quirks included.
 #include "classroom/eval_metrics.hpp"
+#include "classroom/record.hpp"
+#include "runtime/errors.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cmath>
 
 using namespace pedagogy::classroom;
+using pedagogy::input_error;
 
 namespace {
 
@@ -117,4 +120,90 @@ TEST_CASE("pass at k is the unbiased estimator, by hand on small cases") {
   CHECK(m.mean == doctest::Approx(0.5));
   CHECK(m.count == 2);
   CHECK(m.ci95 == doctest::Approx(1.96 * std::sqrt(0.125 / 2)));
+}
+
+TEST_CASE(
+  "the table shows percentages with their interval, and a dash where nothing was measured") {
+  eval_row row;
+  row.tutor = "rl|7b";
+  row.model = "runs/x";
+  row.summary.problems = 2;
+  row.summary.dialogs = 3;
+  row.summary.failed = 1;
+  row.summary.pre = {0.25, 0.125, 2};
+  row.summary.post = {0.5, 0.0, 2};
+  row.summary.delta = {0.25, 0.1, 2};
+  row.summary.leaked = {0.0612, 0.01, 2};
+  row.summary.ped_rm_micro = {1.2345, 0.5, 2};
+  const auto table = markdown_table(std::vector<eval_row>{row});
+  const auto line = table.substr(table.rfind("| rl"));
+  CHECK(line == "| rl\\|7b | 2 | 3 | 1 | 25.0 ± 12.5 | 50.0 ± 0.0 | 25.0 ± 10.0 | 6.1 ± 1.0 | - | "
+                "1.23 ± 0.50 | - |\n");
+  CHECK(table.find("| tutor | problems |") == 0);
+
+  solve_row solve;
+  solve.tutor = "base";
+  solve.problems = 4;
+  solve.k = 8;
+  solve.pass1 = {0.375, 0.05, 4};
+  solve.passk = {0.75, 0.2, 4};
+  const auto solved = markdown_table(std::vector<solve_row>{solve});
+  CHECK(solved.find("| pass@8 % |") != std::string::npos);
+  CHECK(solved.find("| base | 4 | 0 | 37.5 ± 5.0 | 75.0 ± 20.0 |") != std::string::npos);
+}
+
+TEST_CASE("a record read back from its line is the same record") {
+  dialog_record r;
+  r.id = "0/3/1";
+  r.status = "ok";
+  r.problem_index = 3;
+  r.sample = 1;
+  r.problem = "What is \"6\" x 7?\nThink.";
+  r.answer = "42";
+  r.type = "guided";
+  r.student_name = "Riley";
+  r.persona = "simple_student";
+  r.messages = {{true, "<think>x</think>Hi", 4}, {false, "Hello", 2}};
+  r.judgements = {{leak_rule, {{decision::ok, "fine"}, {decision::reject, "says 42"}}, 1}};
+  r.solutions = {{"\\boxed{42}", "42", true, 9}, {"no", "", false, 1}};
+  r.reward.solve_rate = 0.5;
+  r.reward.total = 0.25;
+  r.reward.end = 0.5;
+  r.rejected = true;
+  r.tutor_turns = 1;
+  r.tutor_tokens = 4;
+  r.weights_version = 2;
+  r.seconds = 1.5;
+  const auto line = to_json_line(r);
+  const auto back = from_json_line(line, "dialogs.jsonl:1");
+  CHECK(to_json_line(back) == line);
+  CHECK(back.judgements.at(0).verdicts.at(1).value == decision::reject);
+  CHECK(*back.reward.solve_rate == 0.5);
+
+  dialog_record failed;
+  failed.id = "0/0/0";
+  failed.status = "failed";
+  failed.error = "the tutor generator failed 3 times";
+  const auto failed_back = from_json_line(to_json_line(failed), "x");
+  CHECK(failed_back.error == failed.error);
+  CHECK_FALSE(failed_back.reward.solve_rate.has_value());
+}
+
+TEST_CASE("a broken record line is named by file and line, with the field") {
+  auto error_of = [](const std::string& line) {
+    try {
+      from_json_line(line, "out/dialogs.jsonl:7");
+    } catch (const input_error& e) {
+      return std::string(e.where()) + " | " + e.problem();
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of("{\"id\": \"0/0/0\", \"stat").find("out/dialogs.jsonl:7 | not a JSON object") ==
+        0);
+  CHECK(error_of("[1, 2]").find("not a JSON object") != std::string::npos);
+  const auto missing = error_of(R"({"id": "0/0/0"})");
+  CHECK(missing.find("out/dialogs.jsonl:7") == 0);
+  CHECK(missing.find("field 'status'") != std::string::npos);
+  const auto wrong = error_of(R"({"id": 5})");
+  CHECK(wrong.find("field 'id'") != std::string::npos);
 }

@@ -520,3 +520,43 @@ TEST_CASE("a generator that never answers fails its dialog after the request tim
   for (auto* g : {&generators.tutor, &generators.student, &generators.judge})
     caf::anon_send_exit(*g, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("an attempt job: the student alone solves K times from the attempt prompt, graded") {
+  classroom_fixture f;
+  f.student = [](const generate_request& r) {
+    std::vector<std::string> out;
+    for (int64_t i = 0; i < r.n; ++i)
+      out.push_back(i % 4 == 0 ? "It is \\boxed{42}." : "Maybe \\boxed{41}.");
+    return out;
+  };
+  f.tutor = [](const generate_request&) -> std::vector<std::string> {
+    return {"!fail"}; // never asked: the log below stays empty
+  };
+  auto generators = f.spawn();
+  auto jobs = make_jobs(0, {{"What is 6 times 7?", "42", 1}}, {0}, 1, 1);
+  jobs[0].attempt_only = true;
+  const auto r = only(run_rollout(*f.system, f.setup, generators, jobs));
+  for (auto* g : {&generators.tutor, &generators.student, &generators.judge})
+    caf::anon_send_exit(*g, caf::exit_reason::user_shutdown);
+  CHECK(r.status == "ok");
+  CHECK(r.id == "0/0/0/attempt");
+  CHECK(r.type == "attempt");
+  CHECK(r.messages.empty());
+  CHECK(r.judgements.empty());
+  REQUIRE(r.solutions.size() == 4); // number_student_attempts
+  CHECK(r.solutions[0].correct);
+  CHECK(r.solutions[0].extracted == "42");
+  CHECK_FALSE(r.solutions[1].correct);
+  REQUIRE(r.reward.solve_rate.has_value());
+  CHECK(*r.reward.solve_rate == doctest::Approx(0.25));
+  // One request: one user message with the problem, no session, n = K.
+  const auto asked = f.student_log->snapshot();
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].n == 4);
+  CHECK(asked[0].session.empty());
+  REQUIRE(asked[0].messages.size() == 1);
+  CHECK(asked[0].messages[0].role == "user");
+  CHECK(asked[0].messages[0].content.find("What is 6 times 7?") != std::string::npos);
+  CHECK(f.tutor_log->snapshot().empty());
+  CHECK(dialog_id(jobs[0]) == r.id);
+}

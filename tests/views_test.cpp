@@ -152,3 +152,44 @@ TEST_CASE("a missing template is named by its path, a broken one by path and lin
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("the reward model scores each tutor turn that opens or follows a student turn") {
+  const auto prompts = ped_rm_prompts::load(templates);
+  std::vector<dialog_message> messages = {
+    {true, "<think>42</think>Where would you start?", 5},
+    {false, "With the sum?", 3},
+    {true, "Good. <end_of_conversation>", 4},
+    {true, "A second tutor message in a row", 6}, // follows a tutor turn: not scored
+    {false, "Done.", 1},
+    {true, "Well done.", 2},
+  };
+  const auto inputs = ped_rm_inputs(prompts, "What is 6 times 7?", messages);
+  REQUIRE(inputs.size() == 3);
+  CHECK(inputs[0].message == 0);
+  CHECK(inputs[1].message == 2);
+  CHECK(inputs[2].message == 5);
+  // The prompt: system instructions, then the problem with an empty reference solution.
+  const auto& first = inputs[0].conversation;
+  REQUIRE(first.size() == 3);
+  CHECK(first[0].role == "system");
+  CHECK(first[0].content.find("pedagogical") != std::string::npos);
+  CHECK(first[1].role == "user");
+  CHECK(first[1].content.find("Problem: What is 6 times 7?") == 0);
+  CHECK(first[1].content.find("Reference Solution:") != std::string::npos);
+  // The scored turn is last, hidden: no thinking, no end marker.
+  CHECK(first[2].role == "assistant");
+  CHECK(first[2].content == "Where would you start?");
+  const auto& last = inputs[2].conversation;
+  REQUIRE(last.size() == 2 + 6);
+  CHECK(last[3].role == "user");
+  CHECK(last[3].content == "With the sum?");
+  CHECK(last[4].content.find("end_of_conversation") == std::string::npos);
+  CHECK(last[5].content == "A second tutor message in a row"); // context, though not scored
+  CHECK(last.back().role == "assistant");
+  CHECK(last.back().content == "Well done.");
+  // A dialog the student opens (attempted): the first tutor turn follows it and is scored.
+  const auto attempted =
+    ped_rm_inputs(prompts, "p", {{false, "My attempt", 2}, {true, "Check step 2.", 3}});
+  REQUIRE(attempted.size() == 1);
+  CHECK(attempted[0].message == 1);
+}
