@@ -22,10 +22,12 @@ namespace fs = std::filesystem;
 
 constexpr const char* lock_name = ".pedagogy.lock";
 
-// The files a run writes into logging.run_dir (and the temporary names they pass through).
+// The files a run (`pedagogy train` or `pedagogy sft`) writes into logging.run_dir (and the
+// temporary names they pass through).
 bool is_run_output(const std::string& name) {
-  static const std::set<std::string> outputs = {"metrics.jsonl", "dialogs.jsonl", "pedagogy.log",
-                                                "config.toml", lock_name};
+  static const std::set<std::string> outputs = {"metrics.jsonl",     "dialogs.jsonl",
+                                                "sft_metrics.jsonl", "pedagogy.log",
+                                                "config.toml",       lock_name};
   for (const auto& output : outputs)
     if (name == output || name == output + ".tmp" || name == output + ".partial")
       return true;

@@ -32,6 +32,9 @@ void add_eval_command(CLI::App& app, command_action& action);
 // `pedagogy train`.
 void add_train_command(CLI::App& app, command_action& action);
 
+// `pedagogy sft`.
+void add_sft_command(CLI::App& app, command_action& action);
+
 // `pedagogy bench tokenize|forward|generate|classroom`.
 void add_bench_command(CLI::App& app, command_action& action);
 

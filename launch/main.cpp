@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   pedagogy::launch::add_problems_command(app, action);
   pedagogy::launch::add_rollout_command(app, action);
   pedagogy::launch::add_train_command(app, action);
+  pedagogy::launch::add_sft_command(app, action);
   pedagogy::launch::add_eval_command(app, action);
   pedagogy::launch::add_bench_command(app, action);
   pedagogy::launch::add_inspect_command(app, action);
