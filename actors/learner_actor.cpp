@@ -3,6 +3,7 @@
 
 #include "actors/inspector_actor.hpp"
 #include "actors/step_batch.hpp"
+#include "models/checkpoint_files.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
@@ -66,23 +67,8 @@ auto busy(learner_pointer self, const char* state, F&& work) -> decltype(work())
   }
 }
 
-// A checkpoint's model is a Hugging Face directory: weights, config.json and tokenizer files,
-// so our loader and transformers both read it; the optimizer state lies beside it.
 void save_checkpoint(learner_state& s, const std::filesystem::path& dir) {
-  // A checkpoint with NaN/inf weights would poison every run that resumes from it.
-  for (const auto& [name, p] : s.learner->policy().named_parameters())
-    if (!at::isfinite(p).all().item<bool>())
-      throw std::runtime_error(
-        fmt::format("refusing to save {}: parameter {} is not finite", dir.string(), name));
-  std::filesystem::create_directories(dir);
-  s.learner->policy().save(dir);
-  for (const char* file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"})
-    if (std::filesystem::exists(s.model / file))
-      std::filesystem::copy_file(s.model / file, dir / file,
-                                 std::filesystem::copy_options::overwrite_existing);
-  auto& opt = s.learner->optimizer();
-  models::save_safetensors(dir / "optimizer.safetensors", opt.state(),
-                           {{"steps", std::to_string(opt.steps())}});
+  models::save_training_checkpoint(dir, s.learner->policy(), s.learner->optimizer(), s.model);
 }
 
 } // namespace
@@ -98,22 +84,10 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
   auto l =
     std::make_unique<models::learner>(std::move(policy), std::move(reference), setup.options);
   if (!setup.resume.empty()) {
-    const auto file = setup.resume / "optimizer.safetensors";
-    if (!std::filesystem::exists(file))
-      throw input_error(
-        file.string(), "the checkpoint has no optimizer state",
-        "the folder was not written by `pedagogy train` (whose checkpoints always hold "
-        "optimizer.safetensors); resume from one that was");
-    auto state_file = models::safetensors_file::open(file);
-    models::named_tensors state;
-    for (const auto& [name, t] : l->optimizer().state())
-      if (state_file.contains(name))
-        state.emplace_back(name, state_file.tensor(name).clone());
-    const auto& meta = state_file.header().metadata;
-    auto steps = meta.find("steps");
-    if (steps == meta.end())
-      throw input_error(file.string(), "no 'steps' in the metadata", "the file is not ours");
-    l->optimizer().load_state(state, std::stoll(steps->second), file.string());
+    models::load_optimizer_state(
+      l->optimizer(), setup.resume,
+      "the folder was not written by `pedagogy train` (whose checkpoints always hold "
+      "optimizer.safetensors); resume from one that was");
   }
   log::get("learner")->info("learner ready: {} ({} parameters, {}, reference {})", start.string(),
                             l->policy().config().parameter_count(), setup.device,

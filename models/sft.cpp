@@ -1,6 +1,7 @@
 // Supervised fine-tuning's loss, steps, validation and checkpoint files (see sft.hpp).
 #include "models/sft.hpp"
 
+#include "models/checkpoint_files.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 
@@ -170,38 +171,11 @@ double sft_learner::evaluate(const std::vector<sft_example>& examples,
 }
 
 void sft_learner::save(const fs::path& dir, const fs::path& tokenizer_dir) const {
-  // A checkpoint with NaN/inf weights would poison every run that starts from it.
-  for (const auto& [name, p] : model_.named_parameters())
-    if (!at::isfinite(p).all().item<bool>())
-      throw std::runtime_error(
-        fmt::format("refusing to save {}: parameter {} is not finite", dir.string(), name));
-  fs::create_directories(dir);
-  model_.save(dir);
-  // As the GRPO learner's checkpoints (actors/learner_actor.cpp), plus the template file recent
-  // transformers write, which takes precedence over tokenizer_config.json's.
-  for (const char* file :
-       {"tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"})
-    if (fs::exists(tokenizer_dir / file))
-      fs::copy_file(tokenizer_dir / file, dir / file, fs::copy_options::overwrite_existing);
-  save_safetensors(dir / "optimizer.safetensors", optimizer_->state(),
-                   {{"steps", std::to_string(optimizer_->steps())}});
+  save_training_checkpoint(dir, model_, *optimizer_, tokenizer_dir);
 }
 
 void sft_learner::load_optimizer(const fs::path& dir) {
-  const auto file = dir / "optimizer.safetensors";
-  if (!fs::exists(file))
-    throw input_error(file.string(), "the checkpoint has no optimizer state",
-                      "resume from a checkpoint `pedagogy sft` wrote");
-  auto state_file = safetensors_file::open(file);
-  named_tensors state;
-  for (const auto& [name, t] : optimizer_->state())
-    if (state_file.contains(name))
-      state.emplace_back(name, state_file.tensor(name).clone());
-  const auto& meta = state_file.header().metadata;
-  auto steps = meta.find("steps");
-  if (steps == meta.end())
-    throw input_error(file.string(), "no 'steps' in the metadata", "the file is not ours");
-  optimizer_->load_state(state, std::stoll(steps->second), file.string());
+  load_optimizer_state(*optimizer_, dir, "resume from a checkpoint `pedagogy sft` wrote");
 }
 
 } // namespace pedagogy::models
