@@ -1,6 +1,7 @@
 // `pedagogy eval` (see evaluation.hpp).
 #include "actors/evaluation.hpp"
 
+#include "actors/eval_files.hpp"
 #include "actors/placement.hpp"
 #include "actors/rollout.hpp"
 #include "actors/setup.hpp"
@@ -13,6 +14,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/progress.hpp"
 #include "runtime/seeds.hpp"
 #include "runtime/signals.hpp"
 
@@ -74,190 +76,6 @@ std::string describe_model(const config::role_config& role) {
            : role.model;
 }
 
-// ---- progress --------------------------------------------------------------------------------
-
-std::string duration_text(double seconds) {
-  if (seconds < 0 || !std::isfinite(seconds))
-    return "?";
-  const auto s = static_cast<int64_t>(seconds + 0.5);
-  if (s < 60)
-    return fmt::format("{}s", s);
-  if (s < 3600)
-    return fmt::format("{}m{:02}s", s / 60, s % 60);
-  return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-}
-
-// One phase's progress line: on a terminal in place, in a log about every 10%.
-class progress {
-public:
-  progress(std::string what, int64_t total, int64_t already)
-    : what_(std::move(what)), total_(total), already_(already), tty_(isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()) {}
-
-  void add(bool failed) {
-    ++done_;
-    failed_ += failed ? 1 : 0;
-    const int64_t todo = total_ - already_;
-    if (tty_) {
-      std::cerr << '\r' << line() << std::flush;
-    } else if (todo > 0 && (done_ * 10 / todo > printed_ * 10 / todo || done_ == todo)) {
-      std::cerr << line() << '\n';
-      printed_ = done_;
-    }
-  }
-  void finish() const {
-    if (tty_ && done_ > 0)
-      std::cerr << '\n';
-  }
-
-private:
-  std::string line() const {
-    const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double rate = seconds > 0 ? static_cast<double>(done_) / seconds : 0.0;
-    const int64_t left = total_ - already_ - done_;
-    return fmt::format("{} {}/{} | {:.2f}/s | elapsed {} | ETA {} | failed {}", what_,
-                       already_ + done_, total_, rate, duration_text(seconds),
-                       rate > 0 ? duration_text(static_cast<double>(left) / rate) : "?", failed_);
-  }
-
-  std::string what_;
-  int64_t total_, already_;
-  int64_t done_ = 0, failed_ = 0, printed_ = 0;
-  bool tty_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-// ---- records on disk -------------------------------------------------------------------------
-
-// The records a file holds, the last one of each id winning (a rerun failed dialog appends its
-// new record). A line cut short by an interrupted write is dropped when the file is reopened.
-std::map<std::string, classroom::dialog_record> read_records(const fs::path& path) {
-  std::map<std::string, classroom::dialog_record> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return out;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (in.eof())
-      break; // no '\n': an interrupted write, which line_appender cuts off
-    if (line.empty())
-      continue;
-    auto record = classroom::from_json_line(line, fmt::format("{}:{}", path.string(), number));
-    out[record.id] = std::move(record);
-  }
-  return out;
-}
-
-// Appends records as they finish; a failed write stops the evaluation, naming the file.
-class record_file {
-public:
-  explicit record_file(const fs::path& path) : file_(path) {
-    if (!file_.try_lock())
-      throw input_error(path.string(), "another pedagogy eval is writing this file",
-                        "wait for it to finish, or choose another --out");
-  }
-  void append(const classroom::dialog_record& r) {
-    file_.append(classroom::to_json_line(r));
-  }
-  void close() {
-    file_.close();
-  }
-
-private:
-  files::line_appender file_;
-};
-
-// ---- what is evaluated -----------------------------------------------------------------------
-
-struct plan {
-  std::string mode; // "dialog" or "solve"
-  std::vector<classroom::problem> problems;
-  json manifest;
-};
-
-// FNV-1a over every problem and answer: the same on every build, so --resume can tell whether
-// the problems it would run are the ones already evaluated.
-std::string problems_digest(const std::vector<classroom::problem>& problems) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const std::string& text) {
-    for (unsigned char c : text) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff; // separates the fields
-    h *= 1099511628211ull;
-  };
-  for (const auto& p : problems) {
-    mix(p.text);
-    mix(p.answer);
-  }
-  return fmt::format("{:016x}", h);
-}
-
-json manifest_of(const config::config& cfg, const eval_run_options& opts,
-                 const std::vector<eval_tutor>& tutors, const std::string& problems_path,
-                 const std::vector<classroom::problem>& problems) {
-  json t = json::array();
-  for (const auto& tutor : tutors)
-    t.push_back({{"label", tutor.label}, {"model", describe_model(tutor.role)}});
-  json m = {{"mode", opts.solve ? "solve" : "dialog"},
-            {"problems_file", problems_path},
-            {"problems", problems.size()},
-            {"problems_digest", problems_digest(problems)},
-            {"seed", cfg.train.seed},
-            {"tutors", t}};
-  if (opts.solve) {
-    m["solve_samples"] = cfg.eval.solve_samples;
-  } else {
-    m["samples_per_problem"] = cfg.eval.samples_per_problem;
-    m["student_attempts"] = cfg.classroom.number_student_attempts;
-    m["pre_dialog_attempts"] = cfg.eval.pre_dialog_attempts;
-    m["student"] = describe_model(cfg.student);
-    m["judge"] = cfg.judge.backend == config::backend_kind::rule ? std::string("rule")
-                                                                 : describe_model(cfg.judge);
-    m["reward_model"] = cfg.eval.reward_model;
-  }
-  return m;
-}
-
-// Creates <out>/eval.json, or checks on --resume that it describes the same evaluation.
-void claim_output(const fs::path& out, const json& manifest, bool resume) {
-  const auto file = out / "eval.json";
-  std::error_code ec;
-  if (fs::exists(file, ec)) {
-    if (!resume)
-      throw input_error(out.string(), "holds an evaluation already (eval.json)",
-                        "pass --resume to complete it, or choose another --out");
-    std::ifstream in(file);
-    const auto old = json::parse(in, nullptr, false);
-    if (old.is_discarded() || !old.is_object())
-      throw input_error(file.string(), "is not the JSON object pedagogy eval wrote",
-                        "choose another --out");
-    for (const auto& [key, value] : manifest.items())
-      if (!old.contains(key) || old[key] != value)
-        throw input_error(file.string(),
-                          fmt::format("--resume would change '{}' from {} to {}", key,
-                                      old.contains(key) ? old[key].dump() : "nothing",
-                                      value.dump()),
-                          "resume with the same config, flags and problems file, or evaluate "
-                          "into another --out");
-    return;
-  }
-  if (resume)
-    throw input_error(out.string(), "has no evaluation to resume (no eval.json)",
-                      "run without --resume to start one");
-  if (fs::exists(out, ec) && !fs::is_empty(out, ec))
-    throw input_error(out.string(), "exists and is not an evaluation's folder",
-                      "choose an empty or new --out");
-  fs::create_directories(out);
-  if (::access(out.c_str(), W_OK) != 0)
-    throw input_error(out.string(), "is not writable", "choose another --out");
-  files::write_atomically(file, manifest.dump(2) + "\n");
-}
-
 // ---- running jobs ----------------------------------------------------------------------------
 
 struct phase_result {
@@ -270,6 +88,7 @@ phase_result run_phase(caf::actor_system& system, std::shared_ptr<const classroo
                        const role_generators& generators, std::vector<dialog_job> jobs,
                        const fs::path& path, const std::string& what,
                        const rollout_options& schedule) {
+  auto logger = log::get("eval");
   phase_result out;
   out.records = read_records(path);
   const auto total = static_cast<int64_t>(jobs.size());
@@ -281,21 +100,25 @@ phase_result run_phase(caf::actor_system& system, std::shared_ptr<const classroo
   }
   const auto already = total - static_cast<int64_t>(pending.size());
   if (pending.empty()) {
-    log::get("eval")->info("{}: all {} done already", what, total);
+    logger->info("{}: all {} done already", what, total);
     return out;
   }
   if (already > 0)
-    log::get("eval")->info("{}: {} of {} done already, running the other {}", what, already, total,
-                           pending.size());
-  record_file file(path);
-  progress shown(what, total, already);
+    logger->info("{}: {} of {} done already, running the other {}", what, already, total,
+                 pending.size());
+  auto file = open_locked(path);
+  progress_line shown(total, already);
+  int64_t done = already, failed = 0;
   auto results = run_rollout(
     system, std::move(setup), generators, std::move(pending),
     [&](const dialog_result& r) {
-      file.append(r.record);
-      shown.add(r.record.status != "ok");
-      if (r.record.status != "ok")
-        log::get("eval")->warn("{} {} failed: {}", what, r.record.id, r.record.error);
+      file.append(classroom::to_json_line(r.record));
+      ++done;
+      if (r.record.status != "ok") {
+        ++failed;
+        logger->warn("{} {} failed: {}", what, r.record.id, r.record.error);
+      }
+      shown.update(done, fmt::format("{} {}/{} | failed {}", what, done, total, failed));
     },
     schedule);
   file.close();
@@ -325,117 +148,6 @@ void stop_generator(caf::actor_system& system, const Handle& generator) {
     log::get("eval")->warn("a generator did not stop within 60 s; going on");
 }
 
-// ---- the pedagogical reward model ------------------------------------------------------------
-
-struct rm_scores {
-  std::vector<double> scores;
-  int64_t truncated = 0;
-};
-
-std::map<std::string, rm_scores> read_scores(const fs::path& path) {
-  std::map<std::string, rm_scores> out;
-  std::ifstream in(path, std::ios::binary);
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (in.eof())
-      break; // no '\n': an interrupted write, which line_appender cuts off
-    if (line.empty())
-      continue;
-    const auto j = json::parse(line, nullptr, false);
-    const auto where = fmt::format("{}:{}", path.string(), number);
-    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_string() ||
-        !j.contains("scores") || !j["scores"].is_array())
-      throw input_error(where, "not a reward-model score line (id, scores)",
-                        "delete the line (or the file) and --resume scores it again");
-    rm_scores s;
-    for (const auto& x : j["scores"]) {
-      if (!x.is_number())
-        throw input_error(where, "a score that is not a number",
-                          "delete the line and --resume scores it again");
-      s.scores.push_back(x.get<double>());
-    }
-    s.truncated = j.value("truncated", int64_t{0});
-    out[j["id"].get<std::string>()] = std::move(s);
-  }
-  return out;
-}
-
-at::Device device_of(const std::string& name) {
-  try {
-    return name == "auto" ? at::Device(at::hasCUDA() ? at::kCUDA : at::kCPU) : at::Device(name);
-  } catch (const std::exception&) {
-    throw input_error("eval.reward_model_device", fmt::format("'{}' is not a device", name),
-                      "use cpu, cuda, cuda:N or auto");
-  }
-}
-
-// Scores every ok dialog of `records` that `path` has no scores for yet, appending as it goes.
-std::map<std::string, rm_scores>
-score_dialogs(const std::map<std::string, classroom::dialog_record>& records, const fs::path& path,
-              const std::string& label, const classroom::ped_rm_prompts& prompts,
-              std::optional<models::reward_model>& model, const config::eval_config& e) {
-  auto scores = read_scores(path);
-  std::vector<const classroom::dialog_record*> todo;
-  for (const auto& [id, r] : records)
-    if (r.status == "ok" && scores.count(id) == 0)
-      todo.push_back(&r);
-  if (todo.empty())
-    return scores;
-  if (!model) {
-    log::get("eval")->info("loading the reward model {} on {}", e.reward_model,
-                           e.reward_model_device);
-    model.emplace(models::reward_model::load(e.reward_model, device_of(e.reward_model_device),
-                                             e.reward_model_max_length));
-  }
-  files::line_appender file(path);
-  if (!file.try_lock())
-    throw input_error(path.string(), "another pedagogy eval is writing this file",
-                      "wait for it to finish, or choose another --out");
-  progress shown(fmt::format("Ped-RM {}", label), static_cast<int64_t>(records.size()),
-                 static_cast<int64_t>(records.size() - todo.size()));
-  for (const auto* r : todo) {
-    if (signals::stop_requested() != 0)
-      break;
-    std::vector<std::vector<models::chat_message>> conversations;
-    for (const auto& input : classroom::ped_rm_inputs(prompts, r->problem, r->messages)) {
-      std::vector<models::chat_message> c;
-      for (const auto& m : input.conversation)
-        c.push_back({m.role, m.content});
-      conversations.push_back(std::move(c));
-    }
-    rm_scores s;
-    json values = json::array();
-    for (const auto& one : model->score(conversations)) {
-      s.scores.push_back(one.value);
-      values.push_back(one.value);
-      s.truncated += one.truncated ? 1 : 0;
-    }
-    file.append(json{{"id", r->id}, {"scores", values}, {"truncated", s.truncated}}.dump());
-    scores[r->id] = std::move(s);
-    shown.add(false);
-  }
-  file.close();
-  shown.finish();
-  return scores;
-}
-
-// ---- tables ----------------------------------------------------------------------------------
-
-json metric_json(const classroom::metric& m) {
-  if (m.count == 0)
-    return nullptr;
-  return {{"mean", m.mean}, {"ci95", m.ci95}, {"count", m.count}};
-}
-
-void write_tables(const fs::path& out, const json& manifest, const json& rows,
-                  const std::string& markdown) {
-  files::write_atomically(out / "results.json",
-                          json{{"evaluation", manifest}, {"rows", rows}}.dump(2) + "\n");
-  files::write_atomically(out / "results.md", markdown);
-}
-
 std::vector<dialog_job> attempt_jobs(const std::vector<classroom::problem>& problems,
                                      uint64_t seed) {
   std::vector<int64_t> all(problems.size());
@@ -447,12 +159,326 @@ std::vector<dialog_job> attempt_jobs(const std::vector<classroom::problem>& prob
   return jobs;
 }
 
-int stopped_exit(const std::string& out) {
-  const int signal = signals::stop_requested();
-  std::cerr << fmt::format("stopped by signal {}: what finished is in {}; --resume completes it\n",
-                           signal, out);
-  return signals::exit_code_for(signal != 0 ? signal : SIGINT);
+at::Device device_of(const std::string& name) {
+  try {
+    return name == "auto" ? at::Device(at::hasCUDA() ? at::kCUDA : at::kCPU) : at::Device(name);
+  } catch (const std::exception&) {
+    throw input_error("eval.reward_model_device", fmt::format("'{}' is not a device", name),
+                      "use cpu, cuda, cuda:N or auto");
+  }
 }
+
+// ---- the run ---------------------------------------------------------------------------------
+
+class evaluation {
+public:
+  evaluation(const config::config& cfg, const eval_run_options& opts)
+    : cfg_(cfg), opts_(opts), logger_(log::get("eval")) {}
+
+  int run() {
+    check_inputs();
+    const std::string problems_path = opts_.problems.empty() ? cfg_.eval.problems : opts_.problems;
+    problems_ =
+      classroom::load_problems(problems_path, {cfg_.data.problem_field, cfg_.data.answer_field},
+                               opts_.limit > 0 ? opts_.limit : cfg_.eval.max_problems, seed());
+    if (problems_.empty())
+      throw input_error(problems_path, "no problems", "the file has no rows");
+    setup_ = make_classroom_setup(cfg_);
+    if (!opts_.solve && !cfg_.eval.reward_model.empty())
+      rm_prompts_ = classroom::ped_rm_prompts::load(cfg_.classroom.templates_dir);
+    manifest_ = manifest(problems_path);
+    claim_output(opts_.out, manifest_, opts_.resume);
+    for (const auto& t : tutors_)
+      fs::create_directories(opts_.out / t.label);
+
+    caf::actor_system_config system_config;
+    configure_actor_system(system_config, cfg_, false);
+    caf::actor_system system{system_config};
+    signals::install_stop_handlers();
+    schedule_ = rollout_options_from(cfg_);
+    schedule_.stop = [] {
+      return signals::stop_requested() != 0;
+    };
+    const auto code = opts_.solve ? solve(system) : dialogs(system);
+    if (signals::stop_requested() != 0) {
+      const int signal = signals::stop_requested();
+      std::cerr << fmt::format(
+        "stopped by signal {}: what finished is in {}; --resume completes it\n", signal,
+        opts_.out.string());
+      return signals::exit_code_for(signal);
+    }
+    return code;
+  }
+
+private:
+  uint64_t seed() const {
+    return static_cast<uint64_t>(cfg_.train.seed);
+  }
+
+  // Everything that can be wrong with the input fails here, before any model is loaded.
+  void check_inputs() {
+    if (cfg_.cluster.mode == config::cluster_mode::mpi)
+      throw input_error("cluster.mode", "pedagogy eval runs in one process",
+                        "set cluster.mode = \"local\"; serve large models behind an "
+                        "OpenAI-compatible endpoint (backend = \"openai\") to spread them out");
+    if (!opts_.solve && !cfg_.classroom.ignore_rejected_judge) {
+      logger_->info("evaluating in soft mode (classroom.ignore_rejected_judge = true), so that "
+                    "every dialog gets every judge and its solutions");
+      cfg_.classroom.ignore_rejected_judge = true;
+    }
+    tutors_ = opts_.tutors;
+    if (tutors_.empty()) {
+      ensure_model(cfg_.tutor, "tutor", seed());
+      tutors_.push_back({label_for_dir(cfg_.tutor.model), cfg_.tutor});
+    }
+    std::set<std::string> labels;
+    for (const auto& t : tutors_) {
+      if (!labels.insert(t.label).second)
+        throw input_error("flag --tutor", fmt::format("two tutors are labelled '{}'", t.label),
+                          "give each its own label: LABEL=MODEL");
+      if (t.role.backend == config::backend_kind::engine &&
+          !fs::exists(fs::path(t.role.model) / "config.json"))
+        throw input_error(
+          fmt::format("tutor '{}'", t.label),
+          fmt::format("'{}' is not a model directory (no config.json)", t.role.model),
+          "give a Hugging Face model folder or a checkpoint "
+          "(runs/X/checkpoints/step-N), or SERVED_NAME@http://HOST:PORT/v1");
+    }
+    if (!opts_.solve && !cfg_.eval.reward_model.empty()) {
+      const auto rm = models::model_config::load(cfg_.eval.reward_model);
+      if (rm.num_labels != 1)
+        throw input_error((fs::path(cfg_.eval.reward_model) / "config.json").string(),
+                          rm.num_labels == 0 ? "is a causal LM, not a reward model"
+                                             : fmt::format("has {} labels", rm.num_labels),
+                          "eval.reward_model is a *ForSequenceClassification directory with one "
+                          "label; `pedagogy init-model --head classification` writes a random "
+                          "one");
+      device_of(cfg_.eval.reward_model_device);
+    }
+  }
+
+  json manifest(const std::string& problems_path) const {
+    json t = json::array();
+    for (const auto& tutor : tutors_)
+      t.push_back({{"label", tutor.label}, {"model", describe_model(tutor.role)}});
+    json m = {{"mode", opts_.solve ? "solve" : "dialog"},
+              {"problems_file", problems_path},
+              {"problems", problems_.size()},
+              {"problems_digest", problems_digest(problems_)},
+              {"seed", cfg_.train.seed},
+              {"tutors", t}};
+    if (opts_.solve) {
+      m["solve_samples"] = cfg_.eval.solve_samples;
+      return m;
+    }
+    m["samples_per_problem"] = cfg_.eval.samples_per_problem;
+    m["student_attempts"] = cfg_.classroom.number_student_attempts;
+    m["pre_dialog_attempts"] = cfg_.eval.pre_dialog_attempts;
+    m["student"] = describe_model(cfg_.student);
+    m["judge"] = cfg_.judge.backend == config::backend_kind::rule ? std::string("rule")
+                                                                  : describe_model(cfg_.judge);
+    m["reward_model"] = cfg_.eval.reward_model;
+    return m;
+  }
+
+  bool stopped(const phase_result& r) const {
+    return r.stopped || signals::stop_requested() != 0;
+  }
+
+  void write(const json& rows, const std::string& markdown, const std::string& trailer) const {
+    write_tables(opts_.out, manifest_, rows, markdown);
+    std::cout << markdown
+              << fmt::format("\n{}wrote {} and {}\n", trailer, (opts_.out / "results.md").string(),
+                             (opts_.out / "results.json").string());
+  }
+
+  // Plain solve accuracy: each tutor, in the student's place, answers the attempt prompt
+  // eval.solve_samples times per problem.
+  int solve(caf::actor_system& system) {
+    const int64_t k = cfg_.eval.solve_samples;
+    json rows = json::array();
+    std::vector<classroom::solve_row> table;
+    bool a_tutor_failed = false;
+    for (const auto& t : tutors_) {
+      auto solve_cfg = cfg_;
+      solve_cfg.student = t.role;
+      solve_cfg.classroom.number_student_attempts = k;
+      role_generators g;
+      g.student = spawn_role_generator(system, t.role, "tutor");
+      auto result = run_phase(
+        system, make_classroom_setup(solve_cfg), g, attempt_jobs(problems_, seed()),
+        opts_.out / t.label / "solutions.jsonl", fmt::format("solve {}", t.label), schedule_);
+      stop_generator(system, g.student);
+      if (stopped(result))
+        return 1;
+      classroom::solve_row row;
+      row.tutor = t.label;
+      row.model = describe_model(t.role);
+      row.k = k;
+      std::vector<std::pair<int64_t, int64_t>> counts; // (samples, correct) per problem
+      for (const auto& [id, r] : result.records) {
+        ++row.problems;
+        if (r.status != "ok" || r.solutions.empty()) {
+          ++row.failed;
+          continue;
+        }
+        const auto correct = std::count_if(r.solutions.begin(), r.solutions.end(),
+                                           [](const auto& s) { return s.correct; });
+        counts.emplace_back(static_cast<int64_t>(r.solutions.size()), correct);
+      }
+      if (!counts.empty()) {
+        row.pass1 = classroom::pass_at_k(counts, 1);
+        row.passk = classroom::pass_at_k(counts, std::min(k, counts.front().first));
+      }
+      a_tutor_failed |= row.failed == row.problems;
+      rows.push_back(row_json(row));
+      table.push_back(std::move(row));
+    }
+    write(rows, classroom::markdown_table(table), "");
+    return a_tutor_failed ? 1 : 0;
+  }
+
+  // The reference's evaluation: the student alone once per problem, then each tutor's dialogs,
+  // then the reward model's scores of its turns.
+  int dialogs(caf::actor_system& system) {
+    role_generators shared; // the student and judges, loaded once for every tutor
+    ensure_model(cfg_.student, "student", seed() + 1);
+    shared.student = spawn_role_generator(system, cfg_.student, "student");
+    if (needs_judge_generator(cfg_)) {
+      ensure_model(cfg_.judge, "judge", seed() + 2);
+      shared.judge = spawn_role_generator(system, cfg_.judge, "judge");
+    }
+    std::map<int64_t, double> pre; // problem -> the student's solve rate alone
+    if (cfg_.eval.pre_dialog_attempts) {
+      auto result = run_phase(system, setup_, shared, attempt_jobs(problems_, seed()),
+                              opts_.out / "pre_dialog.jsonl", "pre-dialog attempts", schedule_);
+      if (stopped(result))
+        return 1;
+      for (const auto& [id, r] : result.records)
+        if (r.status == "ok" && r.reward.solve_rate)
+          pre[r.problem_index] = *r.reward.solve_rate;
+    }
+    std::vector<int64_t> all(problems_.size());
+    for (size_t i = 0; i < all.size(); ++i)
+      all[i] = static_cast<int64_t>(i);
+    json rows = json::array();
+    std::vector<classroom::eval_row> table;
+    bool a_tutor_failed = false;
+    for (const auto& t : tutors_) {
+      auto g = shared;
+      g.tutor = spawn_role_generator(system, t.role, "tutor");
+      auto result = run_phase(
+        system, setup_, g, make_jobs(0, problems_, all, cfg_.eval.samples_per_problem, seed()),
+        opts_.out / t.label / "dialogs.jsonl", fmt::format("eval {}", t.label), schedule_);
+      stop_generator(system, g.tutor);
+      if (stopped(result))
+        return 1;
+      std::map<std::string, rm_scores> scores;
+      if (rm_prompts_) {
+        scores = score(result.records, t.label);
+        if (signals::stop_requested() != 0)
+          return 1;
+      }
+      auto row = summarize(t, result.records, pre, scores);
+      a_tutor_failed |= row.summary.failed == row.summary.dialogs;
+      rows.push_back(row_json(row));
+      table.push_back(std::move(row));
+    }
+    write(rows, classroom::markdown_table(table),
+          fmt::format("{} problems x {} dialogs per tutor; ", problems_.size(),
+                      cfg_.eval.samples_per_problem));
+    return a_tutor_failed ? 1 : 0;
+  }
+
+  classroom::eval_row summarize(const eval_tutor& t,
+                                const std::map<std::string, classroom::dialog_record>& records,
+                                const std::map<int64_t, double>& pre,
+                                const std::map<std::string, rm_scores>& scores) const {
+    std::vector<classroom::dialog_eval> evals;
+    int64_t truncated = 0;
+    for (const auto& [id, r] : records) {
+      std::optional<double> p;
+      if (auto it = pre.find(r.problem_index); it != pre.end())
+        p = it->second;
+      auto e = classroom::to_eval(r, p);
+      if (auto it = scores.find(id); it != scores.end()) {
+        e.ped_rm = it->second.scores;
+        e.ped_rm_scored = true;
+        truncated += it->second.truncated;
+      }
+      evals.push_back(std::move(e));
+    }
+    classroom::eval_row row{t.label, describe_model(t.role), classroom::summarize(evals)};
+    const auto& s = row.summary;
+    if (s.failed > 0)
+      logger_->warn("{}: {} of {} dialogs failed (see {}); they are left out of the metrics and "
+                    "--resume runs them again",
+                    t.label, s.failed, s.dialogs, (opts_.out / t.label / "dialogs.jsonl").string());
+    if (truncated > 0)
+      logger_->warn("{}: {} tutor turns were longer than eval.reward_model_max_length and were "
+                    "scored on their last tokens",
+                    t.label, truncated);
+    return row;
+  }
+
+  // The reward model's scores of every ok dialog's tutor turns, those of earlier runs read back
+  // and the rest computed (the model loads on first need) and appended as they come.
+  std::map<std::string, rm_scores>
+  score(const std::map<std::string, classroom::dialog_record>& records, const std::string& label) {
+    const auto path = opts_.out / label / "ped_rm.jsonl";
+    auto scores = read_scores(path);
+    std::vector<const classroom::dialog_record*> todo;
+    for (const auto& [id, r] : records)
+      if (r.status == "ok" && scores.count(id) == 0)
+        todo.push_back(&r);
+    if (todo.empty())
+      return scores;
+    const auto& e = cfg_.eval;
+    if (!reward_model_) {
+      logger_->info("loading the reward model {} on {}", e.reward_model, e.reward_model_device);
+      reward_model_.emplace(models::reward_model::load(
+        e.reward_model, device_of(e.reward_model_device), e.reward_model_max_length));
+    }
+    auto file = open_locked(path);
+    const auto total = static_cast<int64_t>(records.size());
+    int64_t done = total - static_cast<int64_t>(todo.size());
+    progress_line shown(total, done);
+    for (const auto* r : todo) {
+      if (signals::stop_requested() != 0)
+        break;
+      std::vector<std::vector<models::chat_message>> conversations;
+      for (const auto& input : classroom::ped_rm_inputs(*rm_prompts_, r->problem, r->messages)) {
+        std::vector<models::chat_message> c;
+        for (const auto& m : input.conversation)
+          c.push_back({m.role, m.content});
+        conversations.push_back(std::move(c));
+      }
+      rm_scores s;
+      for (const auto& one : reward_model_->score(conversations)) {
+        s.scores.push_back(one.value);
+        s.truncated += one.truncated ? 1 : 0;
+      }
+      file.append(rm_scores_line(r->id, s));
+      scores[r->id] = std::move(s);
+      ++done;
+      shown.update(done, fmt::format("Ped-RM {} {}/{}", label, done, total));
+    }
+    file.close();
+    shown.finish();
+    return scores;
+  }
+
+  config::config cfg_;
+  const eval_run_options& opts_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::vector<eval_tutor> tutors_;
+  std::vector<classroom::problem> problems_;
+  std::shared_ptr<const classroom_setup> setup_;
+  std::optional<classroom::ped_rm_prompts> rm_prompts_;
+  std::optional<models::reward_model> reward_model_;
+  json manifest_;
+  rollout_options schedule_;
+};
 
 } // namespace
 
@@ -497,219 +523,8 @@ eval_tutor parse_tutor_spec(const std::string& spec, const config::role_config& 
   return t;
 }
 
-int run_evaluation(const config::config& given, const eval_run_options& opts) {
-  auto cfg = given;
-  auto logger = log::get("eval");
-  if (cfg.cluster.mode == config::cluster_mode::mpi)
-    throw input_error("cluster.mode", "pedagogy eval runs in one process",
-                      "set cluster.mode = \"local\"; serve large models behind an "
-                      "OpenAI-compatible endpoint (backend = \"openai\") to spread them out");
-  if (!opts.solve && !cfg.classroom.ignore_rejected_judge) {
-    logger->info("evaluating in soft mode (classroom.ignore_rejected_judge = true), so that "
-                 "every dialog gets every judge and its solutions");
-    cfg.classroom.ignore_rejected_judge = true;
-  }
-  std::vector<eval_tutor> tutors = opts.tutors;
-  if (tutors.empty()) {
-    ensure_model(cfg.tutor, "tutor", static_cast<uint64_t>(cfg.train.seed));
-    tutors.push_back({label_for_dir(cfg.tutor.model), cfg.tutor});
-  }
-  std::set<std::string> labels;
-  for (const auto& t : tutors) {
-    if (!labels.insert(t.label).second)
-      throw input_error("flag --tutor", fmt::format("two tutors are labelled '{}'", t.label),
-                        "give each its own label: LABEL=MODEL");
-    if (t.role.backend == config::backend_kind::engine &&
-        !fs::exists(fs::path(t.role.model) / "config.json"))
-      throw input_error(fmt::format("tutor '{}'", t.label),
-                        fmt::format("'{}' is not a model directory (no config.json)", t.role.model),
-                        "give a Hugging Face model folder or a checkpoint (runs/X/checkpoints/"
-                        "step-N), or SERVED_NAME@http://HOST:PORT/v1");
-  }
-  if (!opts.solve && !cfg.eval.reward_model.empty()) {
-    // Before any model loads: a wrong directory fails now, not after hours of dialogs.
-    const auto rm = models::model_config::load(cfg.eval.reward_model);
-    if (rm.num_labels != 1)
-      throw input_error((fs::path(cfg.eval.reward_model) / "config.json").string(),
-                        rm.num_labels == 0 ? "is a causal LM, not a reward model"
-                                           : fmt::format("has {} labels", rm.num_labels),
-                        "eval.reward_model is a *ForSequenceClassification directory with one "
-                        "label; `pedagogy init-model --head classification` writes a random one");
-    device_of(cfg.eval.reward_model_device);
-  }
-
-  const std::string problems_path = opts.problems.empty() ? cfg.eval.problems : opts.problems;
-  const auto seed = static_cast<uint64_t>(cfg.train.seed);
-  auto problems =
-    classroom::load_problems(problems_path, {cfg.data.problem_field, cfg.data.answer_field},
-                             opts.limit > 0 ? opts.limit : cfg.eval.max_problems, seed);
-  if (problems.empty())
-    throw input_error(problems_path, "no problems", "the file has no rows");
-  auto setup = make_classroom_setup(cfg);
-  std::optional<classroom::ped_rm_prompts> rm_prompts;
-  if (!opts.solve && !cfg.eval.reward_model.empty())
-    rm_prompts = classroom::ped_rm_prompts::load(cfg.classroom.templates_dir);
-  const auto manifest = manifest_of(cfg, opts, tutors, problems_path, problems);
-  claim_output(opts.out, manifest, opts.resume);
-  for (const auto& t : tutors)
-    fs::create_directories(opts.out / t.label);
-
-  caf::actor_system_config system_config;
-  configure_actor_system(system_config, cfg, false);
-  caf::actor_system system{system_config};
-  signals::install_stop_handlers();
-  auto schedule = rollout_options_from(cfg);
-  schedule.stop = [] {
-    return signals::stop_requested() != 0;
-  };
-  const auto problems_total = static_cast<int64_t>(problems.size());
-  bool some_tutor_failed_entirely = false;
-
-  if (opts.solve) {
-    json rows = json::array();
-    std::vector<classroom::solve_row> table;
-    const int64_t k = cfg.eval.solve_samples;
-    for (const auto& t : tutors) {
-      auto solve_cfg = cfg;
-      solve_cfg.student = t.role; // the model under test answers the attempt prompt
-      solve_cfg.classroom.number_student_attempts = k;
-      auto solve_setup = make_classroom_setup(solve_cfg);
-      role_generators g;
-      g.student = spawn_role_generator(system, t.role, "tutor");
-      auto result = run_phase(system, solve_setup, g, attempt_jobs(problems, seed),
-                              opts.out / t.label / "solutions.jsonl",
-                              fmt::format("solve {}", t.label), schedule);
-      stop_generator(system, g.student);
-      if (result.stopped || signals::stop_requested() != 0)
-        return stopped_exit(opts.out.string());
-      classroom::solve_row row;
-      row.tutor = t.label;
-      row.model = describe_model(t.role);
-      row.k = k;
-      std::vector<std::pair<int64_t, int64_t>> counts;
-      for (const auto& [id, r] : result.records) {
-        ++row.problems;
-        if (r.status != "ok" || r.solutions.empty()) {
-          ++row.failed;
-          continue;
-        }
-        int64_t correct = 0;
-        for (const auto& s : r.solutions)
-          correct += s.correct ? 1 : 0;
-        counts.emplace_back(static_cast<int64_t>(r.solutions.size()), correct);
-      }
-      if (!counts.empty()) {
-        row.pass1 = classroom::pass_at_k(counts, 1);
-        row.passk = classroom::pass_at_k(counts, std::min(k, counts.front().first));
-      }
-      some_tutor_failed_entirely |= row.failed == row.problems;
-      rows.push_back({{"tutor", row.tutor},
-                      {"model", row.model},
-                      {"problems", row.problems},
-                      {"failed", row.failed},
-                      {"k", row.k},
-                      {"pass@1", metric_json(row.pass1)},
-                      {fmt::format("pass@{}", row.k), metric_json(row.passk)}});
-      table.push_back(std::move(row));
-    }
-    const auto markdown = classroom::markdown_table(table);
-    write_tables(opts.out, manifest, rows, markdown);
-    std::cout << markdown
-              << fmt::format("\nwrote {} and {}\n", (opts.out / "results.md").string(),
-                             (opts.out / "results.json").string());
-    return some_tutor_failed_entirely ? 1 : 0;
-  }
-
-  // The student and judges, shared by every tutor.
-  ensure_model(cfg.student, "student", seed + 1);
-  role_generators shared;
-  shared.student = spawn_role_generator(system, cfg.student, "student");
-  if (needs_judge_generator(cfg)) {
-    ensure_model(cfg.judge, "judge", seed + 2);
-    shared.judge = spawn_role_generator(system, cfg.judge, "judge");
-  }
-
-  // The student alone, once per problem: every tutor's Δ is measured against the same attempts.
-  std::map<int64_t, double> pre;
-  if (cfg.eval.pre_dialog_attempts) {
-    auto result = run_phase(system, setup, shared, attempt_jobs(problems, seed),
-                            opts.out / "pre_dialog.jsonl", "pre-dialog attempts", schedule);
-    if (result.stopped || signals::stop_requested() != 0)
-      return stopped_exit(opts.out.string());
-    for (const auto& [id, r] : result.records)
-      if (r.status == "ok" && r.reward.solve_rate)
-        pre[r.problem_index] = *r.reward.solve_rate;
-  }
-
-  std::vector<int64_t> all(problems.size());
-  for (size_t i = 0; i < all.size(); ++i)
-    all[i] = static_cast<int64_t>(i);
-  std::optional<models::reward_model> reward_model;
-  json rows = json::array();
-  std::vector<classroom::eval_row> table;
-  for (const auto& t : tutors) {
-    auto g = shared;
-    g.tutor = spawn_role_generator(system, t.role, "tutor");
-    auto result =
-      run_phase(system, setup, g, make_jobs(0, problems, all, cfg.eval.samples_per_problem, seed),
-                opts.out / t.label / "dialogs.jsonl", fmt::format("eval {}", t.label), schedule);
-    stop_generator(system, g.tutor);
-    if (result.stopped || signals::stop_requested() != 0)
-      return stopped_exit(opts.out.string());
-    std::map<std::string, rm_scores> scores;
-    if (rm_prompts) {
-      scores = score_dialogs(result.records, opts.out / t.label / "ped_rm.jsonl", t.label,
-                             *rm_prompts, reward_model, cfg.eval);
-      if (signals::stop_requested() != 0)
-        return stopped_exit(opts.out.string());
-    }
-    std::vector<classroom::dialog_eval> evals;
-    int64_t truncated = 0;
-    for (const auto& [id, r] : result.records) {
-      std::optional<double> p;
-      if (auto it = pre.find(r.problem_index); it != pre.end())
-        p = it->second;
-      auto e = classroom::to_eval(r, p);
-      if (auto it = scores.find(id); it != scores.end()) {
-        e.ped_rm = it->second.scores;
-        e.ped_rm_scored = true;
-        truncated += it->second.truncated;
-      }
-      evals.push_back(std::move(e));
-    }
-    classroom::eval_row row{t.label, describe_model(t.role), classroom::summarize(evals)};
-    const auto& s = row.summary;
-    some_tutor_failed_entirely |= s.failed == s.dialogs;
-    if (s.failed > 0)
-      logger->warn("{}: {} of {} dialogs failed (see {}); they are left out of the metrics and "
-                   "--resume runs them again",
-                   t.label, s.failed, s.dialogs, (opts.out / t.label / "dialogs.jsonl").string());
-    if (truncated > 0)
-      logger->warn("{}: {} tutor turns were longer than eval.reward_model_max_length and were "
-                   "scored on their last tokens",
-                   t.label, truncated);
-    rows.push_back({{"tutor", row.tutor},
-                    {"model", row.model},
-                    {"problems", s.problems},
-                    {"dialogs", s.dialogs},
-                    {"failed", s.failed},
-                    {"pre_solve_rate", metric_json(s.pre)},
-                    {"post_solve_rate", metric_json(s.post)},
-                    {"delta_solve_rate", metric_json(s.delta)},
-                    {"leaked_solutions", metric_json(s.leaked)},
-                    {"pedagogy_rejects", metric_json(s.pedagogy_rejects)},
-                    {"ped_rm_micro", metric_json(s.ped_rm_micro)},
-                    {"ped_rm_macro", metric_json(s.ped_rm_macro)}});
-    table.push_back(std::move(row));
-  }
-  const auto markdown = classroom::markdown_table(table);
-  write_tables(opts.out, manifest, rows, markdown);
-  std::cout << markdown
-            << fmt::format("\n{} problems x {} dialogs per tutor; wrote {} and {}\n",
-                           problems_total, cfg.eval.samples_per_problem,
-                           (opts.out / "results.md").string(),
-                           (opts.out / "results.json").string());
-  return some_tutor_failed_entirely ? 1 : 0;
+int run_evaluation(const config::config& cfg, const eval_run_options& opts) {
+  return evaluation(cfg, opts).run();
 }
 
 } // namespace pedagogy::actors

@@ -2,9 +2,11 @@
 #include "actors/run_folder.hpp"
 
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <regex>
 #include <set>
+#include <sstream>
 
 namespace pedagogy::actors {
 
@@ -157,6 +160,24 @@ void clear_run_outputs(const run_layout& layout) {
   }
   for (const auto& path : found.ours)
     fs::remove_all(path);
+}
+
+void keep_steps_before(const fs::path& path, int64_t step) {
+  if (!fs::exists(path))
+    return;
+  std::ostringstream kept;
+  files::for_each_whole_line(path, [&](const std::string& line, int64_t) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+        j["step"].get<int64_t>() < step)
+      kept << line << '\n';
+  });
+  files::write_atomically(path, kept.str());
+}
+
+bool non_empty(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0;
 }
 
 } // namespace pedagogy::actors

@@ -7,6 +7,7 @@
 // of the user's own files.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ std::vector<std::filesystem::path> foreign_entries(const run_layout& layout);
 // their temporary files). Throws input_error, deleting nothing, when foreign_entries() is not
 // empty.
 void clear_run_outputs(const run_layout& layout);
+
+// Keeps the lines of a JSONL file (metrics, dialogs) whose "step" is below `step`: a resumed run
+// rewrites what came after its checkpoint. A partial last line never survives. Replaced
+// atomically; an absent file stays absent.
+void keep_steps_before(const std::filesystem::path& path, int64_t step);
+
+// A regular file with something in it.
+bool non_empty(const std::filesystem::path& path);
 
 // Checkpoint folder names: step-000123 (and step-000123.tmp while one is being written).
 bool is_checkpoint_name(const std::string& name);

@@ -9,6 +9,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/progress.hpp"
 #include "runtime/signals.hpp"
 
 #include <ATen/ATen.h>
@@ -32,32 +33,6 @@ using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* metrics_name = "sft_metrics.jsonl";
-
-bool non_empty(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0;
-}
-
-// Keeps the lines of a metrics file up to step `step` (a resumed run rewrites what came after
-// its checkpoint); a partial last line never survives. Replaced atomically.
-void keep_steps_through(const fs::path& path, int64_t step) {
-  if (!fs::exists(path))
-    return;
-  std::ifstream in(path);
-  std::ostringstream kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (in.eof())
-      break; // no '\n' after it: a line cut short by a crash
-    auto j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
-        j["step"].get<int64_t>() <= step)
-      kept << line << '\n';
-  }
-  if (in.bad())
-    throw std::runtime_error(fmt::format("{}: reading failed", path.string()));
-  files::write_atomically(path, kept.str());
-}
 
 // The newest checkpoint that is intact and was written by `pedagogy sft`, with what was wrong
 // with newer ones.
@@ -84,11 +59,6 @@ checkpoint_entry newest_intact(const fs::path& dir, std::vector<std::string>& no
   }
   throw input_error(dir.string(), "every checkpoint is damaged; the newest: " + broken,
                     "start over with --force, or restore a checkpoint from a copy");
-}
-
-std::string duration_text(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(0.0, seconds) + 0.5);
-  return fmt::format("{}:{:02d}:{:02d}", s / 3600, s / 60 % 60, s % 60);
 }
 
 // Train and validation examples as [sft] says.
@@ -238,7 +208,7 @@ private:
       logger_->warn("{}", note);
     files::write_atomically(run_dir_ / "config.toml", toml_);
     if (opts_.resume) {
-      keep_steps_through(metrics_path_, result_.start_step);
+      keep_steps_before(metrics_path_, result_.start_step + 1);
       logger_->info("resuming from {} (step {})", resume_dir.string(), result_.start_step);
     }
     metrics_ = files::line_appender(metrics_path_);
@@ -292,38 +262,24 @@ private:
     logger_->info("checkpoint {}", result_.checkpoint.string());
   }
 
-  // On a terminal the line updates in place; in a log, about every 10% of the run.
+  // On a terminal the line updates in place; in the log, about every 10% of the run.
   void progress(int64_t step, const models::sft_step_report& r, double tokens_per_s) {
-    const double elapsed = std::chrono::duration<double>(clock_type::now() - start_).count();
-    const int64_t done = step - result_.start_step;
-    const double eta =
-      elapsed / static_cast<double>(done) * static_cast<double>(result_.total_steps - step);
-    const std::string line =
-      fmt::format("sft step {}/{} | loss {:.4f} | lr {:.2e} | {:.0f} tokens/s | elapsed {} | "
-                  "ETA {}",
-                  step, result_.total_steps, r.loss, r.learning_rate, tokens_per_s,
-                  duration_text(elapsed), duration_text(eta));
-    if (tty_) {
-      std::cerr << '\r' << line << "\x1b[K" << std::flush;
-      line_open_ = true;
-    } else if (step * 10 / result_.total_steps > printed_ * 10 / result_.total_steps ||
-               step == result_.total_steps) {
-      logger_->info("{}", line);
-      printed_ = step;
-    }
+    progress_->update(
+      step, fmt::format("sft step {}/{} | loss {:.4f} | lr {:.2e} | {:.0f} tokens/s", step,
+                        result_.total_steps, r.loss, r.learning_rate, tokens_per_s));
   }
 
   void end_progress_line() {
-    if (line_open_)
-      std::cerr << '\n';
-    line_open_ = false;
+    if (progress_)
+      progress_->finish();
   }
 
   void loop() {
     const auto& s = cfg_.sft;
-    tty_ = isatty(STDERR_FILENO) != 0;
     start_ = clock_type::now();
-    printed_ = result_.start_step;
+    progress_ = std::make_unique<progress_line>(
+      result_.total_steps, result_.start_step,
+      [this](const std::string& line) { logger_->info("{}", line); });
     saved_ = result_.start_step;
     result_.steps_done = result_.start_step;
     if (result_.start_step == 0)
@@ -396,8 +352,8 @@ private:
   std::shared_ptr<spdlog::logger> logger_;
   sft_result result_;
   clock_type::time_point start_;
-  bool tty_ = false, line_open_ = false;
-  int64_t printed_ = 0, saved_ = 0;
+  std::unique_ptr<progress_line> progress_;
+  int64_t saved_ = 0;
 };
 
 } // namespace

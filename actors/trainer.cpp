@@ -26,37 +26,7 @@
 
 namespace pedagogy::actors {
 
-namespace {
-
 namespace fs = std::filesystem;
-
-// Keeps the lines of a JSONL file whose "step" is below `step` (a resumed run rewrites what
-// came after its checkpoint); a partial last line never survives. Replaced atomically.
-void keep_steps_before(const fs::path& path, int64_t step) {
-  if (!fs::exists(path))
-    return;
-  std::ifstream in(path);
-  std::ostringstream kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (in.eof())
-      break; // no '\n' after it: a line cut short by a crash
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
-        j["step"].get<int64_t>() < step)
-      kept << line << '\n';
-  }
-  if (in.bad())
-    throw std::runtime_error(fmt::format("{}: reading failed", path.string()));
-  files::write_atomically(path, kept.str());
-}
-
-bool non_empty(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0;
-}
-
-} // namespace
 
 prepared_run prepare_run(const config::config& cfg, const std::string& resolved_toml,
                          const train_options& opts) {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 namespace pedagogy::files {
 
@@ -199,6 +200,22 @@ size_t drop_partial_last_line(const fs::path& path) {
   }
   ::close(fd);
   return removed;
+}
+
+void for_each_whole_line(const std::filesystem::path& path,
+                         const std::function<void(const std::string&, int64_t)>& line) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return;
+  std::string text;
+  int64_t number = 0;
+  while (std::getline(in, text)) {
+    if (in.eof())
+      break; // no '\n' after it: a line cut short by a crash
+    line(text, ++number);
+  }
+  if (in.bad())
+    throw std::runtime_error(fmt::format("{}: reading failed", path.string()));
 }
 
 } // namespace pedagogy::files

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -80,6 +81,12 @@ private:
   std::filesystem::path path_;
   int fd_ = -1;
 };
+
+// Calls `line(text, number)` for every line of `path` that ends in '\n' (numbers from 1; blank
+// lines included), leaving out a last line cut short by an interrupted write. An absent file has
+// no lines; a read error throws std::runtime_error naming the file.
+void for_each_whole_line(const std::filesystem::path& path,
+                         const std::function<void(const std::string&, int64_t)>& line);
 
 // Cuts a last line that lacks its '\n' off `path` (no-op when the file is absent or whole).
 // Returns the number of bytes removed.

@@ -108,6 +108,27 @@ TEST_CASE("a partial last line left by a crash is dropped when the file is opene
   CHECK(read(path) == "{\"step\":0}\n{\"step\":1}\n{\"step\":2}\n");
 }
 
+TEST_CASE("whole lines are read with their numbers, and a line cut short is left out") {
+  const auto path = scratch("whole") / "records.jsonl";
+  std::vector<std::pair<std::string, int64_t>> seen;
+  auto collect = [&](const std::string& line, int64_t number) {
+    seen.emplace_back(line, number);
+  };
+  files::for_each_whole_line(path, collect); // absent: no lines, no error
+  CHECK(seen.empty());
+  { std::ofstream(path) << "a\n\nc\n{\"cut"; }
+  files::for_each_whole_line(path, collect);
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] == std::pair<std::string, int64_t>{"a", 1});
+  CHECK(seen[1] == std::pair<std::string, int64_t>{"", 2}); // blank lines count
+  CHECK(seen[2] == std::pair<std::string, int64_t>{"c", 3});
+  seen.clear();
+  { std::ofstream(path, std::ios::app) << "\n"; } // the last line is now whole
+  files::for_each_whole_line(path, collect);
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[3] == std::pair<std::string, int64_t>{"{\"cut", 4});
+}
+
 TEST_CASE("appending to a folder that cannot be written is an error naming the path") {
   const auto dir = scratch("missing");
   CHECK_THROWS_AS(files::line_appender(dir / "no" / "such" / "folder.jsonl"), files::write_error);
