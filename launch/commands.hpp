@@ -2,14 +2,23 @@
 // A command is registered only once it works end to end.
 #pragma once
 
+#include "config/schema.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace pedagogy::launch {
 
 // The action of the chosen subcommand; returns the process exit code.
 using command_action = std::function<int()>;
+
+// A job's config (file plus overrides), with logging set to its logging.level (unless
+// --log-level or PEDAGOGY_LOG_LEVEL decided already) and, when cluster.torch_threads is set,
+// LibTorch's intra-op threads.
+config::config load_job_config(const std::string& path, const std::vector<std::string>& overrides);
 
 // `pedagogy config show`; sets `action` when chosen.
 void add_config_command(CLI::App& app, command_action& action);

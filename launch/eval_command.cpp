@@ -4,9 +4,7 @@
 #include "actors/evaluation.hpp"
 #include "config/config.hpp"
 #include "launch/commands.hpp"
-#include "runtime/logging.hpp"
 
-#include <ATen/Parallel.h>
 
 #include <memory>
 #include <string>
@@ -28,12 +26,7 @@ struct eval_cli {
 };
 
 int eval(const eval_cli& cli) {
-  const auto cfg = config::load_file(cli.config_path, cli.overrides);
-  log::options log_options;
-  log_options.levels = cfg.logging.level;
-  log::setup(log_options);
-  if (cfg.cluster.torch_threads > 0)
-    at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
+  const auto cfg = load_job_config(cli.config_path, cli.overrides);
   actors::eval_run_options opts;
   opts.out = cli.out;
   opts.solve = cli.solve;
@@ -52,9 +45,10 @@ void add_eval_command(CLI::App& app, command_action& action) {
   auto* cmd = app.add_subcommand(
     "eval", "Evaluate tutors: pre/post-dialog solve rate, leaks, pedagogy, reward model (a table)");
   cmd->add_option("--config,-c", cli->config_path, "TOML config file")->required();
-  cmd->add_option("--tutor,-t", cli->tutors,
-                  "A tutor to evaluate, repeatable: [LABEL=]MODEL_DIR or "
-                  "[LABEL=]SERVED_NAME@http://HOST:PORT/v1 (default: the config's [tutor])")
+  cmd
+    ->add_option("--tutor,-t", cli->tutors,
+                 "A tutor to evaluate, repeatable: [LABEL=]MODEL_DIR or "
+                 "[LABEL=]SERVED_NAME@http://HOST:PORT/v1 (default: the config's [tutor])")
     // One value per --tutor, so the overrides after it stay overrides.
     ->allow_extra_args(false);
   cmd->add_option("--out,-o", cli->out, "Output folder: records as they finish, then the tables")

@@ -1,11 +1,13 @@
 // The `pedagogy` binary: parses the command line, sets up logging and runs one subcommand.
 // Bad input ends with exit code 2 and a message naming the file, key and a hint; a failed job
 // with exit code 1.
+#include "config/config.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/versions.hpp"
 
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <malloc.h>
 
@@ -23,6 +25,20 @@ constexpr const char* description =
   "minus a penalty for rejections, is the reward.";
 
 } // namespace
+
+namespace pedagogy::launch {
+
+config::config load_job_config(const std::string& path, const std::vector<std::string>& overrides) {
+  auto cfg = config::load_file(path, overrides);
+  log::options options;
+  options.levels = cfg.logging.level;
+  log::setup(options);
+  if (cfg.cluster.torch_threads > 0)
+    at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
+  return cfg;
+}
+
+} // namespace pedagogy::launch
 
 int main(int argc, char** argv) {
 #ifdef __GLIBC__

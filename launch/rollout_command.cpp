@@ -12,7 +12,6 @@
 #include "runtime/logging.hpp"
 #include "runtime/signals.hpp"
 
-#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -99,12 +98,7 @@ struct tally {
 };
 
 int rollout(const rollout_options& opts) {
-  const auto cfg = config::load_file(opts.config_path, opts.overrides);
-  log::options log_options;
-  log_options.levels = cfg.logging.level;
-  log::setup(log_options);
-  if (cfg.cluster.torch_threads > 0)
-    at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
+  const auto cfg = load_job_config(opts.config_path, opts.overrides);
 
   const std::filesystem::path out = opts.out;
   const std::string problems_path = opts.problems.empty() ? cfg.data.train : opts.problems;

@@ -19,10 +19,7 @@ struct sft_cli {
 };
 
 int sft(const sft_cli& cli) {
-  const auto cfg = config::load_file(cli.config_path, cli.overrides);
-  log::options lo;
-  lo.levels = cfg.logging.level;
-  log::setup(lo);
+  const auto cfg = load_job_config(cli.config_path, cli.overrides);
   // Ctrl-C or SIGTERM finishes the optimizer step in flight, checkpoints it and exits 130/143;
   // a second signal exits at once.
   signals::install_stop_handlers();

@@ -2,7 +2,6 @@
 #include "actors/trainer.hpp"
 #include "config/config.hpp"
 #include "launch/commands.hpp"
-#include "runtime/logging.hpp"
 #include "runtime/signals.hpp"
 
 #include <memory>
@@ -18,10 +17,7 @@ struct train_cli {
 };
 
 int train(const train_cli& cli) {
-  const auto cfg = config::load_file(cli.config_path, cli.overrides);
-  log::options lo;
-  lo.levels = cfg.logging.level;
-  log::setup(lo);
+  const auto cfg = load_job_config(cli.config_path, cli.overrides);
   // Ctrl-C or SIGTERM (Slurm's preemption) finishes the step in flight, checkpoints and exits
   // 130/143; a second signal exits at once.
   signals::install_stop_handlers();
