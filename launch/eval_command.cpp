@@ -5,7 +5,6 @@
 #include "config/config.hpp"
 #include "launch/commands.hpp"
 
-
 #include <memory>
 #include <string>
 #include <vector>

@@ -84,11 +84,15 @@ def samples(path):
         out[name] = float(value)
     return out
 one, two = samples(f"{work}/metrics1.txt"), samples(f"{work}/metrics2.txt")
-finished = "pedagogy_dialogs_finished_total"
-assert two[finished] > one[finished], (one[finished], two[finished])
+# Counters only grow, and each completed step accounts for its 4 x 4 dialogs. (Whether a counter
+# moved between the two reads depends on timing: both may fall in one step's learning phase.)
+finished, steps = "pedagogy_dialogs_finished_total", "pedagogy_train_steps_completed"
+assert one[steps] >= 1 and two[steps] >= 2, (one[steps], two[steps])
+for m in (one, two):
+    assert m[finished] >= 16 * m[steps], (m[finished], m[steps])
+assert two[finished] >= one[finished] and two[steps] >= one[steps]
 tutor = [k for k in one if k.startswith("pedagogy_actor_tokens_total{") and 'role="tutor"' in k]
-assert tutor and two[tutor[0]] > one[tutor[0]], tutor
-assert two["pedagogy_train_steps_completed"] > one["pedagogy_train_steps_completed"]
+assert tutor and two[tutor[0]] >= one[tutor[0]] > 0, tutor
 dialogs = json.load(open(f"{work}/dialogs1.json"))
 assert dialogs["finished"], "no finished dialog"
 d = dialogs["finished"][0]
