@@ -55,6 +55,12 @@ models::learner_options learner_options_from(const config::config& cfg, int64_t 
   o.mu = t.mu;
   o.temperature = cfg.tutor.sampling.temperature;
   o.skip_non_finite = t.on_non_finite == config::non_finite_policy::skip;
+  o.logprob_chunk = t.logprob_chunk_tokens;
+  using mode = models::learner_options::checkpointing;
+  o.activation_checkpointing =
+    t.activation_checkpointing == config::layer_checkpointing::on    ? mode::on
+    : t.activation_checkpointing == config::layer_checkpointing::off ? mode::off
+                                                                     : mode::auto_;
   o.gate.kappa = cfg.ped.kappa;
   o.gate.gamma = cfg.ped.gamma;
   o.gate.gating = cfg.ped.gating;

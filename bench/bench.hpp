@@ -60,8 +60,11 @@ struct train_options {
   int64_t sequences = 8;
   int64_t length = 256;
   int64_t micro_batch = 2;
-  int64_t steps = 2; // whole training steps of the tiny pipeline to time; 0 = none
-  int threads = 0;   // 0 = one per core
+  int64_t steps = 2;                 // whole training steps of the tiny pipeline to time; 0 = none
+  int threads = 0;                   // 0 = one per core
+  int64_t vocab = 320;               // the learner model's vocabulary (logits memory grows with it)
+  int64_t logprob_chunk = 1024;      // train.logprob_chunk_tokens; 0 = whole logits
+  std::string checkpointing = "off"; // train.activation_checkpointing: on | off
   std::filesystem::path config = "config/tiny.toml"; // the pipeline timed (relative paths in it
                                                      // resolve from the working directory)
 };

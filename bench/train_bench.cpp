@@ -14,6 +14,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -89,27 +90,37 @@ figures train(const train_options& options) {
   figures f;
 
   // 1. The learner alone.
-  auto config = models::preset_config(models::model_family::qwen2, options.preset, 320);
+  auto config = models::preset_config(models::model_family::qwen2, options.preset, options.vocab);
   models::learner_options lo;
   lo.micro_batch_size = options.micro_batch;
   lo.mu = 1;
   lo.learning_rate = 1e-5;
+  lo.logprob_chunk = options.logprob_chunk;
+  lo.activation_checkpointing = options.checkpointing == "on"
+                                  ? models::learner_options::checkpointing::on
+                                  : models::learner_options::checkpointing::off;
   models::learner learner(models::transformer::random(config, 0, at::kCPU, at::kFloat),
                           std::nullopt, lo);
-  const auto batch = synthetic(options.sequences, options.length, 320);
+  const auto batch = synthetic(options.sequences, options.length, options.vocab);
   learner.learn({batch.front()}); // warm-up
   const auto start = clock_type::now();
   const auto report = learner.learn(batch);
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   const double tokens = static_cast<double>(options.sequences * options.length);
-  f.title = fmt::format("bench train: learner on a {} model ({:.1f}M parameters, fp32, CPU, {} "
-                        "thread(s)): {} sequences x {} tokens, micro-batch {}; then {} tiny "
-                        "training steps",
-                        options.preset, config.parameter_count() / 1e6, threads, options.sequences,
-                        options.length, options.micro_batch, options.steps);
+  f.title = fmt::format("bench train: learner on a {} model ({:.1f}M parameters, vocabulary {}, "
+                        "fp32, CPU, {} thread(s)): {} sequences x {} tokens, micro-batch {}, "
+                        "log-prob chunk {}, checkpointing {}; then {} tiny training steps",
+                        options.preset, config.parameter_count() / 1e6, options.vocab, threads,
+                        options.sequences, options.length, options.micro_batch,
+                        options.logprob_chunk, options.checkpointing, options.steps);
   f.add("learner_tokens_per_s", tokens / seconds);
   f.add("learner_trained_tokens_per_s", report.trained_tokens / seconds);
   f.add("learner_seconds", seconds);
+  // The process's peak resident memory so far: model, optimizer and the learner's steps (run
+  // the bench once per setting to compare them).
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  f.add("peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0);
 
   // 2. Whole steps of the tiny pipeline.
   if (options.steps > 0) {

@@ -41,6 +41,8 @@ PEDAGOGY_ENUM_NAMES(answer_check, {answer_check::math, "math"}, {answer_check::e
 PEDAGOGY_ENUM_NAMES(loss_aggregation, {loss_aggregation::token_mean, "token_mean"},
                     {loss_aggregation::sequence_mean, "sequence_mean"},
                     {loss_aggregation::micro_batch_token_mean, "micro_batch_token_mean"});
+PEDAGOGY_ENUM_NAMES(layer_checkpointing, {layer_checkpointing::auto_, "auto"},
+                    {layer_checkpointing::on, "on"}, {layer_checkpointing::off, "off"});
 PEDAGOGY_ENUM_NAMES(sft_loss, {sft_loss::assistant, "assistant"}, {sft_loss::all, "all"});
 PEDAGOGY_ENUM_NAMES(lr_schedule, {lr_schedule::constant, "constant"},
                     {lr_schedule::cosine, "cosine"});
@@ -220,6 +222,9 @@ void describe(V& v, train_config& c) {
           range(0, 1, "0 is on-policy, 1 lets rollouts overlap learning"));
   v.field("seed", c.seed, range(0, limits::seed, seed_hint));
   v.field("on_non_finite", c.on_non_finite, {});
+  v.field("logprob_chunk_tokens", c.logprob_chunk_tokens,
+          range(0, limits::tokens, "0 takes a whole micro-batch's logits at once"));
+  v.field("activation_checkpointing", c.activation_checkpointing, {});
 }
 
 template <class V>

@@ -57,6 +57,12 @@ enum class loss_aggregation {
   micro_batch_token_mean, // token mean per micro-batch, then mean of those (the reference)
 };
 
+enum class layer_checkpointing {
+  auto_, // on where the learner runs on a GPU, off on a CPU (spelled "auto")
+  on,    // recompute each decoder layer in the backward instead of keeping its activations
+  off,
+};
+
 enum class sft_loss {
   assistant, // loss on the assistant's tokens only (its turns' content and end-of-turn)
   all,       // on every token, as the reference's TRL SFTTrainer does
@@ -236,6 +242,11 @@ struct train_config {
   int64_t seed = 42;         // data order, sampling seeds, initialisation
   // What a NaN/inf loss or gradient does: stop | skip (the step's update; weights unchanged).
   non_finite_policy on_non_finite = non_finite_policy::stop;
+  // Tokens whose logits exist at once when the learner takes log-probs; 0 = a whole micro-batch
+  // (at a 152k vocabulary, 8k tokens of fp32 logits are 5 GB).
+  int64_t logprob_chunk_tokens = 1024;
+  // auto | on | off: recompute each decoder layer in the backward (less memory, ~1/3 more compute).
+  layer_checkpointing activation_checkpointing = layer_checkpointing::auto_;
 
   bool operator==(const train_config&) const = default;
 };

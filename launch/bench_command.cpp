@@ -99,6 +99,17 @@ void add_bench_command(CLI::App& app, command_action& action) {
     ->capture_default_str();
   train->add_option("--threads", tr->threads, "Intra-op threads (0 = one per core)")
     ->capture_default_str();
+  train->add_option("--vocab", tr->vocab, "Vocabulary of the learner's model")
+    ->capture_default_str()
+    ->check(CLI::Range(int64_t{64}, int64_t{262144}));
+  train
+    ->add_option("--logprob-chunk", tr->logprob_chunk,
+                 "Tokens whose logits exist at once (0 = a whole micro-batch's)")
+    ->capture_default_str()
+    ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  train->add_option("--checkpointing", tr->checkpointing, "Recompute each layer in the backward")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"on", "off"}));
   train->add_option("--config", tr->config, "Config of the timed pipeline")->capture_default_str();
   train->add_flag("--json", *json, "Print one JSON object");
   train->callback([tr, json, &action] {

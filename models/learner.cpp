@@ -18,6 +18,10 @@ learner::learner(transformer policy, std::optional<transformer> reference, learn
                  "beta = {} needs a reference model", options_.grpo.beta);
   PEDAGOGY_CHECK(options_.micro_batch_size >= 1 && options_.mu >= 1, "bad learner options");
   PEDAGOGY_CHECK(policy_.dtype() == at::kFloat, "the policy's master weights must be float32");
+  using mode = learner_options::checkpointing;
+  const auto checkpointing = options_.activation_checkpointing;
+  policy_.set_activation_checkpointing(
+    checkpointing == mode::on || (checkpointing == mode::auto_ && policy_.device().is_cuda()));
   for (const auto& [name, p] : policy_.named_parameters()) {
     at::Tensor t = p; // shares storage: the model trains in place
     t.set_requires_grad(true);
@@ -64,7 +68,8 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
   if (options_.grpo.beta != 0.0) {
     at::NoGradGuard no_grad;
     for (size_t i = 0; i < micro.size(); ++i)
-      reference_logprobs[i] = sequence_logprobs(*reference_, micro[i], options_.temperature);
+      reference_logprobs[i] =
+        sequence_logprobs(*reference_, micro[i], options_.temperature, options_.logprob_chunk);
   }
 
   grpo_stats totals;
@@ -79,7 +84,8 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
     double objective = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
       const auto& m = micro[i];
-      const at::Tensor logp = sequence_logprobs(policy_, m, options_.temperature);
+      const at::Tensor logp =
+        sequence_logprobs(policy_, m, options_.temperature, options_.logprob_chunk);
       // Rows with an imitation weight are imitated; the others are GRPO's.
       const at::Tensor imitating = (m.imitation > 0).to(at::kFloat).unsqueeze(1);
       const at::Tensor grpo_mask = m.mask * (1.0 - imitating);

@@ -31,6 +31,11 @@ struct learner_options {
   int64_t micro_batch_size = 2;
   int64_t mu = 2;
   double temperature = 1.0; // the tutor's sampling temperature (log-probs divide by it)
+  // Tokens whose logits exist at once when log-probs are taken (models/token_logprobs.hpp);
+  // 0 = the whole batch's at once.
+  int64_t logprob_chunk = 1024;
+  // Decoder layers recomputed in the backward (models/checkpointing.hpp); auto = on a GPU.
+  enum class checkpointing { auto_, on, off } activation_checkpointing = checkpointing::auto_;
   // A pass whose loss or gradient norm is NaN/inf never reaches the optimizer. false: learn()
   // throws non_finite_error; true: that pass and the rest of the batch are skipped.
   bool skip_non_finite = false;

@@ -2,6 +2,7 @@
 #include "models/training_batch.hpp"
 
 #include "models/grpo.hpp"
+#include "models/token_logprobs.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
 
@@ -87,9 +88,15 @@ padded_batch pad(const std::vector<training_sequence>& sequences, size_t begin, 
 }
 
 at::Tensor sequence_logprobs(const transformer& model, const padded_batch& batch,
-                             double temperature) {
-  const at::Tensor logits = model.forward(batch.ids, batch.attention);
-  return next_token_logprobs(logits, batch.ids, temperature);
+                             double temperature, int64_t chunk) {
+  if (chunk <= 0) // the whole [B, T, V] logits at once (kept to measure what chunking saves)
+    return next_token_logprobs(model.forward(batch.ids, batch.attention), batch.ids, temperature);
+  const at::Tensor hidden = model.hidden_states(batch.ids, batch.attention, {}, nullptr);
+  const int64_t B = hidden.size(0), T = hidden.size(1), C = hidden.size(2);
+  // Position t predicts token t + 1.
+  const at::Tensor h = hidden.narrow(1, 0, T - 1).reshape({B * (T - 1), C});
+  const at::Tensor next = batch.ids.narrow(1, 1, T - 1).reshape({B * (T - 1)});
+  return token_logprobs(h, model.lm_head(), next, temperature, chunk).view({B, T - 1});
 }
 
 } // namespace pedagogy::models

@@ -36,8 +36,10 @@ padded_batch pad(const std::vector<training_sequence>& sequences, size_t begin, 
                  at::Device device);
 
 // log_softmax(logits / temperature) of ids[:, 1:] under the model: [B, T - 1], float32. Carries
-// the gradient when the model's parameters require it.
+// the gradient when the model's parameters require it. The logits exist `chunk` tokens at a time
+// (models/token_logprobs.hpp), never for the whole batch; chunk 0 computes the whole [B, T, V]
+// logits at once (what the learner did before; kept to measure the difference).
 at::Tensor sequence_logprobs(const transformer& model, const padded_batch& batch,
-                             double temperature);
+                             double temperature, int64_t chunk = 1024);
 
 } // namespace pedagogy::models

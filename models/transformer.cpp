@@ -1,6 +1,7 @@
 // Decoder-only transformer: parameters, loading, saving and the forward pass (see transformer.hpp).
 #include "models/transformer.hpp"
 
+#include "models/checkpointing.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
@@ -249,6 +250,18 @@ at::Tensor transformer::hidden_states(const at::Tensor& ids, const at::Tensor& a
   for (size_t i = 0; i < layers_.size(); ++i) {
     const decoder_layer& layer = layers_[i];
     layer_cache* layer_kv = cache != nullptr ? &cache->layers[i] : nullptr;
+    if (checkpoint_layers_ && layer_kv == nullptr) {
+      // The backward runs the layer again: everything it reads is held by value.
+      const decoder_layer* l = &layer;
+      h = checkpointed(
+        [l, rope, mask](const at::Tensor& x) {
+          at::Tensor y =
+            x + l->self_attn.forward(l->input_layernorm.forward(x), rope, mask, nullptr);
+          return y + l->ffn.forward(l->post_attention_layernorm.forward(y));
+        },
+        h);
+      continue;
+    }
     h = h + layer.self_attn.forward(layer.input_layernorm.forward(h), rope, mask, layer_kv);
     h = h + layer.ffn.forward(layer.post_attention_layernorm.forward(h));
   }
@@ -284,6 +297,11 @@ sequence_kv transformer::new_sequence_kv() const {
 at::Tensor transformer::logits(const at::Tensor& hidden) const {
   PEDAGOGY_CHECK(lm_head_.defined(), "logits() of a sequence-classification model (no lm_head)");
   return at::linear(hidden, lm_head_); // [..., V]
+}
+
+const at::Tensor& transformer::lm_head() const {
+  PEDAGOGY_CHECK(lm_head_.defined(), "lm_head() of a sequence-classification model");
+  return lm_head_;
 }
 
 void transformer::require_causal_lm(const std::filesystem::path& dir) const {

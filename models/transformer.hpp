@@ -75,6 +75,8 @@ public:
   // [..., C] -> [..., num_labels]: the score head of a sequence-classification model (a reward
   // model), raw logits; pick the pooled positions (the last token) before calling.
   at::Tensor score(const at::Tensor& hidden) const;
+  // The LM head's weight [V, C] (the embedding itself when tied). A causal LM only.
+  const at::Tensor& lm_head() const;
   bool is_classifier() const {
     return config_.num_labels > 0;
   }
@@ -97,6 +99,12 @@ public:
   at::Device device() const;
   at::ScalarType dtype() const;
 
+  // Whether hidden_states() checkpoints each decoder layer when gradients are recorded (the
+  // learner's choice: less memory, one more forward per layer in the backward).
+  void set_activation_checkpointing(bool on) {
+    checkpoint_layers_ = on;
+  }
+
 private:
   explicit transformer(model_config config);
   // Creates uninitialised parameters and wires the layers to them.
@@ -111,6 +119,7 @@ private:
   at::Tensor lm_head_;  // [V, C], the embedding itself when tied; undefined for a classifier
   at::Tensor score_;    // [num_labels, C] for a classifier
   at::Tensor inv_freq_; // [D/2] float32
+  bool checkpoint_layers_ = false;
 };
 
 // Positions for left- or right-padded rows: the count of real tokens before each one.
