@@ -41,6 +41,9 @@ PEDAGOGY_ENUM_NAMES(answer_check, {answer_check::math, "math"}, {answer_check::e
 PEDAGOGY_ENUM_NAMES(loss_aggregation, {loss_aggregation::token_mean, "token_mean"},
                     {loss_aggregation::sequence_mean, "sequence_mean"},
                     {loss_aggregation::micro_batch_token_mean, "micro_batch_token_mean"});
+PEDAGOGY_ENUM_NAMES(old_logprobs_source, {old_logprobs_source::auto_, "auto"},
+                    {old_logprobs_source::behaviour, "behaviour"},
+                    {old_logprobs_source::recompute, "recompute"});
 PEDAGOGY_ENUM_NAMES(layer_checkpointing, {layer_checkpointing::auto_, "auto"},
                     {layer_checkpointing::on, "on"}, {layer_checkpointing::off, "off"});
 PEDAGOGY_ENUM_NAMES(sft_loss, {sft_loss::assistant, "assistant"}, {sft_loss::all, "all"});
@@ -224,6 +227,7 @@ void describe(V& v, train_config& c) {
   v.field("on_non_finite", c.on_non_finite, {});
   v.field("logprob_chunk_tokens", c.logprob_chunk_tokens,
           range(0, limits::tokens, "0 takes a whole micro-batch's logits at once"));
+  v.field("old_logprobs", c.old_logprobs, {});
   v.field("activation_checkpointing", c.activation_checkpointing, {});
 }
 

@@ -57,6 +57,12 @@ enum class loss_aggregation {
   micro_batch_token_mean, // token mean per micro-batch, then mean of those (the reference)
 };
 
+enum class old_logprobs_source {
+  auto_,     // recompute when the tutor generator's dtype differs from the learner's fp32
+  behaviour, // the log-probs the generator recorded while sampling
+  recompute, // the learner's own, with its weights and precision, before the first pass (verl)
+};
+
 enum class layer_checkpointing {
   auto_, // on where the learner runs on a GPU, off on a CPU (spelled "auto")
   on,    // recompute each decoder layer in the backward instead of keeping its activations
@@ -245,6 +251,11 @@ struct train_config {
   // Tokens whose logits exist at once when the learner takes log-probs; 0 = a whole micro-batch
   // (at a 152k vocabulary, 8k tokens of fp32 logits are 5 GB).
   int64_t logprob_chunk_tokens = 1024;
+  // The PPO ratio's denominator: auto | behaviour | recompute. With a bf16 generator and an fp32
+  // learner the behaviour log-probs differ from the learner's, so the first pass's ratio is not 1;
+  // recompute takes them with the learner's weights before the first pass. behaviour_kl is logged
+  // either way.
+  old_logprobs_source old_logprobs = old_logprobs_source::auto_;
   // auto | on | off: recompute each decoder layer in the backward (less memory, ~1/3 more compute).
   layer_checkpointing activation_checkpointing = layer_checkpointing::auto_;
 

@@ -79,16 +79,20 @@ grpo_loss grpo_micro_batch(const at::Tensor& logp, const at::Tensor& old_logp,
       break;
   }
 
-  grpo_stats s;
+  at::Tensor sums;
   {
     at::NoGradGuard no_grad;
-    s.tokens = m.sum().item<double>();
-    s.pg_loss = (pg * m).sum().item<double>();
-    s.kl = kl.defined() ? (kl * m).sum().item<double>() : 0.0;
-    s.clipped = ((clipped < unclipped).to(m.scalar_type()) * m).sum().item<double>();
-    s.ratio = (ratio * m).sum().item<double>();
+    sums = at::stack({m.sum(), (pg * m).sum(), kl.defined() ? (kl * m).sum() : m.sum() * 0.0,
+                      ((clipped < unclipped).to(m.scalar_type()) * m).sum(), (ratio * m).sum()})
+             .to(at::kDouble);
   }
-  return {objective, s};
+  return {objective, sums};
+}
+
+grpo_stats grpo_loss::stats() const {
+  const at::Tensor host = sums.to(at::kCPU).contiguous();
+  const double* v = host.data_ptr<double>();
+  return {v[0], v[1], v[2], v[3], v[4]};
 }
 
 at::Tensor next_token_logprobs(const at::Tensor& logits, const at::Tensor& ids,

@@ -61,7 +61,10 @@ struct grpo_stats {
 
 struct grpo_loss {
   at::Tensor objective; // scalar: this micro-batch's share of the batch objective
-  grpo_stats stats;
+  // [5] float64 on the log-probs' device, in grpo_stats' order: a learner adds these up and
+  // reads them once per pass instead of syncing the host per micro-batch.
+  at::Tensor sums;
+  grpo_stats stats() const; // the host copy (one sync)
 };
 
 // logp, old_logp, ref_logp, mask: [B, T] (ref_logp undefined when beta = 0; mask 1 where the

@@ -72,16 +72,41 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
         sequence_logprobs(*reference_, micro[i], options_.temperature, options_.logprob_chunk);
   }
 
+  // The ratio's denominator: the behaviour log-probs, or the learner's own before any update.
+  std::vector<at::Tensor> old_logprobs(micro.size());
+  for (size_t i = 0; i < micro.size(); ++i) {
+    if (!options_.recompute_old_logprobs) {
+      old_logprobs[i] = micro[i].behaviour;
+      continue;
+    }
+    at::NoGradGuard no_grad;
+    old_logprobs[i] =
+      sequence_logprobs(policy_, micro[i], options_.temperature, options_.logprob_chunk);
+  }
+
   grpo_stats totals;
   double behaviour_gap = 0;
   struct {
     double tokens = 0, weight = 0, below = 0, loss = 0, min = 1;
   } gate;
   double computed_passes = 0;
+  // Each pass's statistics add up on the device and reach the host once, at the pass's end:
+  // grpo_stats' five sums, then the objective, the behaviour gap and the gate's four sums.
+  enum : int64_t {
+    objective_at = 5,
+    gap_at,
+    gate_tokens_at,
+    gate_weight_at,
+    gate_below_at,
+    gate_loss_at,
+    sums_size
+  };
+  const auto device_doubles = at::TensorOptions().dtype(at::kDouble).device(policy_.device());
   for (int64_t pass = 0; pass < options_.mu; ++pass) {
     computed_passes += 1;
     optimizer_->zero_grad();
-    double objective = 0;
+    at::Tensor sums = at::zeros({sums_size}, device_doubles);
+    at::Tensor gate_min = at::ones({}, device_doubles);
     for (size_t i = 0; i < micro.size(); ++i) {
       const auto& m = micro[i];
       const at::Tensor logp =
@@ -89,7 +114,7 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
       // Rows with an imitation weight are imitated; the others are GRPO's.
       const at::Tensor imitating = (m.imitation > 0).to(at::kFloat).unsqueeze(1);
       const at::Tensor grpo_mask = m.mask * (1.0 - imitating);
-      auto loss = grpo_micro_batch(logp, m.behaviour, reference_logprobs[i], grpo_mask,
+      auto loss = grpo_micro_batch(logp, old_logprobs[i], reference_logprobs[i], grpo_mask,
                                    m.advantages, options_.grpo, shape);
       at::Tensor micro_objective = loss.objective;
       if (m.imitated_sequences > 0) {
@@ -99,24 +124,38 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
         at::NoGradGuard no_grad;
         const at::Tensor w = imitation_weights(logp, imitation_mask, options_.gate);
         const at::Tensor on = imitation_mask > 0;
-        gate.tokens += imitation_mask.sum().item<double>();
-        gate.weight += w.sum().item<double>();
-        gate.below += ((w < 0.5).logical_and(on)).sum().item<double>();
-        gate.loss += per_row.sum().item<double>();
-        gate.min = std::min(gate.min, at::where(on, w, at::ones_like(w)).min().item<double>());
+        sums.narrow(0, gate_tokens_at, 4)
+          .add_(at::stack(
+                  {imitation_mask.sum(), w.sum(), (w < 0.5).logical_and(on).sum(), per_row.sum()})
+                  .to(at::kDouble));
+        gate_min = at::minimum(gate_min, at::where(on, w, at::ones_like(w)).min().to(at::kDouble));
       }
       micro_objective.backward();
-      objective += micro_objective.item<double>();
-      totals.tokens += loss.stats.tokens;
-      totals.pg_loss += loss.stats.pg_loss;
-      totals.kl += loss.stats.kl;
-      totals.clipped += loss.stats.clipped;
-      if (pass == 0)
-        behaviour_gap += ((m.behaviour - logp.detach()) * grpo_mask).sum().item<double>();
+      {
+        at::NoGradGuard no_grad;
+        sums.narrow(0, 0, 5).add_(loss.sums);
+        sums[objective_at].add_(micro_objective.detach().to(at::kDouble));
+        if (pass == 0)
+          sums[gap_at].add_(((m.behaviour - logp.detach()) * grpo_mask).sum().to(at::kDouble));
+      }
       if (progress_)
         progress_(pass * static_cast<int64_t>(micro.size()) + static_cast<int64_t>(i) + 1,
                   options_.mu * static_cast<int64_t>(micro.size()));
     }
+    // The pass's one read of its statistics.
+    const at::Tensor host = at::cat({sums, gate_min.view({1})}).to(at::kCPU).contiguous();
+    const double* v = host.data_ptr<double>();
+    double objective = v[objective_at];
+    totals.tokens += v[0];
+    totals.pg_loss += v[1];
+    totals.kl += v[2];
+    totals.clipped += v[3];
+    behaviour_gap += v[gap_at];
+    gate.tokens += v[gate_tokens_at];
+    gate.weight += v[gate_weight_at];
+    gate.below += v[gate_below_at];
+    gate.loss += v[gate_loss_at];
+    gate.min = std::min(gate.min, v[sums_size]);
     if (peers != nullptr) {
       // A rank whose share left a parameter without gradient still takes part in the sum.
       std::vector<at::Tensor> grads;

@@ -34,6 +34,10 @@ struct learner_options {
   // Tokens whose logits exist at once when log-probs are taken (models/token_logprobs.hpp);
   // 0 = the whole batch's at once.
   int64_t logprob_chunk = 1024;
+  // The PPO ratio's denominator: false = the behaviour log-probs recorded at sampling; true = the
+  // learner's own under its weights before the first pass (what verl does; needed when the
+  // generator samples in another precision).
+  bool recompute_old_logprobs = false;
   // Decoder layers recomputed in the backward (models/checkpointing.hpp); auto = on a GPU.
   enum class checkpointing { auto_, on, off } activation_checkpointing = checkpointing::auto_;
   // A pass whose loss or gradient norm is NaN/inf never reaches the optimizer. false: learn()

@@ -83,11 +83,12 @@ void adamw::load_state(const named_tensors& state, int64_t steps, const std::str
 
 double clip_grad_norm(const named_tensors& parameters, double max_norm) {
   at::NoGradGuard no_grad;
-  double squares = 0;
+  // Every parameter's sum of squares stays on the device; the norm is read once.
+  std::vector<at::Tensor> squares;
   for (const auto& [name, p] : parameters)
     if (p.grad().defined())
-      squares += p.grad().to(at::kDouble).pow(2).sum().item<double>();
-  const double norm = std::sqrt(squares);
+      squares.push_back(p.grad().to(at::kDouble).pow(2).sum());
+  const double norm = squares.empty() ? 0.0 : std::sqrt(at::stack(squares).sum().item<double>());
   // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above. A
   // non-finite norm is left for the caller to refuse (scaling would only spread the NaN).
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {

@@ -72,7 +72,7 @@ TEST_CASE("the k3 KL term: exp(d) - d - 1 with d = ref - logp, weighted by beta"
   auto out =
     grpo_micro_batch(logp, logp.detach(), ref, row({1, 1}), at::tensor({0.0f}), o, {2.0, 1, 1});
   const double k3 = std::exp(0.5) - 0.5 - 1.0; // 0.148721
-  CHECK(out.stats.kl == doctest::Approx(k3));
+  CHECK(out.stats().kl == doctest::Approx(k3));
   CHECK(out.objective.item<double>() == doctest::Approx(0.1 * k3 / 2.0));
   // d kl / d logp = 1 - exp(d): 1 - e^0.5 on the first token, 0 on the second.
   out.objective.backward();
@@ -116,7 +116,7 @@ TEST_CASE("masked tokens change neither the loss nor get a gradient") {
   const at::Tensor old = row({-1.0f, -3.0f});
   auto out = grpo_micro_batch(logp, old, {}, row({1, 0}), at::tensor({1.0f}), {}, {1.0, 1, 1});
   CHECK(out.objective.item<double>() == doctest::Approx(-1.0));
-  CHECK(out.stats.tokens == 1.0);
+  CHECK(out.stats().tokens == 1.0);
   out.objective.backward();
   CHECK(logp.grad()[0][1].item<double>() == 0.0);
   CHECK(logp.grad()[0][0].item<double>() == doctest::Approx(-1.0));
@@ -128,14 +128,14 @@ TEST_CASE("mu > 1: the second pass compares with the first pass's log-probs and 
   at::Tensor first = old.clone().set_requires_grad(true);
   auto p1 = grpo_micro_batch(first, old, {}, row({1, 1}), at::tensor({1.0f}), {}, {2.0, 1, 1});
   p1.objective.backward();
-  CHECK(p1.stats.clipped == 0.0);
+  CHECK(p1.stats().clipped == 0.0);
   CHECK(first.grad()[0][0].item<double>() == doctest::Approx(-0.5));
   // Pass 2 after an update that raised token 0 by 0.5 (ratio e^0.5 = 1.65 > 1.2) and token 1
   // by 0.1 (ratio 1.105): token 0 is clipped and stops pulling, token 1 still learns.
   at::Tensor second = (old + row({0.5f, 0.1f})).set_requires_grad(true);
   auto p2 = grpo_micro_batch(second, old, {}, row({1, 1}), at::tensor({1.0f}), {}, {2.0, 1, 1});
   p2.objective.backward();
-  CHECK(p2.stats.clipped == 1.0);
+  CHECK(p2.stats().clipped == 1.0);
   CHECK(p2.objective.item<double>() == doctest::Approx(-(1.2 + std::exp(0.1)) / 2));
   CHECK(second.grad()[0][0].item<double>() == doctest::Approx(0.0));
   CHECK(second.grad()[0][1].item<double>() == doctest::Approx(-std::exp(0.1) / 2));

@@ -258,3 +258,33 @@ TEST_CASE("memory savers change nothing: chunked log-probs and layer checkpointi
   CHECK(rb.behaviour_kl == doctest::Approx(ra.behaviour_kl).epsilon(1e-3));
   CHECK(ra.optimizer_steps == rb.optimizer_steps);
 }
+
+TEST_CASE("old log-probs: recomputed or behaviour give one update in fp32, and only recompute "
+          "ignores stale ones") {
+  const auto batch = rollouts();
+  auto with = [&](bool recompute, float shift) {
+    auto o = options(2);
+    o.mu = 1;
+    o.recompute_old_logprobs = recompute;
+    auto shifted = batch;
+    for (auto& s : shifted)
+      for (auto& lp : s.behaviour_logprobs)
+        lp += shift;
+    learner l(fresh(), std::nullopt, o);
+    return l.learn(shifted);
+  };
+  // On-policy fp32: the engine's log-probs are the learner's (KL ~1e-8), so the same update.
+  const auto behaviour = with(false, 0.0f), recomputed = with(true, 0.0f);
+  CHECK(recomputed.loss == doctest::Approx(behaviour.loss).epsilon(1e-5));
+  CHECK(recomputed.grad_norm == doctest::Approx(behaviour.grad_norm).epsilon(1e-5));
+  CHECK(recomputed.clip_fraction == behaviour.clip_fraction);
+  // Behaviour log-probs 0.5 below the learner's (as a bf16 generator's might be off): the ratio
+  // starts at e^0.5, outside the clip range, and is clipped; recomputed, it starts at 1.
+  const auto stale = with(false, -0.5f), fresh_ratio = with(true, -0.5f);
+  CHECK(stale.clip_fraction > 0.4);
+  CHECK(fresh_ratio.clip_fraction == 0.0);
+  CHECK(fresh_ratio.grad_norm == doctest::Approx(behaviour.grad_norm).epsilon(1e-5));
+  // behaviour_kl reports the gap either way.
+  CHECK(stale.behaviour_kl == doctest::Approx(-0.5).epsilon(1e-3));
+  CHECK(fresh_ratio.behaviour_kl == doctest::Approx(-0.5).epsilon(1e-3));
+}
