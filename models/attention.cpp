@@ -5,6 +5,7 @@
 #include <ATen/TensorIndexing.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -89,48 +90,74 @@ at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, cons
   return at::linear(y.transpose(1, 2).reshape({B, T, heads * head_dim}), o_proj, o_bias); // [B,T,C]
 }
 
+packed_layout layout_packed(const std::vector<packed_segment>& segments,
+                            at::TensorOptions activations) {
+  packed_layout layout;
+  layout.segments = segments;
+  layout.masks.resize(segments.size());
+  layout.pooled.assign(segments.size(), 0);
+  std::vector<int64_t> slots, lengths, rows;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const packed_segment& s = segments[i];
+    if (s.length == 1 && (layout.pool == nullptr || s.kv->pool() == layout.pool)) {
+      layout.pool = s.kv->pool();
+      layout.pooled[i] = 1;
+      slots.push_back(s.kv->slot());
+      lengths.push_back(s.kv->length());
+      rows.push_back(s.begin);
+    } else if (s.length != 1) {
+      const int64_t S = s.kv->length() + s.length; // cached + new
+      // New token j (absolute position S - L + j) sees keys 0 .. S - L + j.
+      at::Tensor mask = at::zeros({1, 1, s.length, S}, activations);
+      mask.masked_fill_(
+        at::ones({s.length, S}, activations.dtype(at::kBool)).tril(S - s.length).logical_not(),
+        lowest_finite(at::typeMetaToScalarType(activations.dtype())));
+      layout.masks[i] = mask;
+    }
+  }
+  if (rows.size() < 2) { // one row is cheaper on its own
+    layout.pool = nullptr;
+    std::fill(layout.pooled.begin(), layout.pooled.end(), 0);
+    return layout;
+  }
+  // Slots, lengths and rows travel to the device in one copy.
+  const auto B = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> packed = slots;
+  packed.insert(packed.end(), lengths.begin(), lengths.end());
+  packed.insert(packed.end(), rows.begin(), rows.end());
+  const at::Tensor on_device = at::tensor(packed, at::kLong).to(activations.device()); // [3B]
+  layout.slot = on_device.narrow(0, 0, B);
+  layout.position = on_device.narrow(0, B, B);
+  layout.row = on_device.narrow(0, 2 * B, B);
+  const int64_t S = *std::max_element(lengths.begin(), lengths.end()) + 1;
+  at::Tensor visible =
+    at::arange(S, layout.position.options()).unsqueeze(0) <= layout.position.unsqueeze(1); // [B,S]
+  layout.past_end = visible.logical_not().view({B, 1, 1, S});
+  return layout;
+}
+
 at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rope,
-                                     const std::vector<packed_segment>& segments,
-                                     size_t layer) const {
+                                     const packed_layout& layout, size_t layer) const {
   const auto N = x.size(1);
   auto [q, k, v] = project(x, rope); // [1, H, N, D], [1, K, N, D], [1, K, N, D]
   const int64_t groups = heads / kv_heads;
   at::Tensor rows = at::empty({N, heads, head_dim}, q.options()); // outputs, [N, H, D]
+  if (layout.pool != nullptr)
+    attend_decode_rows(layout, layer, q, k, v, rows);
 
-  // Single-token segments of one pool (the engine's decode rows) are attended together.
-  kv_pool* pool = nullptr;
-  std::vector<int64_t> slots, lengths, decode_rows;
-  for (const packed_segment& s : segments) {
-    if (s.length != 1 || (pool != nullptr && s.kv->pool() != pool))
-      continue;
-    pool = s.kv->pool();
-    slots.push_back(s.kv->slot());
-    lengths.push_back(s.kv->length());
-    decode_rows.push_back(s.begin);
-  }
-  if (decode_rows.size() < 2)
-    pool = nullptr; // one row is cheaper on its own
-  else
-    attend_decode_rows(*pool, layer, q, k, v, slots, lengths, decode_rows, rows);
-
-  for (const packed_segment& s : segments) {
-    if (pool != nullptr && s.length == 1 && s.kv->pool() == pool)
+  for (size_t i = 0; i < layout.segments.size(); ++i) {
+    const packed_segment& s = layout.segments[i];
+    if (layout.pooled[i] != 0)
       continue;
     auto [keys, values] =
       s.kv->extend(layer, k[0].narrow(1, s.begin, s.length), v[0].narrow(1, s.begin, s.length));
     at::Tensor out;
-    if (s.length == 1) {
+    if (s.length == 1)
       out = decode_attention(q.narrow(2, s.begin, 1), keys, values); // [1, H, 1, D]
-    } else {
-      const int64_t S = keys.size(1); // cached + new
-      // New token j (absolute position S - L + j) sees keys 0 .. S - L + j.
-      at::Tensor mask = at::zeros({1, 1, s.length, S}, q.options());
-      mask.masked_fill_(
-        at::ones({s.length, S}, q.options().dtype(at::kBool)).tril(S - s.length).logical_not(),
-        lowest_finite(q.scalar_type()));
+    else
       out = scaled_dot_product(q.narrow(2, s.begin, s.length), repeat_kv(keys.unsqueeze(0), groups),
-                               repeat_kv(values.unsqueeze(0), groups), mask); // [1, H, L, D]
-    }
+                               repeat_kv(values.unsqueeze(0), groups),
+                               layout.masks[i]);                     // [1, H, L, D]
     rows.narrow(0, s.begin, s.length).copy_(out[0].transpose(0, 1)); // [L, H, D]
   }
   return at::linear(rows.reshape({1, N, heads * head_dim}), o_proj, o_bias); // [1, N, C]
@@ -139,33 +166,27 @@ at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rop
 // Decode rows of many sequences sharing a pool: their new keys are written with one indexed
 // store, their caches gathered with one index_select, and attention runs as batched matmuls
 // with a length mask, so the number of operations does not grow with the batch.
-void attention::attend_decode_rows(kv_pool& pool, size_t layer, const at::Tensor& q,
+void attention::attend_decode_rows(const packed_layout& layout, size_t layer, const at::Tensor& q,
                                    const at::Tensor& k, const at::Tensor& v,
-                                   const std::vector<int64_t>& slots,
-                                   const std::vector<int64_t>& lengths,
-                                   const std::vector<int64_t>& decode_rows,
                                    at::Tensor& rows) const {
   using at::indexing::Slice;
-  const auto device = q.device();
-  const auto B = static_cast<int64_t>(slots.size());
+  kv_pool& pool = *layout.pool;
+  const at::Tensor& slot = layout.slot; // [B]
+  const at::Tensor& row = layout.row;   // [B]
+  const int64_t B = slot.size(0), S = layout.past_end.size(3);
   const int64_t G = heads / kv_heads;
-  at::Tensor slot = at::tensor(slots, at::kLong).to(device);       // [B]
-  at::Tensor position = at::tensor(lengths, at::kLong).to(device); // [B]: where the new key goes
-  at::Tensor row = at::tensor(decode_rows, at::kLong).to(device);  // [B]
-  at::Tensor k_new = k[0].index_select(1, row).transpose(0, 1);    // [B, K, D]
-  at::Tensor v_new = v[0].index_select(1, row).transpose(0, 1);    // [B, K, D]
-  pool.keys(layer).index_put_({slot, Slice(), position}, k_new);
-  pool.values(layer).index_put_({slot, Slice(), position}, v_new);
+  at::Tensor k_new = k[0].index_select(1, row).transpose(0, 1); // [B, K, D]
+  at::Tensor v_new = v[0].index_select(1, row).transpose(0, 1); // [B, K, D]
+  pool.keys(layer).index_put_({slot, Slice(), layout.position}, k_new);
+  pool.values(layer).index_put_({slot, Slice(), layout.position}, v_new);
 
-  const int64_t S = *std::max_element(lengths.begin(), lengths.end()) + 1;
   at::Tensor keys = pool.keys(layer).narrow(2, 0, S).index_select(0, slot);     // [B, K, S, D]
   at::Tensor values = pool.values(layer).narrow(2, 0, S).index_select(0, slot); // [B, K, S, D]
   at::Tensor grouped =
     q[0].index_select(1, row).transpose(0, 1).reshape({B, kv_heads, G, head_dim});
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   at::Tensor scores = at::matmul(grouped, keys.transpose(2, 3)) * scale; // [B, K, G, S]
-  at::Tensor visible = at::arange(S, position.options()).unsqueeze(0) <= position.unsqueeze(1);
-  scores.masked_fill_(visible.logical_not().view({B, 1, 1, S}), lowest_finite(q.scalar_type()));
+  scores.masked_fill_(layout.past_end, lowest_finite(q.scalar_type()));
   at::Tensor out = at::matmul(softmax_fp32(scores), values); // [B, K, G, D]
   rows.index_copy_(0, row, out.reshape({B, heads, head_dim}));
 }

@@ -17,7 +17,9 @@
 
 #include <ATen/Tensor.h>
 
+#include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace pedagogy::models {
 
@@ -33,6 +35,27 @@ struct packed_segment {
   int64_t begin = 0;
   int64_t length = 0;
 };
+
+// What every layer's attention needs to know about a packed batch besides its own keys and
+// values, built once per forward on the model's device instead of once per layer.
+struct packed_layout {
+  std::vector<packed_segment> segments;
+  // Per segment: the additive causal mask [1, 1, L, S] of a chunk of L != 1 rows against its
+  // S = cached + L keys; undefined for a single row.
+  std::vector<at::Tensor> masks;
+  // Single-row segments of one pool (the engine's decode rows), attended together when there are
+  // two or more; `pool` is null otherwise.
+  kv_pool* pool = nullptr;
+  std::vector<uint8_t> pooled; // per segment: 1 = one of those rows
+  at::Tensor slot;             // [B] their slots in the pool
+  at::Tensor position;         // [B] each one's cached length: where its new key goes
+  at::Tensor row;              // [B] their rows in the batch
+  at::Tensor past_end;         // [B, 1, 1, S] true for keys past a row's own, S = longest + 1
+};
+
+// `activations`: the dtype and device of the hidden states.
+packed_layout layout_packed(const std::vector<packed_segment>& segments,
+                            at::TensorOptions activations);
 
 struct attention {
   at::Tensor q_proj, k_proj, v_proj, o_proj; // [H*D, C], [K*D, C], [K*D, C], [C, H*D]
@@ -51,7 +74,7 @@ struct attention {
   // Packed rows of many sequences, x [1, N, C] with rope for [1, N]: the projections run over all
   // N rows at once, attention per segment against that sequence's cache (extended, not advanced).
   at::Tensor forward_packed(const at::Tensor& x, const rope_tables& rope,
-                            const std::vector<packed_segment>& segments, size_t layer) const;
+                            const packed_layout& layout, size_t layer) const;
 
 private:
   struct qkv {
@@ -60,10 +83,8 @@ private:
     at::Tensor v; // [B, K, T, D]
   };
   qkv project(const at::Tensor& x, const rope_tables& rope) const;
-  void attend_decode_rows(kv_pool& pool, size_t layer, const at::Tensor& q, const at::Tensor& k,
-                          const at::Tensor& v, const std::vector<int64_t>& slots,
-                          const std::vector<int64_t>& lengths,
-                          const std::vector<int64_t>& decode_rows, at::Tensor& rows) const;
+  void attend_decode_rows(const packed_layout& layout, size_t layer, const at::Tensor& q,
+                          const at::Tensor& k, const at::Tensor& v, at::Tensor& rows) const;
 };
 
 // The value masked attention scores get: the dtype's most negative finite number (as transformers

@@ -239,16 +239,20 @@ void engine::admit() {
 
 // ---- choosing tokens and stopping --------------------------------------------------------------
 
-void engine::choose_next(sequence& s, const at::Tensor& logits) {
+// How s chooses its next token from logits row `row`: the next forced token, or a sample that
+// takes its draw from the sequence's own generator.
+token_rule engine::rule_for(sequence& s, int64_t row) {
   const sampling_params& p = s.owner->request.params;
-  token_choice choice;
+  if (s.forced < p.forced_prefix.size())
+    return forced_rule(row, p.forced_prefix[s.forced], p.temperature);
+  return sampling_rule(row, p.temperature, p.top_k, p.top_p, s.rng);
+}
+
+void engine::accept(sequence& s, token_choice choice) {
+  const sampling_params& p = s.owner->request.params;
   const bool forced = s.forced < p.forced_prefix.size();
-  if (forced) {
-    choice.token = p.forced_prefix[s.forced++];
-    choice.logprob = token_logprob(logits, choice.token, p.temperature);
-  } else {
-    choice = sample_token(logits, p.temperature, p.top_k, p.top_p, s.rng);
-  }
+  if (forced)
+    ++s.forced;
   completion& out = s.out;
   if (out.tokens.empty())
     out.weights_version = version_;
@@ -303,11 +307,13 @@ void engine::finish(sequence& s, finish_reason reason) {
     h.versions.push_back(sampled != 0 ? version_ : -1);
 }
 
-// The prompt of an n > 1 request is done: each sample gets a copy of its cache and its own seed.
-void engine::fork(request_state& r, const at::Tensor& logits) {
+// The prompt of an n > 1 request is done: each sample gets a copy of its cache and its own seed,
+// and chooses its first token from the prompt's logits row.
+std::vector<engine::sequence*> engine::fork(request_state& r) {
   std::unique_ptr<sequence> parent = std::move(r.sequences.front());
   r.sequences.clear();
   const sampling_params& p = r.request.params;
+  std::vector<sequence*> children;
   for (int64_t i = 0; i < p.n; ++i) {
     auto child = std::make_unique<sequence>();
     child->owner = &r;
@@ -316,9 +322,10 @@ void engine::fork(request_state& r, const at::Tensor& logits) {
     child->own = parent->kv->fork();
     child->kv = &child->own;
     child->rng = sampling_rng(p.seed + static_cast<uint64_t>(i));
-    choose_next(*child, logits);
+    children.push_back(child.get());
     r.sequences.push_back(std::move(child));
   }
+  return children;
 }
 
 // ---- the step ----------------------------------------------------------------------------------
@@ -364,17 +371,31 @@ std::vector<generation_result> engine::step() {
   }
   if (!tokens.empty()) {
     at::NoGradGuard no_grad;
-    at::Tensor hidden = model_.forward_packed(at::tensor(tokens, at::kLong),
-                                              at::tensor(positions, at::kLong), segments);
-    at::Tensor rows = at::tensor(due_rows, at::kLong).to(hidden.device());
-    at::Tensor logits = model_.logits(hidden.index_select(0, rows)).to(at::kCPU, at::kFloat);
+    // Tokens, positions and the due rows go to the model's device together, once per step.
+    const auto N = static_cast<int64_t>(tokens.size());
+    const auto D = static_cast<int64_t>(due_rows.size());
+    std::vector<int64_t> packed = tokens;
+    packed.insert(packed.end(), positions.begin(), positions.end());
+    packed.insert(packed.end(), due_rows.begin(), due_rows.end());
+    const at::Tensor indices = at::tensor(packed, at::kLong).to(model_.device()); // [2N + D]
+    at::Tensor hidden =
+      model_.forward_packed(indices.narrow(0, 0, N), indices.narrow(0, N, N), segments); // [N, C]
+    at::Tensor logits = model_.logits(hidden.index_select(0, indices.narrow(0, 2 * N, D))); // [D,V]
+
+    // One rule per token to choose (a fork's samples all read their prompt's row), all chosen
+    // together on the device; only the chosen ids and log-probs come back.
+    std::vector<sequence*> choosing;
+    std::vector<token_rule> rules;
     for (size_t i = 0; i < due.size(); ++i) {
-      sequence& s = *due[i];
-      if (s.index < 0)
-        fork(*s.owner, logits[static_cast<int64_t>(i)]);
-      else
-        choose_next(s, logits[static_cast<int64_t>(i)]);
+      const auto targets = due[i]->index < 0 ? fork(*due[i]->owner) : std::vector{due[i]};
+      for (sequence* s : targets) {
+        rules.push_back(rule_for(*s, static_cast<int64_t>(i)));
+        choosing.push_back(s);
+      }
     }
+    const std::vector<token_choice> choices = choose_tokens(logits, rules);
+    for (size_t i = 0; i < choosing.size(); ++i)
+      accept(*choosing[i], choices[i]);
     ++stats_.steps;
   }
   stats_.busy_seconds +=

@@ -125,8 +125,9 @@ private:
   bool make_room(int64_t tokens);
   int64_t cached_tokens() const;
   void finish(sequence& s, finish_reason reason);
-  void choose_next(sequence& s, const at::Tensor& logits);
-  void fork(request_state& r, const at::Tensor& logits);
+  token_rule rule_for(sequence& s, int64_t row);
+  void accept(sequence& s, token_choice choice);
+  std::vector<sequence*> fork(request_state& r);
   std::vector<generation_result> collect();
   std::vector<generation_result> drain_cancelled_waiting();
 

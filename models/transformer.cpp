@@ -273,11 +273,12 @@ at::Tensor transformer::forward_packed(const at::Tensor& tokens, const at::Tenso
   const auto device = embed_tokens.device();
   for (const packed_segment& s : segments) // no cache may move once the layers run
     s.kv->pool()->reserve_tokens(s.kv->length() + s.length);
+  const packed_layout layout = layout_packed(segments, embed_tokens.options());
   rope_tables rope = rope_for_positions(inv_freq_, positions.to(device).unsqueeze(0), dtype());
   at::Tensor h = at::embedding(embed_tokens, tokens.to(device)).unsqueeze(0); // [1, N, C]
   for (size_t i = 0; i < layers_.size(); ++i) {
     const decoder_layer& layer = layers_[i];
-    h = h + layer.self_attn.forward_packed(layer.input_layernorm.forward(h), rope, segments, i);
+    h = h + layer.self_attn.forward_packed(layer.input_layernorm.forward(h), rope, layout, i);
     h = h + layer.ffn.forward(layer.post_attention_layernorm.forward(h));
   }
   for (const packed_segment& s : segments)
