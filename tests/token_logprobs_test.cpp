@@ -35,6 +35,41 @@ double max_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
+// Two copies of one random model, both trainable.
+std::pair<transformer, transformer> twins(model_family family, uint64_t seed) {
+  const auto config = preset_config(family, "tiny", 320);
+  auto a = transformer::random(config, seed, at::kCPU, at::kFloat);
+  auto b = transformer::random(config, seed, at::kCPU, at::kFloat);
+  for (auto* m : {&a, &b})
+    for (const auto& [name, p] : m->named_parameters())
+      at::Tensor(p).set_requires_grad(true);
+  return {std::move(a), std::move(b)};
+}
+
+// Two sequences of different lengths, every token trained.
+padded_batch two_sequences(std::vector<int32_t> first, std::vector<int32_t> second) {
+  std::vector<training_sequence> seqs(2);
+  seqs[0].tokens = std::move(first);
+  seqs[1].tokens = std::move(second);
+  for (auto& s : seqs) {
+    s.trained.assign(s.tokens.size(), 1);
+    s.behaviour_logprobs.assign(s.tokens.size(), 0.0f);
+  }
+  return pad(seqs, 0, 2, at::kCPU);
+}
+
+void check_same_gradients(const transformer& a, const transformer& b, double tolerance) {
+  const auto& pa = a.named_parameters();
+  const auto& pb = b.named_parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const std::string name = pa[i].first;
+    CAPTURE(name);
+    REQUIRE(pa[i].second.grad().defined());
+    REQUIRE(pb[i].second.grad().defined());
+    CHECK(max_diff(pa[i].second.grad(), pb[i].second.grad()) < tolerance);
+  }
+}
+
 } // namespace
 
 TEST_CASE("chunked log-probs and their gradients equal the whole computation") {
@@ -74,64 +109,28 @@ TEST_CASE("bf16 weights: the chunked path stays with the whole one") {
 }
 
 TEST_CASE("sequence log-probs through a tied model equal the whole logits path, gradients too") {
-  auto config = preset_config(model_family::qwen2, "tiny", 320);
-  REQUIRE(config.tie_word_embeddings); // the head's gradient reaches the embedding as well
-  auto a = transformer::random(config, 7, at::kCPU, at::kFloat);
-  auto b = transformer::random(config, 7, at::kCPU, at::kFloat);
-  for (auto* m : {&a, &b})
-    for (const auto& [name, p] : m->named_parameters())
-      at::Tensor(p).set_requires_grad(true);
-  std::vector<training_sequence> seqs(2);
-  seqs[0].tokens = {1, 5, 9, 13, 2, 7, 30, 31};
-  seqs[1].tokens = {4, 8, 15, 16, 23};
-  for (auto& s : seqs) {
-    s.trained.assign(s.tokens.size(), 1);
-    s.behaviour_logprobs.assign(s.tokens.size(), 0.0f);
-  }
-  const auto batch = pad(seqs, 0, 2, at::kCPU);
+  REQUIRE(preset_config(model_family::qwen2, "tiny", 320).tie_word_embeddings); // the head's
+  // gradient reaches the embedding as well
+  auto [a, b] = twins(model_family::qwen2, 7);
+  const auto batch = two_sequences({1, 5, 9, 13, 2, 7, 30, 31}, {4, 8, 15, 16, 23});
   const auto chunked = sequence_logprobs(a, batch, 0.9, /*chunk=*/3);
   const auto full = next_token_logprobs(b.forward(batch.ids, batch.attention), batch.ids, 0.9);
   CHECK(max_diff(chunked * batch.mask, full * batch.mask) < 1e-5);
   (chunked * batch.mask).sum().backward();
   (full * batch.mask).sum().backward();
-  const auto& pa = a.named_parameters();
-  const auto& pb = b.named_parameters();
-  for (size_t i = 0; i < pa.size(); ++i) {
-    const std::string name = pa[i].first;
-    CAPTURE(name);
-    CHECK(max_diff(pa[i].second.grad(), pb[i].second.grad()) < 1e-5);
-  }
+  check_same_gradients(a, b, 1e-5);
 }
 
 TEST_CASE("checkpointed layers give the gradients of kept activations, and only when training") {
-  const auto config = preset_config(model_family::llama, "tiny", 320);
-  auto a = transformer::random(config, 9, at::kCPU, at::kFloat);
-  auto b = transformer::random(config, 9, at::kCPU, at::kFloat);
+  auto [a, b] = twins(model_family::llama, 9);
   b.set_activation_checkpointing(true);
-  for (auto* m : {&a, &b})
-    for (const auto& [name, p] : m->named_parameters())
-      at::Tensor(p).set_requires_grad(true);
-  std::vector<training_sequence> seqs(2);
-  seqs[0].tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
-  seqs[1].tokens = {2, 7, 1, 8, 2, 8};
-  for (auto& s : seqs) {
-    s.trained.assign(s.tokens.size(), 1);
-    s.behaviour_logprobs.assign(s.tokens.size(), 0.0f);
-  }
-  const auto batch = pad(seqs, 0, 2, at::kCPU);
+  const auto batch = two_sequences({3, 1, 4, 1, 5, 9, 2, 6, 5, 3}, {2, 7, 1, 8, 2, 8});
   const auto la = sequence_logprobs(a, batch, 1.0);
   const auto lb = sequence_logprobs(b, batch, 1.0);
   CHECK(max_diff(la * batch.mask, lb * batch.mask) < 1e-6);
   (la * batch.mask).sum().backward();
   (lb * batch.mask).sum().backward();
-  const auto& pa = a.named_parameters();
-  const auto& pb = b.named_parameters();
-  for (size_t i = 0; i < pa.size(); ++i) {
-    const std::string name = pa[i].first;
-    CAPTURE(name);
-    REQUIRE(pb[i].second.grad().defined());
-    CHECK(max_diff(pa[i].second.grad(), pb[i].second.grad()) < 1e-6);
-  }
+  check_same_gradients(a, b, 1e-6);
   // Without gradients (generation, the reference model) nothing is checkpointed or recorded.
   at::NoGradGuard no_grad;
   CHECK(max_diff(sequence_logprobs(b, batch, 1.0) * batch.mask, la.detach() * batch.mask) < 1e-6);
