@@ -1,6 +1,7 @@
 // Checkpoints on disk (see checkpoints.hpp).
 #include "actors/checkpoints.hpp"
 
+#include "models/checkpoint_files.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
@@ -54,7 +55,7 @@ std::string checkpoint_problem(const fs::path& dir) {
                          state["step"].get<int64_t>(), std::stoll(m[1].str()));
     // Opening validates every header against the file's size: a truncated file fails here.
     models::checkpoint_reader::open(dir);
-    models::safetensors_file::open(dir / "optimizer.safetensors");
+    models::optimizer_files(dir, "resume from an earlier checkpoint"); // and every shard
     return "";
   } catch (const input_error& e) {
     return fmt::format("{}: {}", e.where(), e.problem());
