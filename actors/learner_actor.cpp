@@ -68,7 +68,9 @@ auto busy(learner_pointer self, const char* state, F&& work) -> decltype(work())
 }
 
 void save_checkpoint(learner_state& s, const std::filesystem::path& dir) {
-  models::save_training_checkpoint(dir, s.learner->policy(), s.learner->optimizer(), s.model);
+  const auto& o = s.learner->options();
+  models::save_training_checkpoint(dir, s.learner->policy(), s.learner->optimizer(), s.model,
+                                   {o.shard_rank, o.shard_count});
 }
 
 } // namespace
@@ -76,11 +78,12 @@ void save_checkpoint(learner_state& s, const std::filesystem::path& dir) {
 learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setup) {
   const at::Device device(setup.device == "auto" ? (at::hasCUDA() ? "cuda" : "cpu") : setup.device);
   const auto start = setup.resume.empty() ? setup.model : setup.resume;
-  auto policy = models::transformer::load(start, device, at::kFloat);
+  const auto dtype = setup.options.dtype;
+  auto policy = models::transformer::load(start, device, dtype);
   policy.require_causal_lm(start);
   std::optional<models::transformer> reference;
   if (setup.options.grpo.beta != 0.0)
-    reference = models::transformer::load(setup.model, device, at::kFloat);
+    reference = models::transformer::load(setup.model, device, dtype);
   auto l =
     std::make_unique<models::learner>(std::move(policy), std::move(reference), setup.options);
   if (!setup.resume.empty()) {

@@ -57,15 +57,19 @@ models::learner_options learner_options_from(const config::config& cfg, int64_t 
   o.temperature = cfg.tutor.sampling.temperature;
   o.skip_non_finite = t.on_non_finite == config::non_finite_policy::skip;
   o.logprob_chunk = t.logprob_chunk_tokens;
-  // auto: the learner is fp32; recompute when the tutor generator samples in another precision.
-  // (dtype auto is bfloat16 on CUDA, float32 on a CPU.)
+  // dtype auto is bfloat16 on CUDA, float32 on a CPU, for the learner as for the generators;
+  // old log-probs auto: recompute when the tutor generator samples in another precision.
   const auto& tutor = cfg.tutor;
   const bool on_cpu = tutor.device == "cpu" || (tutor.device == "auto" && !at::hasCUDA());
-  const bool generator_fp32 = tutor.dtype == config::dtype_kind::float32 ||
-                              (tutor.dtype == config::dtype_kind::auto_ && on_cpu);
+  const auto resolve = [on_cpu](config::dtype_kind kind) {
+    return kind == config::dtype_kind::float32 || (kind == config::dtype_kind::auto_ && on_cpu)
+             ? at::kFloat
+             : at::kBFloat16;
+  };
+  o.dtype = resolve(t.dtype);
   o.recompute_old_logprobs =
     t.old_logprobs == config::old_logprobs_source::recompute ||
-    (t.old_logprobs == config::old_logprobs_source::auto_ && !generator_fp32);
+    (t.old_logprobs == config::old_logprobs_source::auto_ && resolve(tutor.dtype) != o.dtype);
   using mode = models::learner_options::checkpointing;
   o.activation_checkpointing =
     t.activation_checkpointing == config::layer_checkpointing::on    ? mode::on

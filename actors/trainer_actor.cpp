@@ -652,25 +652,39 @@ private:
     save_learner(step, std::move(then));
   }
 
+  // The first learner writes the model and its optimizer state; with ZeRO-1 every other learner
+  // writes its shard of the optimizer state into the same folder, and the checkpoint is finished
+  // once all of them have.
   void save_learner(int64_t step, std::function<void()> then) {
     const fs::path tmp = checkpoint_tmp_dir(run_.checkpoint_dir, step);
-    request(actors_.learners.front(), timeout_, save_atom::value, tmp.string())
-      .then(
-        [this, tmp, step, then](int64_t) {
-          guard([&] {
-            nlohmann::json state = {{"step", step},
-                                    {"weights_version", step},
-                                    {"optimizer_steps", optimizer_steps_},
-                                    {"seed", t_.seed},
-                                    {"config", resolved_toml_}};
-            const auto dir = finish_checkpoint(tmp, state.dump(2) + "\n");
-            prune_checkpoints(run_.checkpoint_dir, cfg_.checkpoint.keep_last);
-            saved_ = step;
-            logger_->info("checkpoint {}", dir.string());
-            then();
+    const size_t writers =
+      t_.shard_optimizer && actors_.learners.size() > 1 ? actors_.learners.size() : 1;
+    auto waiting = std::make_shared<size_t>(writers);
+    for (size_t i = 0; i < writers; ++i)
+      request(actors_.learners[i], timeout_, save_atom::value, tmp.string())
+        .then(
+          [this, tmp, step, then, waiting](int64_t) {
+            if (--*waiting == 0)
+              finish_save(tmp, step, then);
+          },
+          [this, i](caf::error& e) {
+            guard([&] { fail(fmt::format("saving the checkpoint failed (learner {})", i), e); });
           });
-        },
-        [this](caf::error& e) { guard([&] { fail("saving the checkpoint failed", e); }); });
+  }
+
+  void finish_save(const fs::path& tmp, int64_t step, const std::function<void()>& then) {
+    guard([&] {
+      nlohmann::json state = {{"step", step},
+                              {"weights_version", step},
+                              {"optimizer_steps", optimizer_steps_},
+                              {"seed", t_.seed},
+                              {"config", resolved_toml_}};
+      const auto dir = finish_checkpoint(tmp, state.dump(2) + "\n");
+      prune_checkpoints(run_.checkpoint_dir, cfg_.checkpoint.keep_last);
+      saved_ = step;
+      logger_->info("checkpoint {}", dir.string());
+      then();
+    });
   }
 
   void checkpoint() {

@@ -229,6 +229,8 @@ void describe(V& v, train_config& c) {
           range(0, limits::tokens, "0 takes a whole micro-batch's logits at once"));
   v.field("old_logprobs", c.old_logprobs, {});
   v.field("activation_checkpointing", c.activation_checkpointing, {});
+  v.field("dtype", c.dtype, {});
+  v.field("shard_optimizer", c.shard_optimizer, {});
 }
 
 template <class V>
@@ -286,6 +288,7 @@ void describe(V& v, cluster_config& c) {
   v.field("request_timeout_s", c.request_timeout_s, {});
   v.field("weight_bucket_mb", c.weight_bucket_mb, range(1, 65536));
   v.field("collective_timeout_s", c.collective_timeout_s, {});
+  v.field("device_memory_gib", c.device_memory_gib, {});
 }
 
 template <class V>

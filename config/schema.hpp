@@ -58,7 +58,7 @@ enum class loss_aggregation {
 };
 
 enum class old_logprobs_source {
-  auto_,     // recompute when the tutor generator's dtype differs from the learner's fp32
+  auto_,     // recompute when the tutor generator's dtype differs from the learner's
   behaviour, // the log-probs the generator recorded while sampling
   recompute, // the learner's own, with its weights and precision, before the first pass (verl)
 };
@@ -258,6 +258,12 @@ struct train_config {
   old_logprobs_source old_logprobs = old_logprobs_source::auto_;
   // auto | on | off: recompute each decoder layer in the backward (less memory, ~1/3 more compute).
   layer_checkpointing activation_checkpointing = layer_checkpointing::auto_;
+  // The learner's weights and compute: auto (bfloat16 on a GPU, float32 on a CPU) | float32 |
+  // bfloat16. bfloat16 keeps float32 master weights and AdamW moments in the optimizer.
+  dtype_kind dtype = dtype_kind::auto_;
+  // ZeRO-1: data-parallel learners split the optimizer state (masters and moments) between them
+  // instead of each holding all of it; false = every learner keeps a full copy.
+  bool shard_optimizer = true;
 
   bool operator==(const train_config&) const = default;
 };
@@ -342,6 +348,9 @@ struct cluster_config {
   double request_timeout_s = 1800.0;
   int64_t weight_bucket_mb = 256;      // weight broadcast bucket size, MiB
   double collective_timeout_s = 600.0; // a collective stuck this long stops the job; 0 = never
+  // Memory of each GPU, GiB, for the memory plan printed at the start of a job: a plan that needs
+  // more is refused before any model loads. 0 = what the device reports (on a CPU: not checked).
+  double device_memory_gib = 0;
 
   bool operator==(const cluster_config&) const = default;
 };

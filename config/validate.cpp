@@ -271,6 +271,10 @@ void check_process(const rules& r, const config& c) {
             fmt::format("cluster.collective_timeout_s = {} must be in [0, 604800]",
                         c.cluster.collective_timeout_s),
             "seconds a collective (weight broadcast, gradient sum) may take; 0 = no limit");
+  r.require(c.cluster.device_memory_gib >= 0 && c.cluster.device_memory_gib <= 1e5,
+            fmt::format("cluster.device_memory_gib = {} must be in [0, 100000]",
+                        c.cluster.device_memory_gib),
+            "GiB of memory per GPU, e.g. 79 for an 80 GB H100; 0 asks the device");
 
   const auto& i = c.inspect;
   r.require(i.unresponsive_s * 1000 >= static_cast<double>(i.heartbeat_ms) &&

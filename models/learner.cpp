@@ -17,7 +17,18 @@ learner::learner(transformer policy, std::optional<transformer> reference, learn
   PEDAGOGY_CHECK(options_.grpo.beta == 0.0 || reference_.has_value(),
                  "beta = {} needs a reference model", options_.grpo.beta);
   PEDAGOGY_CHECK(options_.micro_batch_size >= 1 && options_.mu >= 1, "bad learner options");
-  PEDAGOGY_CHECK(policy_.dtype() == at::kFloat, "the policy's master weights must be float32");
+  PEDAGOGY_CHECK(options_.dtype == at::kFloat || options_.dtype == at::kBFloat16,
+                 "the learner computes in float32 or bfloat16, not {}",
+                 c10::toString(options_.dtype));
+  PEDAGOGY_CHECK(policy_.dtype() == options_.dtype, "the policy is {}, the learner computes in {}",
+                 c10::toString(policy_.dtype()), c10::toString(options_.dtype));
+  PEDAGOGY_CHECK(!reference_ || reference_->dtype() == options_.dtype,
+                 "the reference is {}, the learner computes in {}",
+                 reference_ ? c10::toString(reference_->dtype()) : "absent",
+                 c10::toString(options_.dtype));
+  PEDAGOGY_CHECK(options_.shard_count >= 1 && options_.shard_rank >= 0 &&
+                   options_.shard_rank < options_.shard_count,
+                 "optimizer shard {} of {}", options_.shard_rank, options_.shard_count);
   using mode = learner_options::checkpointing;
   const auto checkpointing = options_.activation_checkpointing;
   policy_.set_activation_checkpointing(
@@ -27,13 +38,23 @@ learner::learner(transformer policy, std::optional<transformer> reference, learn
     t.set_requires_grad(true);
     parameters_.emplace_back(name, t);
   }
-  optimizer_ = std::make_unique<adamw>(parameters_, options_.adam);
+  std::vector<uint8_t> owned;
+  if (options_.shard_count > 1) {
+    owners_ = shard_owners(parameters_, options_.shard_count);
+    for (int64_t owner : owners_)
+      owned.push_back(owner == options_.shard_rank ? 1 : 0);
+  }
+  optimizer_ = std::make_unique<adamw>(parameters_, options_.adam, std::move(owned));
 }
 
 learn_report learner::learn(const std::vector<training_sequence>& batch, data_parallel* peers) {
   const auto start = std::chrono::steady_clock::now();
   if (peers != nullptr && peers->size() <= 1)
     peers = nullptr;
+  PEDAGOGY_CHECK(options_.shard_count == 1 ||
+                   options_.shard_count == (peers != nullptr ? peers->size() : 1),
+                 "the optimizer state is sharded over {} learners, this batch has {}",
+                 options_.shard_count, peers != nullptr ? peers->size() : 1);
   learn_report report;
   const auto size = static_cast<size_t>(options_.micro_batch_size);
   std::vector<padded_batch> micro;
@@ -187,6 +208,17 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
       learning_rate(options_.lr_schedule, options_.learning_rate, options_.warmup_steps,
                     optimizer_->steps(), options_.total_steps);
     optimizer_->step(report.learning_rate);
+    if (peers != nullptr && options_.shard_count > 1) {
+      // ZeRO-1: each learner updated its own parameters; every learner gets all of them.
+      at::NoGradGuard no_grad;
+      for (int64_t root = 0; root < options_.shard_count; ++root) {
+        std::vector<at::Tensor> updated;
+        for (size_t k = 0; k < parameters_.size(); ++k)
+          if (owners_[k] == root)
+            updated.push_back(parameters_[k].second);
+        peers->broadcast(updated, root);
+      }
+    }
     report.loss += objective;
   }
   optimizer_->zero_grad();

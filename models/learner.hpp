@@ -38,6 +38,15 @@ struct learner_options {
   // learner's own under its weights before the first pass (what verl does; needed when the
   // generator samples in another precision).
   bool recompute_old_logprobs = false;
+  // The policy's and reference's weights and compute: float32, or bfloat16 with float32 master
+  // weights and moments in the optimizer (the policy must be loaded in this dtype). bf16 halves
+  // weights, gradients and activations; the masters keep updates of lr 5e-7 from vanishing below
+  // bf16's 8 bits of mantissa.
+  at::ScalarType dtype = at::kFloat;
+  // ZeRO-1: this learner's place among `shard_count` data-parallel learners that split the
+  // optimizer state (masters and moments) between them; 1 = every learner keeps all of it.
+  int64_t shard_rank = 0;
+  int64_t shard_count = 1;
   // Decoder layers recomputed in the backward (models/checkpointing.hpp); auto = on a GPU.
   enum class checkpointing { auto_, on, off } activation_checkpointing = checkpointing::auto_;
   // A pass whose loss or gradient norm is NaN/inf never reaches the optimizer. false: learn()
@@ -57,8 +66,10 @@ public:
   virtual int64_t size() const = 0;
   // In-place sum of a few statistics.
   virtual void sum(std::vector<double>& values) = 0;
-  // In-place sum of float32 tensors (the gradients), in buckets.
+  // In-place sum of floating-point tensors (the gradients), in float32 buckets.
   virtual void sum(const std::vector<at::Tensor>& tensors) = 0;
+  // Every rank's `tensors` become rank `root`'s (ZeRO-1: the parameters `root` updated).
+  virtual void broadcast(const std::vector<at::Tensor>& tensors, int64_t root) = 0;
   // One rank failed where the others go on into the next sum: end the whole job, saying why.
   [[noreturn]] virtual void abort(const std::string& why) = 0;
 };
@@ -71,7 +82,8 @@ public:
 
 class learner {
 public:
-  // `policy` becomes trainable (float32 parameters); `reference` is needed when beta > 0.
+  // `policy` becomes trainable (its parameters in options.dtype); `reference` is needed when
+  // beta > 0.
   learner(transformer policy, std::optional<transformer> reference, learner_options options);
 
   // GRPO on `batch`. With `peers`, `batch` is this rank's share of the rollout batch: the loss is
@@ -105,7 +117,8 @@ private:
   transformer policy_;
   std::optional<transformer> reference_;
   learner_options options_;
-  named_tensors parameters_; // the policy's, requiring gradients
+  named_tensors parameters_;    // the policy's, requiring gradients
+  std::vector<int64_t> owners_; // ZeRO-1: the learner that updates each parameter; empty = this
   std::unique_ptr<adamw> optimizer_;
   std::function<void(int64_t, int64_t)> progress_;
 };

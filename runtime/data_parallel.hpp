@@ -1,6 +1,7 @@
 // Data-parallel learners over MPI: the learner's sums (models::data_parallel) as all-reduces
 // over the learner ranks' communicator, gradients in float32 buckets of
-// cluster.weight_bucket_mb. Every rank gets the same sum, so the learners stay identical.
+// cluster.weight_bucket_mb. Every rank gets the same sum, so the learners stay identical; with
+// ZeRO-1 each learner then broadcasts the parameters it updated.
 #pragma once
 
 #include "models/learner.hpp"
@@ -16,6 +17,7 @@ public:
   }
   void sum(std::vector<double>& values) override;
   void sum(const std::vector<at::Tensor>& tensors) override;
+  void broadcast(const std::vector<at::Tensor>& tensors, int64_t root) override;
   [[noreturn]] void abort(const std::string& why) override {
     mpi_.abort(why);
   }

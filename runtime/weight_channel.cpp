@@ -199,7 +199,8 @@ void mpi_data_parallel::sum(const std::vector<at::Tensor>& tensors) {
   named_tensors stream;
   int64_t elements = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    PEDAGOGY_CHECK(tensors[i].scalar_type() == at::kFloat, "gradient sums are float32");
+    PEDAGOGY_CHECK(at::isFloatingType(tensors[i].scalar_type()),
+                   "gradient sums are of floating-point tensors");
     stream.emplace_back(std::to_string(i), tensors[i]);
     elements += tensors[i].numel();
   }
@@ -212,6 +213,29 @@ void mpi_data_parallel::sum(const std::vector<at::Tensor>& tensors) {
     mpi_.sum(learners_, bucket.data_ptr<float>(), static_cast<size_t>(bucket.numel()),
              "gradient sum");
     copy_weight_range(stream, begin, bucket, /*pack=*/false);
+  }
+}
+
+void mpi_data_parallel::broadcast(const std::vector<at::Tensor>& tensors, int64_t root) {
+  named_tensors stream;
+  int64_t elements = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    stream.emplace_back(std::to_string(i), tensors[i]);
+    elements += tensors[i].numel();
+  }
+  // Float32 buckets: a bf16 weight travels exactly and is rounded back to itself.
+  const int64_t per_bucket = bucket_bytes_ / static_cast<int64_t>(sizeof(float));
+  auto buffer = at::empty({std::min(per_bucket, std::max<int64_t>(elements, 1))},
+                          at::TensorOptions().dtype(at::kFloat));
+  for (int64_t begin = 0; begin < elements; begin += per_bucket) {
+    auto bucket = buffer.narrow(0, 0, std::min(per_bucket, elements - begin));
+    if (learners_.rank == root)
+      copy_weight_range(stream, begin, bucket, /*pack=*/true);
+    mpi_.broadcast(learners_, bucket.data_ptr<float>(),
+                   static_cast<size_t>(bucket.numel()) * sizeof(float), static_cast<int>(root),
+                   "optimizer shard weights");
+    if (learners_.rank != root)
+      copy_weight_range(stream, begin, bucket, /*pack=*/false);
   }
 }
 
