@@ -13,6 +13,7 @@
 //   7. rank 0 runs the step loop; the others serve their actors until rank 0 ends the job
 #include "actors/checkpoints.hpp"
 #include "actors/inspector_actor.hpp"
+#include "actors/memory_plan.hpp"
 #include "actors/placement.hpp"
 #include "actors/replica_router.hpp"
 #include "actors/setup.hpp"
@@ -100,9 +101,25 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   // The start of a job waits on ranks loading models and connecting: longer than a collective.
   const double startup_limit_s = 4 * mpi.collective_timeout_s();
   placement plan;
+  memory_plan memory;
   try {
     plan = plan_placement(cfg, me.world_size, has_cuda);
     check_inspect_config(cfg.inspect);
+    // Every rank computes the same plan; a rank on a GPU whose size is not configured assumes
+    // its own device's for every GPU rank (one kind of node per job).
+    const double own = device_capacity_bytes(cfg, me.device);
+    memory = plan_memory(
+      cfg, plan, shapes_from_config(cfg),
+      [&](int r) {
+        return cfg.cluster.device_memory_gib > 0 ||
+                   mpi.world()[static_cast<size_t>(r)].device.rfind("cuda", 0) == 0
+                 ? own
+                 : 0.0;
+      },
+      has_cuda);
+    if (root)
+      logger->info("memory plan per device:\n{}", memory.table());
+    check_memory_plan(memory);
   } catch (const input_error&) {
     if (root)
       throw;
@@ -286,6 +303,10 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
           mpi, learners, cfg.cluster.weight_bucket_mb * (int64_t{1} << 20));
       ls.index = index;
       ls.options = learner_options_from(cfg, total_steps);
+      if (cfg.train.shard_optimizer && plan.learners.size() > 1) {
+        ls.options.shard_rank = index;
+        ls.options.shard_count = static_cast<int64_t>(plan.learners.size());
+      }
       ls.spike = spike_options_from(cfg);
       mine.push_back({"learner", index, caf::actor_cast<caf::actor>(spawn_learner(system, ls))});
     }

@@ -5,6 +5,7 @@
 #include "actors/checkpoints.hpp"
 #include "actors/inspector_actor.hpp"
 #include "actors/learner_actor.hpp"
+#include "actors/memory_plan.hpp"
 #include "actors/rollout.hpp"
 #include "actors/run_folder.hpp"
 #include "actors/setup.hpp"
@@ -17,6 +18,7 @@
 #include "runtime/signals.hpp"
 #include "runtime/weight_channel.hpp"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -128,8 +130,14 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
 int train(const config::config& cfg, const std::string& resolved_toml, const train_options& opts) {
   if (ranks::launched_by_mpi() || cfg.cluster.mode == config::cluster_mode::mpi)
     return train_multi_rank(cfg, resolved_toml, opts);
-  plan_placement(cfg, 1); // refuses multi-rank knobs in one process
+  // Refuses multi-rank knobs in one process, and a plan that does not fit the device.
+  const auto where = plan_placement(cfg, 1);
   check_inspect_config(cfg.inspect);
+  const auto memory = plan_memory(
+    cfg, where, shapes_from_config(cfg),
+    [&](int) { return device_capacity_bytes(cfg, cfg.tutor.device); }, at::hasCUDA());
+  log::get("trainer")->info("memory plan:\n{}", memory.table());
+  check_memory_plan(memory);
   auto run = prepare_run(cfg, resolved_toml, opts);
   if (cfg.cluster.torch_threads > 0)
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));

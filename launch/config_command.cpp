@@ -1,10 +1,16 @@
 // `pedagogy config show`: prints the resolved config (file + overrides) as TOML that loads back.
+// `pedagogy config plan`: prints where a config puts every role and the memory each rank's device
+// must hold, from the models' config.json alone (no weights are read), and fails when it does
+// not fit cluster.device_memory_gib.
+#include "actors/memory_plan.hpp"
+#include "actors/placement.hpp"
 #include "config/config.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -35,6 +41,51 @@ int show(const show_options& opts) {
   return static_cast<int>(exit_code::ok);
 }
 
+struct plan_options {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  int world = 0;
+  bool cpu = false;
+};
+
+int plan(const plan_options& opts) {
+  const auto cfg = config::load_file(opts.config_path, opts.overrides);
+  int world = opts.world;
+  if (world <= 0) {
+    // Enough ranks for every rank the config names.
+    int64_t highest = 0;
+    for (const auto* role : {&cfg.tutor, &cfg.student, &cfg.judge})
+      for (int64_t r : role->ranks)
+        highest = std::max(highest, r);
+    for (int64_t r : cfg.cluster.learner_ranks)
+      highest = std::max(highest, r);
+    world = static_cast<int>(highest + 1);
+  }
+  const bool gpu = !opts.cpu;
+  const auto where = actors::plan_placement(cfg, world, gpu);
+  std::vector<ranks::rank_info> infos(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    auto& info = infos[static_cast<size_t>(r)];
+    info.rank = r;
+    info.world_size = world;
+    info.node = "(planned)";
+    info.device = gpu ? fmt::format("cuda:{}", r % 8) : "cpu";
+  }
+  const double capacity = cfg.cluster.device_memory_gib * 1024.0 * 1024.0 * 1024.0;
+  const auto memory = actors::plan_memory(
+    cfg, where, actors::shapes_from_config(cfg), [&](int) { return capacity; }, gpu);
+  std::cout << "placement (" << world << " ranks):\n"
+            << actors::placement_table(where, infos) << "\nmemory plan per device ("
+            << (capacity > 0
+                  ? fmt::format("cluster.device_memory_gib = {}", cfg.cluster.device_memory_gib)
+                  : std::string("device size not set: nothing checked"))
+            << "):\n"
+            << memory.table();
+  actors::check_memory_plan(memory);
+  std::cout << (capacity > 0 ? "the plan fits\n" : "");
+  return static_cast<int>(exit_code::ok);
+}
+
 } // namespace
 
 void add_config_command(CLI::App& app, command_action& action) {
@@ -51,6 +102,23 @@ void add_config_command(CLI::App& app, command_action& action) {
   show_cmd->callback([opts, &action] {
     action = [opts] {
       return show(*opts);
+    };
+  });
+
+  auto popts = std::make_shared<plan_options>();
+  auto* plan_cmd = config->add_subcommand(
+    "plan", "Print each rank's roles and the device memory they need (models' config.json only); "
+            "fails when a rank does not fit cluster.device_memory_gib");
+  plan_cmd->add_option("--config,-c", popts->config_path, "TOML config file")->required();
+  plan_cmd->add_option("--world", popts->world,
+                       "Ranks of the job (default: enough for every rank the config names)");
+  plan_cmd->add_flag("--cpu", popts->cpu, "Plan CPU ranks (default: one GPU per rank)");
+  plan_cmd->add_option(
+    "overrides", popts->overrides,
+    "Overrides section.key=value, applied in order (e.g. train.micro_batch_size=1)");
+  plan_cmd->callback([popts, &action] {
+    action = [popts] {
+      return plan(*popts);
     };
   });
 }

@@ -13,5 +13,7 @@ int64_t resident_bytes();
 // Memory in use on `device` ("cuda", "cuda:N") in bytes, as the driver counts it (every process
 // on the GPU); -1 for the CPU, or when the build has no CUDA or the device cannot be asked.
 int64_t device_used_bytes(const std::string& device);
+// The memory `device` has in all, in bytes; -1 as above.
+int64_t device_total_bytes(const std::string& device);
 
 } // namespace pedagogy::process_info

@@ -1,5 +1,6 @@
 // Which rank runs what: the placement a config asks for, refused (naming the knob) when it does
 // not fit the world before anything loads.
+#include "actors/memory_plan.hpp"
 #include "actors/placement.hpp"
 #include "config/config.hpp"
 #include "runtime/errors.hpp"
@@ -111,4 +112,91 @@ TEST_CASE("a frozen role on an HTTP endpoint has no ranks") {
   CHECK(refused_knob(preset("tiny-mpi.toml", {"student.backend=\"openai\"", "student.init=\"\"",
                                               "student.openai.base_url=\"http://127.0.0.1:9/v1\""}),
                      4) == "student.ranks");
+}
+
+namespace {
+
+// The 7B preset with the published shapes of its three models (tests/data/shapes).
+config::config paper_run(std::vector<std::string> overrides = {}) {
+  const auto shapes = std::filesystem::path(PEDAGOGY_SOURCE_DIR) / "tests/data/shapes";
+  overrides.insert(overrides.begin(),
+                   {"tutor.model=" + (shapes / "qwen2.5-7b-instruct").string(),
+                    "student.model=" + (shapes / "llama-3.1-8b-instruct").string(),
+                    "judge.model=" + (shapes / "qwen2.5-14b-instruct").string()});
+  return preset("qwen2.5-7b.toml", overrides);
+}
+
+memory_plan plan_of(const config::config& cfg, int world) {
+  const double capacity = cfg.cluster.device_memory_gib * 1024.0 * 1024.0 * 1024.0;
+  return plan_memory(
+    cfg, plan_placement(cfg, world, true), shapes_from_config(cfg), [&](int) { return capacity; },
+    true);
+}
+
+double gib_of(const rank_memory& r) {
+  return r.total() / (1024.0 * 1024.0 * 1024.0);
+}
+
+double item(const rank_memory& r, const std::string& starts_with) {
+  for (const auto& i : r.items)
+    if (i.what.rfind(starts_with, 0) == 0)
+      return i.bytes;
+  FAIL("no item ", starts_with);
+  return 0;
+}
+
+} // namespace
+
+TEST_CASE("the 7B preset's memory plan fits 8 GPUs of 79 GiB, and only with bf16, ZeRO-1 and "
+          "checkpointing") {
+  const auto cfg = paper_run();
+  const auto plan = plan_of(cfg, 8);
+  MESSAGE(plan.table());
+  REQUIRE(plan.ranks.size() == 8);
+  CHECK(plan.fits());
+  CHECK_NOTHROW(check_memory_plan(plan));
+  for (const auto& r : plan.ranks) {
+    CHECK(gib_of(r) < 79.0);
+    CHECK(gib_of(r) > 30.0); // every rank holds a model
+  }
+  // The tutor's 7.6 B parameters: bf16 weights and gradients, a quarter of 12 bytes each.
+  const auto& learner = plan.ranks[0];
+  const double p = 7'615'616'512.0; // Qwen2.5-7B: embeddings, 28 layers, lm_head
+  CHECK(item(learner, "learner weights") == doctest::Approx(2 * p));
+  CHECK(item(learner, "AdamW moments") == doctest::Approx(12 * p / 4));
+
+  // Each of the three is needed.
+  for (const auto& change : {"train.dtype=\"float32\"", "train.shard_optimizer=false",
+                             "train.activation_checkpointing=\"off\""}) {
+    CAPTURE(change);
+    const auto without = plan_of(paper_run({change}), 8);
+    CHECK_FALSE(without.fits());
+    CHECK_FALSE(without.ranks[0].fits());
+    try {
+      check_memory_plan(without);
+      FAIL("a plan that does not fit was accepted");
+    } catch (const input_error& e) {
+      CHECK(e.where() == "cluster.device_memory_gib");
+      CHECK(std::string(e.what()).find("rank 0 needs") != std::string::npos);
+    }
+  }
+  // A KV budget beyond the tutor's GPU is refused on the tutor's ranks only.
+  const auto greedy = plan_of(paper_run({"tutor.kv_cache_tokens=2000000"}), 8);
+  CHECK_FALSE(greedy.ranks[4].fits());
+  CHECK(greedy.ranks[0].fits());
+  CHECK(greedy.ranks[6].fits());
+}
+
+TEST_CASE("a CPU plan is printed but not checked") {
+  const auto cfg = preset("tiny.toml");
+  const auto plan = plan_memory(
+    cfg, plan_placement(cfg, 1), shapes_from_config(cfg), [](int) { return 0.0; }, false);
+  REQUIRE(plan.ranks.size() == 1);
+  CHECK(plan.fits());
+  CHECK(plan.table().find("trainer") != std::string::npos);
+  // fp32 on a CPU: weights 4 bytes a parameter, moments 8, no masters.
+  const auto& r = plan.ranks[0];
+  const double weights = item(r, "learner weights");
+  CHECK(weights > 0);
+  CHECK(item(r, "AdamW moments") == doctest::Approx(2 * weights));
 }
