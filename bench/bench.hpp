@@ -38,8 +38,15 @@ figures forward(const forward_options& options);
 
 struct generate_options {
   std::string preset = "base";   // model size (init-model presets)
+  std::filesystem::path model;   // a model directory to run instead of the preset ("" = preset)
   std::string dtype = "float32"; // "float32" or "bfloat16"
+  std::string device = "cpu";    // "cpu", "cuda" or "cuda:N"
   int threads = 0;               // 0 = one per core
+  std::vector<int64_t> concurrency = {1, 8, 32, 64}; // requests decoded together, one run each
+  int64_t prompt_tokens = 32;                        // per request of the concurrency runs
+  int64_t new_tokens = 32;                           // generated per request (no stop token)
+  int64_t max_batch_tokens = 512;                    // engine rows per forward
+  bool throughput_only = false;                      // skip the sessions and forks parts
 };
 figures generate(const generate_options& options);
 
@@ -57,6 +64,7 @@ figures classroom(const classroom_options& options);
 
 struct train_options {
   std::string preset = "small"; // learner model size (init-model presets)
+  std::string device = "cpu";   // "cpu", "cuda" or "cuda:N"
   int64_t sequences = 8;
   int64_t length = 256;
   int64_t micro_batch = 2;
@@ -65,20 +73,26 @@ struct train_options {
   int64_t vocab = 320;               // the learner model's vocabulary (logits memory grows with it)
   int64_t logprob_chunk = 1024;      // train.logprob_chunk_tokens; 0 = whole logits
   std::string checkpointing = "off"; // train.activation_checkpointing: on | off
+  std::string dtype = "float32";     // train.dtype: float32 | bfloat16 (fp32 masters)
   std::filesystem::path config = "config/tiny.toml"; // the pipeline timed (relative paths in it
                                                      // resolve from the working directory)
 };
 figures train(const train_options& options);
 
 struct sync_options {
-  double millions = 100;   // parameters moved per sync (Qwen2.5-0.5B: 494; 7B: 7615)
-  int64_t bucket_mb = 256; // cluster.weight_bucket_mb
-  int repeats = 3;         // timed syncs (best counts)
-  int round_trips = 2000;  // small actor requests timed, per placement
+  double millions = 100;         // parameters moved per sync (Qwen2.5-0.5B: 494; 7B: 7615)
+  int64_t bucket_mb = 256;       // cluster.weight_bucket_mb
+  int repeats = 3;               // timed syncs (best counts)
+  int round_trips = 2000;        // small actor requests timed, per placement; 0 = none
+  std::string device = "cpu";    // where the learner's and the generator's weights live
+  std::string dtype = "float32"; // the generator's weights: "float32" or "bfloat16"
+  bool local_only = false;       // only the in-process channels: no MPI, no actors
 };
 // Weight channels (local; mpi between ranks 0 and 1 when started with mpirun -np 2 or more)
 // against memcpy on this machine, and a small actor request's round trip in one process vs
 // across ranks (TLS, as training uses). Collective: every rank runs it; rank 0's figures count.
+// With local_only: one process, the local channel (and on a CUDA device the nccl channel's
+// single-rank loopback) against a plain copy on the device; MPI is never started.
 figures sync(const sync_options& options);
 
 struct ped_options {

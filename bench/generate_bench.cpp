@@ -2,15 +2,18 @@
 // throughput against concurrency, multi-turn sessions against re-sending the dialog, and n = 8
 // forked samples against 8 independent requests.
 #include "bench/bench.hpp"
+#include "bench/device.hpp"
 #include "models/engine.hpp"
 #include "models/init_model.hpp"
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
+#include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -45,39 +48,80 @@ void drain(engine& e) {
     e.step();
 }
 
+// A model directory's tokenizer, or the family's byte-level one when the directory has none (a
+// model written by transformers' save_pretrained): ids past a tokenizer decode to nothing.
+tokenizer tokenizer_for(const std::filesystem::path& dir, model_family family) {
+  if (std::filesystem::exists(dir / "tokenizer.json"))
+    return tokenizer::from_file(dir / "tokenizer.json");
+  return tokenizer::from_json(byte_level_tokenizer_json(family), "byte-level");
+}
+
 } // namespace
 
 figures generate(const generate_options& options) {
   const int threads =
     options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   at::set_num_threads(threads);
-  auto tok = tokenizer::from_json(byte_level_tokenizer_json(model_family::qwen2), "byte-level");
-  auto config = preset_config(model_family::qwen2, options.preset, 320);
+  const auto device = parse_device(options.device, "flag --device");
   const at::ScalarType dtype = options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
-  auto model = transformer::random(config, 0, at::kCPU, dtype);
+  const bool from_dir = !options.model.empty();
+  auto model = from_dir
+                 ? transformer::load(options.model, device, dtype)
+                 : transformer::random(preset_config(model_family::qwen2, options.preset, 320), 0,
+                                       device, dtype);
+  const auto& config = model.config();
+  if (config.vocab_size < 122) // text_tokens() uses ids 32..121
+    throw input_error(
+      options.model.string(),
+      fmt::format("a vocabulary of {} is too small for the bench's prompts", config.vocab_size),
+      "use a model with at least 122 tokens");
+  auto tok = from_dir
+               ? tokenizer_for(options.model, config.family)
+               : tokenizer::from_json(byte_level_tokenizer_json(model_family::qwen2), "byte-level");
   engine_options eo;
-  eo.max_batch_sequences = 256;
-  eo.max_batch_tokens = 512;
+  int64_t most = 0;
+  for (int64_t c : options.concurrency)
+    most = std::max(most, c);
+  eo.max_batch_sequences = std::max<int64_t>(256, most);
+  eo.max_batch_tokens = options.max_batch_tokens;
 
   figures f;
-  f.title = fmt::format("bench generate: {} model ({:.1f}M parameters, {}), CPU, {} thread(s)",
-                        options.preset, config.parameter_count() / 1e6, options.dtype, threads);
+  f.title =
+    fmt::format("bench generate: {} model ({:.1f}M parameters, {}), {}, {} thread(s)",
+                from_dir ? options.model.string() : options.preset, config.parameter_count() / 1e6,
+                options.dtype, device.is_cpu() ? std::string("CPU") : device.str(), threads);
+  f.add("parameters_millions", static_cast<double>(config.parameter_count()) / 1e6);
 
-  // Throughput against concurrency: c requests of 32 prompt and 32 new tokens each.
+  if (!device.is_cpu()) { // the first forwards on a GPU pay for kernel and library set-up
+    engine e(model, tok, eo);
+    e.submit(request(text_tokens(options.prompt_tokens, 0), 4, 0));
+    drain(e);
+    synchronize(device);
+  }
+
+  // Throughput against concurrency: c requests of `prompt_tokens` prompt and `new_tokens` new
+  // tokens each.
   double single = 0;
-  for (int64_t c : {1, 8, 32, 64}) {
+  for (int64_t c : options.concurrency) {
     engine e(model, tok, eo);
     for (int64_t i = 0; i < c; ++i)
-      e.submit(request(text_tokens(32, i), 32, static_cast<uint64_t>(i)));
+      e.submit(request(text_tokens(options.prompt_tokens, i), options.new_tokens,
+                       static_cast<uint64_t>(i)));
     const auto start = std::chrono::steady_clock::now();
     drain(e);
+    synchronize(device);
     const double rate = static_cast<double>(e.stats().generated) / seconds_since(start);
     f.add(fmt::format("tokens_per_s_concurrency_{}", c), rate);
     if (c == 1)
       single = rate;
-    if (c == 32)
+    if (c == 32 && single > 0)
       f.add("speedup_32_vs_1", rate / single);
   }
+  f.notes.push_back(
+    fmt::format("concurrency c: c requests of {} prompt + {} generated tokens, temperature 1",
+                options.prompt_tokens, options.new_tokens));
+  if (options.throughput_only)
+    return f;
 
   // Eight dialogs of eight turns: each turn adds 24 tokens and generates 16. With sessions a turn
   // prefills its new tokens; without, the whole dialog is sent again.
@@ -133,7 +177,6 @@ figures generate(const generate_options& options) {
   auto [independent_prefill, independent_time] = fork_run(false);
   f.add("fork_prefill_reduction", static_cast<double>(independent_prefill) / fork_prefill);
   f.add("fork_speedup", independent_time / fork_time);
-  f.notes.push_back("concurrency c: c requests of 32 prompt + 32 generated tokens, temperature 1");
   f.notes.push_back("sessions: 8 dialogs x 8 turns, +24 tokens and 16 generated per turn");
   f.notes.push_back("fork: n = 8 samples of a 256-token prompt vs 8 requests, 16 tokens each");
   return f;

@@ -3,10 +3,20 @@
 // The weights are float32 tensors of 4 M elements each (a 7B model's largest are 0.5-0.8 G
 // elements; bucketing makes the size of one tensor matter little). Throughput counts the bytes of
 // the weights once per sync: a broadcast to more tutors moves them more often.
+//
+// With --local-only the bench stays in one process and never starts MPI: the local channel
+// between a learner's float32 weights and a generator's (float32 or bfloat16) on one device, as
+// a single-GPU run syncs, against a plain copy of the same bytes on that device; on a CUDA device
+// also the nccl channel's path through a single-rank communicator (pack, broadcast, unpack).
 #include "bench/bench.hpp"
+#include "bench/device.hpp"
+#include "runtime/errors.hpp"
 #include "runtime/job_tls.hpp"
 #include "runtime/mpi_service.hpp"
 #include "runtime/weight_channel.hpp"
+#ifdef PEDAGOGY_HAVE_CUDA
+#include "runtime/nccl_channel.hpp"
+#endif
 
 #include <ATen/ATen.h>
 #include <caf/all.hpp>
@@ -33,15 +43,86 @@ double since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
-named_tensors weights(double millions, float value) {
+named_tensors weights(double millions, float value,
+                      at::TensorOptions options = at::TensorOptions(at::kFloat)) {
   named_tensors out;
   auto left = static_cast<int64_t>(millions * 1e6);
   for (int i = 0; left > 0; ++i) {
     const int64_t n = std::min<int64_t>(left, 4 << 20);
-    out.emplace_back(fmt::format("layer.{:04d}.weight", i), at::full({n}, value));
+    out.emplace_back(fmt::format("layer.{:04d}.weight", i), at::full({n}, value, options));
     left -= n;
   }
   return out;
+}
+
+// The last element of a generator's weights, back on the host as float32.
+float last_value(const named_tensors& target) {
+  return target.back().second[-1].to(at::kCPU, at::kFloat).item<float>();
+}
+
+// One process on one device: the weight syncs a single-GPU run makes (see the file comment).
+figures sync_local(const sync_options& options) {
+  const auto device = parse_device(options.device, "flag --device");
+  const auto dtype = options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  figures f;
+  f.title = fmt::format("weight sync in one process on {} (learner float32, generator {})",
+                        device.is_cpu() ? std::string("CPU") : device.str(), options.dtype);
+  const auto on_device = at::TensorOptions(at::kFloat).device(device);
+  const auto source = weights(options.millions, 1.5f, on_device);
+  auto target = weights(options.millions, 0.0f, on_device.dtype(dtype));
+  const double bytes = options.millions * 1e6 * 4;
+  f.add("parameters_millions", options.millions);
+  f.add("bytes_gb", bytes / 1e9);
+  auto best_of = [&](const std::function<void(int)>& sync) {
+    double best = 1e30;
+    for (int r = 0; r < options.repeats; ++r) {
+      synchronize(device);
+      const auto start = clock_type::now();
+      sync(r);
+      synchronize(device);
+      best = std::min(best, since(start));
+    }
+    return best;
+  };
+
+  // The ceiling: one copy of a float32 tensor of the same bytes (at most 1 GB) on the device.
+  {
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(options.millions * 1e6), 256 << 20);
+    auto from = at::ones({n}, on_device), to = at::empty({n}, on_device);
+    const double seconds = best_of([&](int) { to.copy_(from); });
+    f.add("device_copy_gb_per_s", static_cast<double>(n) * 4 / seconds / 1e9);
+  }
+
+  // local: the learner's snapshot, then the copy into the generator's weights (with the cast).
+  {
+    local_weight_channel channel(1, std::chrono::minutes(5));
+    const double seconds = best_of([&](int r) {
+      channel.offer(source, r);
+      channel.take(target, r);
+    });
+    if (last_value(target) != 1.5f)
+      throw std::runtime_error("the local channel delivered wrong weights");
+    f.add("local_sync_s", seconds);
+    f.add("local_gb_per_s", bytes / seconds / 1e9);
+  }
+
+  // nccl: the same buckets the mpi and nccl channels cut, through a one-rank NCCL broadcast.
+  // Each call sets up its communicator, so this is an upper bound of a sync's cost.
+#ifdef PEDAGOGY_HAVE_CUDA
+  if (device.is_cuda() && nccl_usable()) {
+    const double seconds =
+      best_of([&](int) { nccl_loopback(source, target, device.index(), options.bucket_mb << 20); });
+    f.add("nccl_loopback_sync_s", seconds);
+    f.add("nccl_loopback_gb_per_s", bytes / seconds / 1e9);
+  } else {
+    f.notes.push_back("nccl loopback: needs a CUDA device");
+  }
+#else
+  f.notes.push_back("nccl loopback: this build has no CUDA/NCCL");
+#endif
+  if (device.is_cuda())
+    f.add("device_memory_mb", device_memory_mb(device));
+  return f;
 }
 
 // Mean microseconds of `n` request/reply round trips to `echo`, between two actors (a pinger
@@ -94,6 +175,13 @@ caf::behavior echo_behaviour() {
 } // namespace
 
 figures sync(const sync_options& options) {
+  if (options.local_only)
+    return sync_local(options);
+  if (options.device != "cpu")
+    throw input_error("flag --device", "the mpi channel's bench runs on the CPU",
+                      "add --local-only to time the weight sync on a device");
+  const auto tutor_dtype =
+    at::TensorOptions(options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
   mpi::service mpi(/*collective_timeout_s=*/600);
   const auto& me = mpi.self();
   const auto& world = mpi.world_comm();
@@ -123,7 +211,7 @@ figures sync(const sync_options& options) {
   // local: a snapshot of the learner's tensors, then the copy into the tutor's.
   {
     local_weight_channel channel(1, std::chrono::minutes(5));
-    auto target = weights(options.millions, 0.0f);
+    auto target = weights(options.millions, 0.0f, tutor_dtype);
     double best = 1e30;
     for (int r = 0; r < options.repeats; ++r) {
       const auto start = clock_type::now();
@@ -140,7 +228,7 @@ figures sync(const sync_options& options) {
   if (me.world_size >= 2) {
     if (pair.member()) {
       mpi_weight_channel channel(mpi, pair, options.bucket_mb << 20, 0, std::chrono::minutes(5));
-      auto target = weights(options.millions, 0.0f);
+      auto target = weights(options.millions, 0.0f, tutor_dtype);
       double best = 1e30;
       for (int r = 0; r < options.repeats; ++r) {
         mpi.barrier(pair, "bench start");
@@ -152,7 +240,7 @@ figures sync(const sync_options& options) {
         mpi.barrier(pair, "bench end"); // the sync ends when the tutor has it
         best = std::min(best, since(start));
       }
-      if (pair.rank == 1 && target.back().second[0].item<float>() != 1.5f)
+      if (pair.rank == 1 && last_value(target) != 1.5f)
         throw std::runtime_error("the mpi channel delivered wrong weights");
       f.add("mpi_sync_s", best);
       f.add("mpi_gb_per_s", bytes / best / 1e9);
@@ -164,7 +252,7 @@ figures sync(const sync_options& options) {
   f.notes.push_back("nccl channel: not measured here (it needs a GPU per rank)");
 
   // Actor round trips: one process, then rank 0 to rank 1 over the job's TLS network layer.
-  {
+  if (options.round_trips > 0) {
     std::string blob;
     if (me.rank == 0)
       blob = job_tls::to_blob(job_tls::create("bench"));

@@ -3,6 +3,7 @@
 // training steps (rollout, learn, weight sync, checkpoint) on the tiny preset's pipeline.
 #include "actors/trainer.hpp"
 #include "bench/bench.hpp"
+#include "bench/device.hpp"
 #include "bench/tiny_run.hpp"
 #include "classroom/problem_generator.hpp"
 #include "config/config.hpp"
@@ -87,6 +88,7 @@ figures train(const train_options& options) {
   const int threads =
     options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   at::set_num_threads(threads);
+  const auto device = parse_device(options.device, "flag --device");
   figures f;
 
   // 1. The learner alone.
@@ -99,28 +101,36 @@ figures train(const train_options& options) {
   lo.activation_checkpointing = options.checkpointing == "on"
                                   ? models::learner_options::checkpointing::on
                                   : models::learner_options::checkpointing::off;
-  models::learner learner(models::transformer::random(config, 0, at::kCPU, at::kFloat),
-                          std::nullopt, lo);
+  lo.dtype = options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  models::learner learner(models::transformer::random(config, 0, device, lo.dtype), std::nullopt,
+                          lo);
   const auto batch = synthetic(options.sequences, options.length, options.vocab);
   learner.learn({batch.front()}); // warm-up
+  synchronize(device);
   const auto start = clock_type::now();
   const auto report = learner.learn(batch);
+  synchronize(device); // the last AdamW step may still be queued on a GPU
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   const double tokens = static_cast<double>(options.sequences * options.length);
   f.title = fmt::format("bench train: learner on a {} model ({:.1f}M parameters, vocabulary {}, "
-                        "fp32, CPU, {} thread(s)): {} sequences x {} tokens, micro-batch {}, "
+                        "{}, {}, {} thread(s)): {} sequences x {} tokens, micro-batch {}, "
                         "log-prob chunk {}, checkpointing {}; then {} tiny training steps",
-                        options.preset, config.parameter_count() / 1e6, options.vocab, threads,
+                        options.preset, config.parameter_count() / 1e6, options.vocab,
+                        options.dtype == "bfloat16" ? "bf16 with fp32 masters" : "fp32",
+                        device.is_cpu() ? std::string("CPU") : device.str(), threads,
                         options.sequences, options.length, options.micro_batch,
                         options.logprob_chunk, options.checkpointing, options.steps);
   f.add("learner_tokens_per_s", tokens / seconds);
   f.add("learner_trained_tokens_per_s", report.trained_tokens / seconds);
   f.add("learner_seconds", seconds);
+  f.add("parameters_millions", static_cast<double>(config.parameter_count()) / 1e6);
   // The process's peak resident memory so far: model, optimizer and the learner's steps (run
   // the bench once per setting to compare them).
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
   f.add("peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0);
+  if (device.is_cuda())
+    f.add("device_memory_mb", device_memory_mb(device));
 
   // 2. Whole steps of the tiny pipeline.
   if (options.steps > 0) {

@@ -57,6 +57,28 @@ void add_bench_command(CLI::App& app, command_action& action) {
     ->capture_default_str();
   generate->add_option("--threads", g->threads, "Intra-op threads (0 = one per core)")
     ->capture_default_str();
+  generate->add_option("--device", g->device, "cpu, cuda or cuda:N")->capture_default_str();
+  generate
+    ->add_option("--model", g->model,
+                 "Run this model directory (e.g. from init-model) instead of --preset")
+    ->check(CLI::ExistingDirectory);
+  generate
+    ->add_option("--concurrency", g->concurrency,
+                 "Requests decoded together, one timed run per value (comma-separated)")
+    ->delimiter(',')
+    ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+    ->capture_default_str();
+  generate->add_option("--prompt-tokens", g->prompt_tokens, "Prompt tokens per request")
+    ->check(CLI::Range(int64_t{1}, int64_t{8192}))
+    ->capture_default_str();
+  generate->add_option("--new-tokens", g->new_tokens, "Generated tokens per request")
+    ->check(CLI::Range(int64_t{1}, int64_t{8192}))
+    ->capture_default_str();
+  generate->add_option("--max-batch-tokens", g->max_batch_tokens, "Engine rows per forward")
+    ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+    ->capture_default_str();
+  generate->add_flag("--throughput-only", g->throughput_only,
+                     "Measure only tokens/s against concurrency (no sessions or forks part)");
   generate->add_flag("--json", *json, "Print one JSON object");
   generate->callback([g, json, &action] {
     action = [g, json] {
@@ -99,6 +121,8 @@ void add_bench_command(CLI::App& app, command_action& action) {
     ->capture_default_str();
   train->add_option("--threads", tr->threads, "Intra-op threads (0 = one per core)")
     ->capture_default_str();
+  train->add_option("--device", tr->device, "cpu, cuda or cuda:N (the learner alone)")
+    ->capture_default_str();
   train->add_option("--vocab", tr->vocab, "Vocabulary of the learner's model")
     ->capture_default_str()
     ->check(CLI::Range(int64_t{64}, int64_t{262144}));
@@ -110,6 +134,9 @@ void add_bench_command(CLI::App& app, command_action& action) {
   train->add_option("--checkpointing", tr->checkpointing, "Recompute each layer in the backward")
     ->capture_default_str()
     ->check(CLI::IsMember({"on", "off"}));
+  train->add_option("--dtype", tr->dtype, "Learner weights and compute (bf16 keeps fp32 masters)")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"float32", "bfloat16"}));
   train->add_option("--config", tr->config, "Config of the timed pipeline")->capture_default_str();
   train->add_flag("--json", *json, "Print one JSON object");
   train->callback([tr, json, &action] {
@@ -129,8 +156,18 @@ void add_bench_command(CLI::App& app, command_action& action) {
   sync->add_option("--bucket-mb", sy->bucket_mb, "Broadcast bucket size (cluster.weight_bucket_mb)")
     ->capture_default_str();
   sync->add_option("--repeats", sy->repeats, "Timed syncs (best counts)")->capture_default_str();
-  sync->add_option("--round-trips", sy->round_trips, "Actor requests timed per placement")
+  sync
+    ->add_option("--round-trips", sy->round_trips, "Actor requests timed per placement (0 = none)")
+    ->check(CLI::NonNegativeNumber)
     ->capture_default_str();
+  sync->add_option("--device", sy->device, "cpu, cuda or cuda:N (with --local-only)")
+    ->capture_default_str();
+  sync->add_option("--dtype", sy->dtype, "The generator's weights: float32 or bfloat16")
+    ->check(CLI::IsMember({"float32", "bfloat16"}))
+    ->capture_default_str();
+  sync->add_flag("--local-only", sy->local_only,
+                 "Only the in-process weight sync on --device (no MPI, no actors): the local "
+                 "channel, and on a GPU the nccl channel's one-rank loopback");
   sync->add_flag("--json", *json, "Print one JSON object");
   sync->callback([sy, json, &action] {
     action = [sy, json] {

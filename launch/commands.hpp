@@ -26,6 +26,9 @@ void add_config_command(CLI::App& app, command_action& action);
 // `pedagogy init-model`, `pedagogy tokenize` and `pedagogy chat-template`.
 void add_model_commands(CLI::App& app, command_action& action);
 
+// `pedagogy logits`: a model's logits for given ids, for comparisons with other implementations.
+void add_logits_command(CLI::App& app, command_action& action);
+
 // `pedagogy grade`.
 void add_grade_command(CLI::App& app, command_action& action);
 

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   pedagogy::launch::command_action action;
   pedagogy::launch::add_config_command(app, action);
   pedagogy::launch::add_model_commands(app, action);
+  pedagogy::launch::add_logits_command(app, action);
   pedagogy::launch::add_grade_command(app, action);
   pedagogy::launch::add_problems_command(app, action);
   pedagogy::launch::add_rollout_command(app, action);
