@@ -6,6 +6,8 @@
 #   inspect_ranks  the inspector on rank 0 shows every rank's actors with their rank, and the
 #                  actors of a rank killed with SIGKILL as unresponsive (mpirun --enable-recovery
 #                  keeps rank 0 alive, and the inspector lingers after the job stops itself)
+#   zero1_resume   two learners with ZeRO-1 take the unsharded run's steps; resume from their
+#                  shards is exact
 #   kill_rank      SIGKILL to the tutor's rank mid-rollout ends the whole job, non-zero, with the
 #                  launcher naming the rank; the checkpoint before it is intact and --resume
 #                  finishes the run
@@ -193,6 +195,36 @@ assert len(step1) == 4, len(step1)
 assert all(r["weights_version"] == 1 and r["status"] == "ok" for r in step1), step1
 PY
     echo "ok: 2 tutor replicas and 2 learners trained 2 steps"
+    ;;
+  zero1_resume)
+    # Two learners (ranks 2 and 3) splitting the optimizer state (ZeRO-1, the default) take the
+    # same steps as two that each keep all of it; each writes its shard into the checkpoint, and
+    # a run stopped after step 1 and resumed ends with the same weights and state, bit for bit.
+    zero=(--config config/tiny-mpi.toml "${common[@]}" student.ranks=[0] tutor.ranks=[1]
+          cluster.learner_ranks=[2,3] tutor.model="$work/w/tutor" student.model="$work/w/student")
+    for run in sharded:true full:false; do
+      name=${run%%:*}
+      timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --force "${zero[@]}" \
+        train.max_steps=2 train.shard_optimizer=${run##*:} logging.run_dir="$work/$name" \
+        > "$work/$name.log" 2>&1 || { tail -20 "$work/$name.log"; fail "$name run failed"; }
+    done
+    grep -q "memory plan per device" "$work/sharded.log" || fail "no memory plan printed"
+    last=checkpoints/step-000002
+    [ -f "$work/sharded/$last/optimizer.shard-1.safetensors" ] || fail "no shard of learner 1"
+    [ ! -e "$work/full/$last/optimizer.shard-1.safetensors" ] || fail "a shard without ZeRO-1"
+    cmp "$work/sharded/$last/model.safetensors" "$work/full/$last/model.safetensors" ||
+      fail "ZeRO-1 changed the weights"
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --force "${zero[@]}" \
+      train.max_steps=1 logging.run_dir="$work/resumed" > "$work/first.log" 2>&1 ||
+      { tail -20 "$work/first.log"; fail "first half failed"; }
+    timeout 600 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --resume "${zero[@]}" \
+      train.max_steps=2 logging.run_dir="$work/resumed" > "$work/second.log" 2>&1 ||
+      { tail -20 "$work/second.log"; fail "--resume failed"; }
+    grep -q "resuming from" "$work/second.log" || fail "did not resume"
+    for file in model.safetensors optimizer.safetensors optimizer.shard-1.safetensors; do
+      cmp "$work/sharded/$last/$file" "$work/resumed/$last/$file" || fail "resumed $file differs"
+    done
+    echo "ok: ZeRO-1 equals full optimizer state; resumed from shards bit for bit"
     ;;
   placement_refused)
     # tiny-mpi needs 4 ranks: on 2 its learner's rank does not exist. Refused on every rank
