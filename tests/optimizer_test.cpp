@@ -7,6 +7,7 @@
 #include "runtime/errors.hpp"
 #include "torch_doctest.hpp"
 
+#include <fmt/format.h>
 #include <torch/optim/adamw.h> // only here, as the reference implementation
 #include <unistd.h>
 
@@ -28,10 +29,10 @@ named_tensors parameters(at::ScalarType dtype = at::kFloat) {
   const std::vector<std::vector<int64_t>> shapes{{8, 4}, {4}, {6, 6}, {3, 2}, {10}, {5, 3}};
   for (size_t i = 0; i < shapes.size(); ++i) {
     const auto n = static_cast<double>(i + 1);
-    out.emplace_back("p" + std::to_string(i), at::linspace(-n, n, c10::multiply_integers(shapes[i]))
-                                                .view(shapes[i])
-                                                .to(dtype)
-                                                .set_requires_grad(true));
+    out.emplace_back(fmt::format("p{}", i), at::linspace(-n, n, c10::multiply_integers(shapes[i]))
+                                              .view(shapes[i])
+                                              .to(dtype)
+                                              .set_requires_grad(true));
   }
   return out;
 }
@@ -228,7 +229,7 @@ TEST_CASE("ZeRO-1 shards: every parameter has one owner, shards balance, and tog
 
 TEST_CASE("sharded optimizer checkpoints resume on another number of learners") {
   const auto dir = std::filesystem::temp_directory_path() /
-                   ("pedagogy-optimizer-shards-" + std::to_string(::getpid()));
+                   fmt::format("pedagogy-optimizer-shards-{}", ::getpid());
   std::filesystem::remove_all(dir);
   const auto model =
     transformer::random(preset_config(model_family::qwen2, "tiny", 320), 3, at::kCPU, at::kFloat);

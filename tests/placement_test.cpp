@@ -6,6 +6,7 @@
 #include "runtime/errors.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <filesystem>
 
@@ -120,9 +121,9 @@ namespace {
 config::config paper_run(std::vector<std::string> overrides = {}) {
   const auto shapes = std::filesystem::path(PEDAGOGY_SOURCE_DIR) / "tests/data/shapes";
   overrides.insert(overrides.begin(),
-                   {"tutor.model=" + (shapes / "qwen2.5-7b-instruct").string(),
-                    "student.model=" + (shapes / "llama-3.1-8b-instruct").string(),
-                    "judge.model=" + (shapes / "qwen2.5-14b-instruct").string()});
+                   {fmt::format("tutor.model={}", (shapes / "qwen2.5-7b-instruct").string()),
+                    fmt::format("student.model={}", (shapes / "llama-3.1-8b-instruct").string()),
+                    fmt::format("judge.model={}", (shapes / "qwen2.5-14b-instruct").string())});
   return preset("qwen2.5-7b.toml", overrides);
 }
 
