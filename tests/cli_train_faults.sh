@@ -92,9 +92,9 @@ case $case in
     [ $rc -eq 2 ] && [[ $err == *"another pedagogy run"* ]] || fail "shared checkpoint.dir: $rc $err"
     ;;
   full_disk)
-    # RLIMIT_FSIZE makes writes past 4 KiB fail (EFBIG) as a full disk would (ENOSPC); the models
-    # are made first, without the limit. config.toml (~3 KiB) fits; dialogs.jsonl (~4 KiB a step)
-    # passes the limit in step 2, metrics.jsonl (~0.7 KiB a step) in step 6, before the log does.
+    # RLIMIT_FSIZE makes writes past 6 KiB fail (EFBIG) as a full disk would (ENOSPC); the models
+    # are made first, without the limit. config.toml (~4 KiB) fits; dialogs.jsonl (~4 KiB a step)
+    # passes the limit in step 2, metrics.jsonl (~0.7 KiB a step) in step 9, before the log does.
     # The checkpoint would pass it too, so none is saved before the end.
     train train.max_steps=1 logging.run_dir="$work/warmup" > /dev/null 2>&1 || fail "warm-up run"
     for target in dialogs metrics; do
@@ -102,7 +102,7 @@ case $case in
       extra=()
       [ $target = metrics ] && extra=(logging.save_dialogs=false)
       set +e
-      err=$( (ulimit -f 4; exec "$pedagogy" train "${common[@]}" logging.run_dir="$run" \
+      err=$( (ulimit -f 6; exec "$pedagogy" train "${common[@]}" logging.run_dir="$run" \
         train.max_steps=12 checkpoint.every_steps=0 "${extra[@]}") 2>&1 >/dev/null)
       rc=$?
       set -e
