@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 using namespace pedagogy::models;
 
@@ -287,4 +288,51 @@ TEST_CASE("old log-probs: recomputed or behaviour give one update in fp32, and o
   // behaviour_kl reports the gap either way.
   CHECK(stale.behaviour_kl == doctest::Approx(-0.5).epsilon(1e-3));
   CHECK(fresh_ratio.behaviour_kl == doctest::Approx(-0.5).epsilon(1e-3));
+}
+
+TEST_CASE("a bf16 learner takes the fp32 learner's step: same direction, same size, within 5%") {
+  const auto batch = rollouts();
+  learner full(fresh(), std::nullopt, options(2));
+  auto o = options(2);
+  o.dtype = at::kBFloat16;
+  learner half(transformer::random(tiny, 21, at::kCPU, at::kBFloat16), std::nullopt, o);
+  const auto start16 = half.policy().named_parameters();
+  std::vector<at::Tensor> before16;
+  for (const auto& [name, p] : start16)
+    before16.push_back(p.to(at::kFloat));
+  const auto a = full.learn(batch);
+  const auto b = half.learn(batch);
+  MESSAGE("loss fp32 ", a.loss, " bf16 ", b.loss, "; grad norm fp32 ", a.grad_norm, " bf16 ",
+          b.grad_norm);
+  CHECK(b.loss == doctest::Approx(a.loss).epsilon(0.05));
+  CHECK(b.grad_norm == doctest::Approx(a.grad_norm).epsilon(0.05));
+  CHECK(std::abs(b.behaviour_kl) < 0.05); // sampled by the fp32 engine, learned in bf16
+
+  // The update of the bf16 learner's float32 masters against the fp32 learner's update.
+  std::map<std::string, at::Tensor> state;
+  for (const auto& [name, t] : half.optimizer().state())
+    state[name] = t;
+  const auto start32 = fresh().named_parameters();
+  const auto end32 = full.policy().named_parameters();
+  std::vector<at::Tensor> d32, d16;
+  double rounding_gap = 0;
+  for (size_t i = 0; i < end32.size(); ++i) {
+    const auto& master = state.at("master." + end32[i].first);
+    d32.push_back((end32[i].second - start32[i].second).flatten());
+    d16.push_back((master - before16[i]).flatten());
+    rounding_gap =
+      std::max(rounding_gap, (half.policy().named_parameters()[i].second.to(at::kFloat) -
+                              master.to(at::kBFloat16).to(at::kFloat))
+                               .abs()
+                               .max()
+                               .item<double>());
+  }
+  const at::Tensor u = at::cat(d32), v = at::cat(d16);
+  const double cosine = (u * v).sum().item<double>() / (u.norm() * v.norm()).item<double>();
+  const double ratio = v.norm().item<double>() / u.norm().item<double>();
+  MESSAGE("update cosine ", cosine, ", norm ratio bf16/fp32 ", ratio);
+  CHECK(cosine > 0.95);
+  CHECK(ratio == doctest::Approx(1.0).epsilon(0.05));
+  CHECK(rounding_gap == 0.0);            // the bf16 weights are the rounded masters
+  CHECK(u.norm().item<double>() > 1e-3); // the step did something
 }
