@@ -195,48 +195,51 @@ void mpi_data_parallel::sum(std::vector<double>& values) {
   mpi_.sum(learners_, values.data(), values.size(), "learner statistics");
 }
 
-void mpi_data_parallel::sum(const std::vector<at::Tensor>& tensors) {
+namespace {
+
+// `tensors` as one stream of float32 elements in buckets of `bucket_bytes`: move(stream, begin,
+// bucket) for each bucket, in order (the same on every rank, as collectives need).
+template <class Move>
+void in_float_buckets(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, Move&& move) {
   named_tensors stream;
   int64_t elements = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     PEDAGOGY_CHECK(at::isFloatingType(tensors[i].scalar_type()),
-                   "gradient sums are of floating-point tensors");
+                   "learner collectives move floating-point tensors");
     stream.emplace_back(std::to_string(i), tensors[i]);
     elements += tensors[i].numel();
   }
-  const int64_t per_bucket = bucket_bytes_ / static_cast<int64_t>(sizeof(float));
+  const int64_t per_bucket = bucket_bytes / static_cast<int64_t>(sizeof(float));
   auto buffer = at::empty({std::min(per_bucket, std::max<int64_t>(elements, 1))},
                           at::TensorOptions().dtype(at::kFloat));
-  for (int64_t begin = 0; begin < elements; begin += per_bucket) {
-    auto bucket = buffer.narrow(0, 0, std::min(per_bucket, elements - begin));
-    copy_weight_range(stream, begin, bucket, /*pack=*/true);
-    mpi_.sum(learners_, bucket.data_ptr<float>(), static_cast<size_t>(bucket.numel()),
-             "gradient sum");
-    copy_weight_range(stream, begin, bucket, /*pack=*/false);
-  }
+  for (int64_t begin = 0; begin < elements; begin += per_bucket)
+    move(stream, begin, buffer.narrow(0, 0, std::min(per_bucket, elements - begin)));
+}
+
+} // namespace
+
+void mpi_data_parallel::sum(const std::vector<at::Tensor>& tensors) {
+  in_float_buckets(tensors, bucket_bytes_,
+                   [&](const named_tensors& stream, int64_t begin, const at::Tensor& bucket) {
+                     copy_weight_range(stream, begin, bucket, /*pack=*/true);
+                     mpi_.sum(learners_, bucket.data_ptr<float>(),
+                              static_cast<size_t>(bucket.numel()), "gradient sum");
+                     copy_weight_range(stream, begin, bucket, /*pack=*/false);
+                   });
 }
 
 void mpi_data_parallel::broadcast(const std::vector<at::Tensor>& tensors, int64_t root) {
-  named_tensors stream;
-  int64_t elements = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    stream.emplace_back(std::to_string(i), tensors[i]);
-    elements += tensors[i].numel();
-  }
   // Float32 buckets: a bf16 weight travels exactly and is rounded back to itself.
-  const int64_t per_bucket = bucket_bytes_ / static_cast<int64_t>(sizeof(float));
-  auto buffer = at::empty({std::min(per_bucket, std::max<int64_t>(elements, 1))},
-                          at::TensorOptions().dtype(at::kFloat));
-  for (int64_t begin = 0; begin < elements; begin += per_bucket) {
-    auto bucket = buffer.narrow(0, 0, std::min(per_bucket, elements - begin));
-    if (learners_.rank == root)
-      copy_weight_range(stream, begin, bucket, /*pack=*/true);
-    mpi_.broadcast(learners_, bucket.data_ptr<float>(),
-                   static_cast<size_t>(bucket.numel()) * sizeof(float), static_cast<int>(root),
-                   "optimizer shard weights");
-    if (learners_.rank != root)
-      copy_weight_range(stream, begin, bucket, /*pack=*/false);
-  }
+  in_float_buckets(tensors, bucket_bytes_,
+                   [&](const named_tensors& stream, int64_t begin, const at::Tensor& bucket) {
+                     if (learners_.rank == root)
+                       copy_weight_range(stream, begin, bucket, /*pack=*/true);
+                     mpi_.broadcast(learners_, bucket.data_ptr<float>(),
+                                    static_cast<size_t>(bucket.numel()) * sizeof(float),
+                                    static_cast<int>(root), "optimizer shard weights");
+                     if (learners_.rank != root)
+                       copy_weight_range(stream, begin, bucket, /*pack=*/false);
+                   });
 }
 
 } // namespace pedagogy
