@@ -90,105 +90,104 @@ at::Tensor attention::forward(const at::Tensor& x, const rope_tables& rope, cons
   return at::linear(y.transpose(1, 2).reshape({B, T, heads * head_dim}), o_proj, o_bias); // [B,T,C]
 }
 
-packed_layout layout_packed(const std::vector<packed_segment>& segments,
-                            at::TensorOptions activations) {
-  packed_layout layout;
-  layout.segments = segments;
-  layout.masks.resize(segments.size());
-  layout.pooled.assign(segments.size(), 0);
-  std::vector<int64_t> slots, lengths, rows;
-  for (size_t i = 0; i < segments.size(); ++i) {
-    const packed_segment& s = segments[i];
-    if (s.length == 1 && (layout.pool == nullptr || s.kv->pool() == layout.pool)) {
-      layout.pool = s.kv->pool();
-      layout.pooled[i] = 1;
-      slots.push_back(s.kv->slot());
-      lengths.push_back(s.kv->length());
-      rows.push_back(s.begin);
-    } else if (s.length != 1) {
-      const int64_t S = s.kv->length() + s.length; // cached + new
-      // New token j (absolute position S - L + j) sees keys 0 .. S - L + j.
-      at::Tensor mask = at::zeros({1, 1, s.length, S}, activations);
-      mask.masked_fill_(
-        at::ones({s.length, S}, activations.dtype(at::kBool)).tril(S - s.length).logical_not(),
-        lowest_finite(at::typeMetaToScalarType(activations.dtype())));
-      layout.masks[i] = mask;
-    }
-  }
-  if (rows.size() < 2) { // one row is cheaper on its own
-    layout.pool = nullptr;
-    std::fill(layout.pooled.begin(), layout.pooled.end(), 0);
-    return layout;
-  }
-  // Slots, lengths and rows travel to the device in one copy.
-  const auto B = static_cast<int64_t>(rows.size());
-  std::vector<int64_t> packed = slots;
-  packed.insert(packed.end(), lengths.begin(), lengths.end());
-  packed.insert(packed.end(), rows.begin(), rows.end());
-  const at::Tensor on_device = at::tensor(packed, at::kLong).to(activations.device()); // [3B]
-  layout.slot = on_device.narrow(0, 0, B);
-  layout.position = on_device.narrow(0, B, B);
-  layout.row = on_device.narrow(0, 2 * B, B);
-  const int64_t S = *std::max_element(lengths.begin(), lengths.end()) + 1;
-  at::Tensor visible =
-    at::arange(S, layout.position.options()).unsqueeze(0) <= layout.position.unsqueeze(1); // [B,S]
-  layout.past_end = visible.logical_not().view({B, 1, 1, S});
-  return layout;
+namespace {
+
+// A prompt chunk q [1, H, L, D] against its keys and values [1, H, S, D], S = cached + L. With
+// nothing cached the causal mask is the plain lower triangle, which torch 2.x's fused kernels
+// apply themselves (is_causal, no mask read); otherwise `mask` [1, 1, L, S].
+at::Tensor chunk_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& mask) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (!mask.defined())
+    return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                            /*is_causal=*/true);
+#endif
+  return scaled_dot_product(q, k, v, mask);
 }
+
+} // namespace
 
 at::Tensor attention::forward_packed(const at::Tensor& x, const rope_tables& rope,
                                      const packed_layout& layout, size_t layer) const {
+  using at::indexing::Slice;
   const auto N = x.size(1);
-  auto [q, k, v] = project(x, rope); // [1, H, N, D], [1, K, N, D], [1, K, N, D]
+  auto [q, k, v] = project(x, rope);                   // [1, H, N, D], [1, K, N, D], [1, K, N, D]
+  const at::Tensor new_keys = k[0], new_values = v[0]; // [K, N, D]
+  // Per-layer view operations add up for a lone sequence's step, so whole ranges skip them.
+  auto rows_of = [N](const at::Tensor& x_rows, int64_t begin, int64_t count) {
+    return begin == 0 && count == N ? x_rows : x_rows.narrow(1, begin, count);
+  };
+  for (const packed_writes& w : layout.writes) {
+    auto write = [&](at::Tensor& store, const at::Tensor& from) { // [K, blocks, block, D]
+      at::Tensor written = rows_of(from, w.begin, w.count);       // [K, count, D]
+      if (w.flat >= 0)
+        store.view({kv_heads, -1, head_dim}).narrow(1, w.flat, w.count).copy_(written);
+      else
+        store.index_put_({Slice(), w.block, w.offset}, written);
+    };
+    write(w.pool->keys(layer), new_keys);
+    write(w.pool->values(layer), new_values);
+  }
   const int64_t groups = heads / kv_heads;
   at::Tensor rows = at::empty({N, heads, head_dim}, q.options()); // outputs, [N, H, D]
   if (layout.pool != nullptr)
-    attend_decode_rows(layout, layer, q, k, v, rows);
+    attend_decode_rows(layout, layer, q, rows);
 
   for (size_t i = 0; i < layout.segments.size(); ++i) {
     const packed_segment& s = layout.segments[i];
     if (layout.pooled[i] != 0)
       continue;
-    auto [keys, values] =
-      s.kv->extend(layer, k[0].narrow(1, s.begin, s.length), v[0].narrow(1, s.begin, s.length));
+    const int64_t cached = s.kv->length(), S = cached + s.length;
+    // Its keys and values [K, S, D]: with nothing cached, its own new ones; else from its blocks.
+    auto read = [&](at::Tensor& store, const at::Tensor& from) {
+      if (cached == 0)
+        return rows_of(from, s.begin, s.length);
+      const int64_t bs = store.size(2), used = blocks_for(S, bs);
+      if (layout.first_block[i] >= 0)
+        return store.view({kv_heads, -1, head_dim}).narrow(1, layout.first_block[i] * bs, S);
+      return store.index_select(1, layout.blocks[i])
+        .view({kv_heads, used * bs, head_dim})
+        .narrow(1, 0, S);
+    };
+    const at::Tensor keys = read(s.kv->pool()->keys(layer), new_keys);
+    const at::Tensor values = read(s.kv->pool()->values(layer), new_values);
     at::Tensor out;
     if (s.length == 1)
       out = decode_attention(q.narrow(2, s.begin, 1), keys, values); // [1, H, 1, D]
     else
-      out = scaled_dot_product(q.narrow(2, s.begin, s.length), repeat_kv(keys.unsqueeze(0), groups),
-                               repeat_kv(values.unsqueeze(0), groups),
-                               layout.masks[i]);                     // [1, H, L, D]
+      out = chunk_attention(q.narrow(2, s.begin, s.length), repeat_kv(keys.unsqueeze(0), groups),
+                            repeat_kv(values.unsqueeze(0), groups),
+                            layout.masks[i]);                        // [1, H, L, D]
     rows.narrow(0, s.begin, s.length).copy_(out[0].transpose(0, 1)); // [L, H, D]
   }
   return at::linear(rows.reshape({1, N, heads * head_dim}), o_proj, o_bias); // [1, N, C]
 }
 
-// Decode rows of many sequences sharing a pool: their new keys are written with one indexed
-// store, their caches gathered with one index_select, and attention runs as batched matmuls
-// with a length mask, so the number of operations does not grow with the batch.
+// Decode rows of many sequences sharing a pool (their new keys already written): each row's
+// blocks are gathered through its block table with one index_select, and attention runs as
+// batched matmuls over (key head, row) pairs with the length mask added in, so the number of
+// operations does not grow with the batch and only the rows' own blocks are read.
 void attention::attend_decode_rows(const packed_layout& layout, size_t layer, const at::Tensor& q,
-                                   const at::Tensor& k, const at::Tensor& v,
                                    at::Tensor& rows) const {
-  using at::indexing::Slice;
   kv_pool& pool = *layout.pool;
-  const at::Tensor& slot = layout.slot; // [B]
-  const at::Tensor& row = layout.row;   // [B]
-  const int64_t B = slot.size(0), S = layout.past_end.size(3);
-  const int64_t G = heads / kv_heads;
-  at::Tensor k_new = k[0].index_select(1, row).transpose(0, 1); // [B, K, D]
-  at::Tensor v_new = v[0].index_select(1, row).transpose(0, 1); // [B, K, D]
-  pool.keys(layer).index_put_({slot, Slice(), layout.position}, k_new);
-  pool.values(layer).index_put_({slot, Slice(), layout.position}, v_new);
-
-  at::Tensor keys = pool.keys(layer).narrow(2, 0, S).index_select(0, slot);     // [B, K, S, D]
-  at::Tensor values = pool.values(layer).narrow(2, 0, S).index_select(0, slot); // [B, K, S, D]
-  at::Tensor grouped =
-    q[0].index_select(1, row).transpose(0, 1).reshape({B, kv_heads, G, head_dim});
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  at::Tensor scores = at::matmul(grouped, keys.transpose(2, 3)) * scale; // [B, K, G, S]
-  scores.masked_fill_(layout.past_end, lowest_finite(q.scalar_type()));
-  at::Tensor out = at::matmul(softmax_fp32(scores), values); // [B, K, G, D]
-  rows.index_copy_(0, row, out.reshape({B, heads, head_dim}));
+  const int64_t B = layout.row.size(0), S = layout.bias.size(2);
+  const int64_t K = kv_heads, G = heads / kv_heads, D = head_dim;
+  const int64_t gathered = layout.table.size(0) / B * pool.block_tokens(); // M blocks, >= S
+  auto read = [&](const at::Tensor& store) { // [K, blocks, block, D] -> [K * B, S, D]
+    return store.index_select(1, layout.table).view({K * B, gathered, D}).narrow(1, 0, S);
+  };
+  at::Tensor keys = read(pool.keys(layer));
+  at::Tensor values = read(pool.values(layer));
+  at::Tensor grouped = q[0]
+                         .index_select(1, layout.row) // [H, B, D]
+                         .view({K, G, B, D})
+                         .transpose(1, 2)
+                         .reshape({K * B, G, D}); // [K * B, G, D]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  at::Tensor scores = at::baddbmm(layout.bias, grouped, keys.transpose(1, 2), /*beta=*/1.0,
+                                  /*alpha=*/scale);       // [K * B, G, S]
+  at::Tensor out = at::bmm(softmax_fp32(scores), values); // [K * B, G, D]
+  rows.index_copy_(0, layout.row, out.view({K, B, G, D}).transpose(0, 1).reshape({B, heads, D}));
 }
 
 double lowest_finite(at::ScalarType dtype) {

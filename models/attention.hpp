@@ -9,11 +9,14 @@
 // scaled_dot_product() is the fast path (PyTorch's fused kernel on torch 2.x; on 1.13, whose only
 // op is a slow private composite, the plain math); reference_attention() is the readable
 // softmax(q k^T / sqrt(D) + mask) v that tests hold it against.
+//
+// forward_packed() is the engine's path: it writes the new keys and values into the sequences'
+// paged KV caches and reads back only the blocks each sequence uses (packed_layout.hpp).
 #pragma once
 
+#include "models/packed_layout.hpp"
 #include "models/rms_norm.hpp"
 #include "models/rope.hpp"
-#include "models/sequence_kv.hpp"
 
 #include <ATen/Tensor.h>
 
@@ -28,34 +31,6 @@ struct layer_cache {
   at::Tensor k; // [B, K, S, D]
   at::Tensor v; // [B, K, S, D]
 };
-
-// Rows [begin, begin + length) of a packed batch belong to the sequence whose cache is `kv`.
-struct packed_segment {
-  sequence_kv* kv = nullptr;
-  int64_t begin = 0;
-  int64_t length = 0;
-};
-
-// What every layer's attention needs to know about a packed batch besides its own keys and
-// values, built once per forward on the model's device instead of once per layer.
-struct packed_layout {
-  std::vector<packed_segment> segments;
-  // Per segment: the additive causal mask [1, 1, L, S] of a chunk of L != 1 rows against its
-  // S = cached + L keys; undefined for a single row.
-  std::vector<at::Tensor> masks;
-  // Single-row segments of one pool (the engine's decode rows), attended together when there are
-  // two or more; `pool` is null otherwise.
-  kv_pool* pool = nullptr;
-  std::vector<uint8_t> pooled; // per segment: 1 = one of those rows
-  at::Tensor slot;             // [B] their slots in the pool
-  at::Tensor position;         // [B] each one's cached length: where its new key goes
-  at::Tensor row;              // [B] their rows in the batch
-  at::Tensor past_end;         // [B, 1, 1, S] true for keys past a row's own, S = longest + 1
-};
-
-// `activations`: the dtype and device of the hidden states.
-packed_layout layout_packed(const std::vector<packed_segment>& segments,
-                            at::TensorOptions activations);
 
 struct attention {
   at::Tensor q_proj, k_proj, v_proj, o_proj; // [H*D, C], [K*D, C], [K*D, C], [C, H*D]
@@ -72,7 +47,8 @@ struct attention {
                      layer_cache* cache) const;
 
   // Packed rows of many sequences, x [1, N, C] with rope for [1, N]: the projections run over all
-  // N rows at once, attention per segment against that sequence's cache (extended, not advanced).
+  // N rows at once, their keys and values are written to their caches (not advanced), decode
+  // rows attend together and every other segment against its own cache.
   at::Tensor forward_packed(const at::Tensor& x, const rope_tables& rope,
                             const packed_layout& layout, size_t layer) const;
 
@@ -84,7 +60,7 @@ private:
   };
   qkv project(const at::Tensor& x, const rope_tables& rope) const;
   void attend_decode_rows(const packed_layout& layout, size_t layer, const at::Tensor& q,
-                          const at::Tensor& k, const at::Tensor& v, at::Tensor& rows) const;
+                          at::Tensor& rows) const;
 };
 
 // The value masked attention scores get: the dtype's most negative finite number (as transformers

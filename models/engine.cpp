@@ -17,8 +17,9 @@ namespace pedagogy::models {
 
 struct engine::session {
   session_history history;
-  sequence_kv kv; // computed prefix of the history; empty when evicted
-  bool busy = false;
+  sequence_kv kv;       // computed prefix of the history; empty when evicted
+  bool busy = false;    // a request of it is waiting or running
+  bool running = false; // a request of it is running: its cache belongs to that request
   uint64_t last_used = 0;
 };
 
@@ -43,7 +44,7 @@ struct engine::request_state {
   generation_request request;
   session* sess = nullptr;
   std::vector<std::unique_ptr<sequence>> sequences;
-  int64_t footprint = 0; // most KV tokens it may hold
+  int64_t footprint = 0; // most KV blocks it may hold
   bool cancelled = false;
 };
 
@@ -60,7 +61,15 @@ std::string to_string(finish_reason reason) {
 }
 
 engine::engine(const transformer& model, const tokenizer& tokens, engine_options options)
-  : model_(model), tokenizer_(tokens), options_(options), pool_(model.new_kv_pool()) {}
+  : model_(model), tokenizer_(tokens), options_(options) {
+  if (options.kv_block_tokens < 1 || options.kv_cache_tokens < options.kv_block_tokens)
+    throw input_error("engine options",
+                      fmt::format("kv_cache_tokens = {} does not hold one block of {} tokens",
+                                  options.kv_cache_tokens, options.kv_block_tokens),
+                      "raise kv_cache_tokens; kv_block_tokens must be at least 1");
+  pool_ =
+    model.new_kv_pool(options.kv_block_tokens, options.kv_cache_tokens / options.kv_block_tokens);
+}
 
 engine::~engine() = default;
 
@@ -120,12 +129,21 @@ void engine::check(const generation_request& request) const {
     bad(fmt::format("{} prompt tokens + max_new_tokens {} exceed the context of {} tokens", context,
                     p.max_new_tokens, options_.max_context),
         "shorten the dialog or lower max_new_tokens");
-  const int64_t footprint =
-    p.n == 1 ? context + p.max_new_tokens : context + p.n * (context + p.max_new_tokens);
-  if (footprint > options_.kv_cache_tokens)
-    bad(fmt::format("the request needs {} KV tokens, the cache holds {}", footprint,
-                    options_.kv_cache_tokens),
+  const int64_t blocks = footprint(context, p);
+  if (blocks > pool_->block_budget())
+    bad(fmt::format("the request needs {} KV blocks of {} tokens, kv_cache_tokens = {} holds {}",
+                    blocks, options_.kv_block_tokens, options_.kv_cache_tokens,
+                    pool_->block_budget()),
         "raise kv_cache_tokens or ask for fewer samples");
+}
+
+// The most KV blocks a request may hold: its context and generation; for n > 1 the prompt's
+// blocks, shared by the samples, and each sample's own from the prompt's last block on (a
+// partial last block is copied when a sample first writes into it).
+int64_t engine::footprint(int64_t context, const sampling_params& params) const {
+  const int64_t bs = options_.kv_block_tokens;
+  const int64_t whole = blocks_for(context + params.max_new_tokens, bs);
+  return params.n == 1 ? whole : blocks_for(context, bs) + params.n * (whole - context / bs);
 }
 
 uint64_t engine::submit(generation_request request) {
@@ -134,8 +152,10 @@ uint64_t engine::submit(generation_request request) {
   r->id = next_id_++;
   if (request.mode != session_mode::none) {
     auto& slot = sessions_[request.session];
-    if (!slot)
+    if (!slot) {
       slot = std::make_unique<session>();
+      slot->kv = sequence_kv(pool_);
+    }
     r->sess = slot.get();
     r->sess->busy = true;
     auto& h = r->sess->history;
@@ -176,22 +196,50 @@ int64_t engine::cached_tokens() const {
   return total;
 }
 
-// Evicts idle sessions' caches, least recently used first, until `tokens` more fit.
-bool engine::make_room(int64_t tokens) {
-  auto occupancy = [&] {
-    int64_t total = 0;
-    for (const auto& r : running_)
-      total += r->footprint;
-    for (const auto& [name, s] : sessions_)
-      if (!s->busy)
-        total += s->kv.length();
-    return total;
-  };
-  while (occupancy() + tokens > options_.kv_cache_tokens) {
-    session* victim = nullptr;
-    for (auto& [name, s] : sessions_)
-      if (!s->busy && s->kv.length() > 0 && (victim == nullptr || s->last_used < victim->last_used))
-        victim = s.get();
+// KV blocks held or promised: every running request's footprint (its session's cache included)
+// and the caches of the sessions that are not running, `keep`'s left out.
+int64_t engine::occupancy(const session* keep) const {
+  int64_t total = 0;
+  for (const auto& r : running_)
+    total += r->footprint;
+  for (const auto& [name, s] : sessions_)
+    if (!s->running && s.get() != keep)
+      total += static_cast<int64_t>(s->kv.blocks().size());
+  return total;
+}
+
+// The cache to evict next: of a session that is not running, other than `keep`, idle ones
+// before those waiting for admission, least recently used first; null if there is none.
+engine::session* engine::eviction_victim(const session* keep) const {
+  session* victim = nullptr;
+  for (const auto& [name, s] : sessions_) {
+    if (s->running || s.get() == keep || s->kv.blocks().empty())
+      continue;
+    if (victim == nullptr ||
+        std::pair(s->busy, s->last_used) < std::pair(victim->busy, victim->last_used))
+      victim = s.get();
+  }
+  return victim;
+}
+
+// Evicts caches until r's footprint fits the block budget beside everything else.
+bool engine::make_room(const request_state& r) {
+  while (occupancy(r.sess) + r.footprint > pool_->block_budget()) {
+    session* victim = eviction_victim(r.sess);
+    if (victim == nullptr)
+      return false;
+    victim->kv.clear();
+    ++stats_.evictions;
+  }
+  return true;
+}
+
+// Blocks for `tokens` more tokens of a running sequence's cache. Admission keeps every running
+// request's footprint available, so the pool has them; were it short, caches of sessions that
+// are not running would be evicted, and failing that the sequence waits for a later step.
+bool engine::reserve(sequence_kv& kv, int64_t tokens) {
+  while (!kv.reserve(tokens)) {
+    session* victim = eviction_victim(nullptr);
     if (victim == nullptr)
       return false;
     victim->kv.clear();
@@ -215,19 +263,21 @@ void engine::admit() {
     s->rng = sampling_rng(p.seed);
     if (r.sess != nullptr) {
       s->tokens = r.sess->history.tokens;
-      if (r.sess->kv.empty())
-        r.sess->kv = sequence_kv(pool_);
       s->kv = &r.sess->kv;
     } else {
       s->tokens = r.request.tokens;
       s->own = sequence_kv(pool_);
       s->kv = &s->own;
     }
-    const int64_t context = static_cast<int64_t>(s->tokens.size());
-    r.footprint =
-      p.n == 1 ? context + p.max_new_tokens : context + p.n * (context + p.max_new_tokens);
-    if (!make_room(r.footprint) && !running_.empty())
+    r.footprint = footprint(static_cast<int64_t>(s->tokens.size()), p);
+    if (!make_room(r)) {
+      // check() refused footprints past the budget, and with nothing running all else is evicted.
+      PEDAGOGY_CHECK(!running_.empty(), "a request of {} KV blocks does not fit {} free blocks",
+                     r.footprint, pool_->block_budget() - occupancy(r.sess));
       return; // wait for running requests to finish
+    }
+    if (r.sess != nullptr)
+      r.sess->running = true;
     stats_.prefill_reused += s->kv->length();
     stats_.prefill_computed += s->pending();
     r.sequences.push_back(std::move(s));
@@ -355,6 +405,8 @@ std::vector<generation_result> engine::step() {
         if (pending == 0 || (pending == 1) != decoding || budget == 0)
           continue;
         const int64_t take = std::min(pending, budget);
+        if (!reserve(*s->kv, take))
+          continue; // no KV blocks for it this step
         const int64_t first = s->kv->length();
         segments.push_back({s->kv, static_cast<int64_t>(tokens.size()), take});
         for (int64_t i = 0; i < take; ++i) {
@@ -402,6 +454,10 @@ std::vector<generation_result> engine::step() {
     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& result : collect())
     results.push_back(std::move(result));
+  PEDAGOGY_CHECK(pool_->blocks_used() <= occupancy(nullptr) &&
+                   occupancy(nullptr) <= pool_->block_budget(),
+                 "KV blocks: {} used, {} accounted for, {} in the budget", pool_->blocks_used(),
+                 occupancy(nullptr), pool_->block_budget());
   return results;
 }
 
@@ -452,6 +508,7 @@ std::vector<generation_result> engine::collect() {
     }
     if (r.sess != nullptr) {
       r.sess->busy = false;
+      r.sess->running = false;
       r.sess->last_used = tick_;
     }
     results.push_back(std::move(result));
@@ -498,6 +555,9 @@ engine_stats engine::stats() const {
       s.running += seq->done ? 0 : 1;
   s.sessions = static_cast<int64_t>(sessions_.size());
   s.cached_tokens = cached_tokens();
+  s.kv_blocks_used = pool_->blocks_used();
+  s.kv_blocks_total = pool_->block_budget();
+  s.kv_bytes = pool_->bytes();
   return s;
 }
 

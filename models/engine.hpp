@@ -8,6 +8,11 @@
 // may be evicted (least recently used first) to make room; its next turn recomputes it. A request
 // with n > 1 prefills once and forks the cache for its samples.
 //
+// KV memory is paged (sequence_kv.hpp): blocks of kv_block_tokens tokens, at most
+// kv_cache_tokens / kv_block_tokens of them. A request is admitted only when the most blocks it
+// may hold fit beside those of the running requests and the cached sessions (idle sessions are
+// evicted to make room, else it waits), so a running sequence never lacks a block.
+//
 // No threads, no CAF: the generator actor calls submit/cancel/step between messages.
 #pragma once
 
@@ -72,14 +77,18 @@ struct engine_options {
   int64_t max_context = 8192;        // tokens per sequence, prompt and generation
   int64_t max_batch_sequences = 64;  // sequences decoded together
   int64_t max_batch_tokens = 512;    // rows per forward: decode tokens plus prefill chunks
-  int64_t kv_cache_tokens = 1 << 20; // tokens all resident caches may hold together
+  int64_t kv_cache_tokens = 1 << 20; // tokens all resident caches may hold together (a bound)
+  int64_t kv_block_tokens = 16;      // tokens per KV block, the unit caches are allocated in
 };
 
 struct engine_stats {
   int64_t running = 0;          // sequences being generated
   int64_t waiting = 0;          // requests not yet admitted
   int64_t sessions = 0;         // open sessions
-  int64_t cached_tokens = 0;    // tokens held in KV caches
+  int64_t cached_tokens = 0;    // tokens in KV caches (a fork's shared prompt once per sample)
+  int64_t kv_blocks_used = 0;   // KV blocks held by caches
+  int64_t kv_blocks_total = 0;  // the block budget: kv_cache_tokens / kv_block_tokens
+  int64_t kv_bytes = 0;         // KV storage allocated (grows to the budget as needed)
   int64_t prefill_computed = 0; // prompt tokens run through the model
   int64_t prefill_reused = 0;   // prompt tokens found in a session's cache
   int64_t generated = 0;        // tokens generated
@@ -121,8 +130,12 @@ private:
   struct request_state;
 
   void check(const generation_request& request) const;
+  int64_t footprint(int64_t context, const sampling_params& params) const;
   void admit();
-  bool make_room(int64_t tokens);
+  int64_t occupancy(const session* keep) const;
+  session* eviction_victim(const session* keep) const;
+  bool make_room(const request_state& r);
+  bool reserve(sequence_kv& kv, int64_t tokens);
   int64_t cached_tokens() const;
   void finish(sequence& s, finish_reason reason);
   token_rule rule_for(sequence& s, int64_t row);

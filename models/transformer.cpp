@@ -271,8 +271,11 @@ at::Tensor transformer::hidden_states(const at::Tensor& ids, const at::Tensor& a
 at::Tensor transformer::forward_packed(const at::Tensor& tokens, const at::Tensor& positions,
                                        const std::vector<packed_segment>& segments) const {
   const auto device = embed_tokens.device();
-  for (const packed_segment& s : segments) // no cache may move once the layers run
-    s.kv->pool()->reserve_tokens(s.kv->length() + s.length);
+  for (const packed_segment& s : segments) { // no cache may move once the layers run
+    const bool reserved = s.kv->reserve(s.length);
+    PEDAGOGY_CHECK(reserved, "no KV blocks for {} more tokens ({} of {} blocks used)", s.length,
+                   s.kv->pool()->blocks_used(), s.kv->pool()->block_budget());
+  }
   const packed_layout layout = layout_packed(segments, embed_tokens.options());
   rope_tables rope = rope_for_positions(inv_freq_, positions.to(device).unsqueeze(0), dtype());
   at::Tensor h = at::embedding(embed_tokens, tokens.to(device)).unsqueeze(0); // [1, N, C]
@@ -286,9 +289,10 @@ at::Tensor transformer::forward_packed(const at::Tensor& tokens, const at::Tenso
   return norm_.forward(h)[0]; // [N, C]
 }
 
-std::shared_ptr<kv_pool> transformer::new_kv_pool() const {
+std::shared_ptr<kv_pool> transformer::new_kv_pool(int64_t block_tokens, int64_t max_blocks) const {
   return std::make_shared<kv_pool>(config_.num_hidden_layers, config_.num_key_value_heads,
-                                   config_.head_dim, embed_tokens.options());
+                                   config_.head_dim, embed_tokens.options(), block_tokens,
+                                   max_blocks);
 }
 
 sequence_kv transformer::new_sequence_kv() const {

@@ -63,11 +63,13 @@ public:
   // Many sequences packed into one row: tokens [N] and their positions [N]; each segment names
   // its rows and its cache, which is extended by them. Returns the final hidden states [N, C].
   // Projections and MLP run over all N rows at once (continuous batching without padding).
+  // A cache in a bounded pool must have its blocks reserved first (sequence_kv::reserve).
   at::Tensor forward_packed(const at::Tensor& tokens, const at::Tensor& positions,
                             const std::vector<packed_segment>& segments) const;
-  // A KV pool for many sequences of this model (device and dtype of the weights).
-  std::shared_ptr<kv_pool> new_kv_pool() const;
-  // An empty cache for one sequence, in a pool of its own.
+  // A KV pool for many sequences of this model (device and dtype of the weights): blocks of
+  // `block_tokens` tokens, at most `max_blocks` of them (0 = unbounded).
+  std::shared_ptr<kv_pool> new_kv_pool(int64_t block_tokens = 16, int64_t max_blocks = 0) const;
+  // An empty cache for one sequence, in an unbounded pool of its own.
   sequence_kv new_sequence_kv() const;
 
   // [..., C] -> [..., V]; pick the positions you need before calling. A causal LM only.

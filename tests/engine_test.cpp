@@ -1,5 +1,6 @@
 // The generation engine: continuous batching against sequential greedy decoding without a cache,
-// sessions, forks, evictions, sampling, log-probs, stops, cancellation and bad requests.
+// sessions, forks, evictions, sampling, log-probs, stops, cancellation and bad requests; and the
+// paged KV pool under it (block sharing, copy-on-write, the block budget).
 #include "models/engine.hpp"
 #include "models/init_model.hpp"
 #include "models/sampler.hpp"
@@ -10,6 +11,7 @@
 #include "torch_doctest.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <map>
@@ -44,6 +46,19 @@ std::vector<int32_t> greedy_reference(const transformer& model, std::vector<int3
     out.push_back(next);
     context.push_back(next);
   }
+  return out;
+}
+
+// The log-probs (T = 1) of `generated` after `context` under one forward of the whole sequence.
+std::vector<float> reference_logprobs(const transformer& model, const std::vector<int32_t>& context,
+                                      const std::vector<int32_t>& generated) {
+  at::NoGradGuard no_grad;
+  std::vector<int64_t> ids(context.begin(), context.end());
+  ids.insert(ids.end(), generated.begin(), generated.end());
+  at::Tensor logp = at::log_softmax(model.forward(at::tensor(ids, at::kLong).unsqueeze(0))[0], -1);
+  std::vector<float> out;
+  for (size_t i = 0; i < generated.size(); ++i)
+    out.push_back(logp[static_cast<int64_t>(context.size() + i) - 1][generated[i]].item<float>());
   return out;
 }
 
@@ -450,22 +465,225 @@ TEST_CASE("new weights: later tokens carry the new version and idle caches are d
 TEST_CASE("a grown KV pool holds no garbage: batched decode masks unwritten rows, 0 x NaN is NaN") {
   // Freed memory full of NaN, of the pool's size, so a pool allocated without clearing would
   // likely be handed these very bytes.
-  constexpr int64_t layers = 2, kv_heads = 2, head_dim = 8;
+  constexpr int64_t layers = 2, kv_heads = 2, head_dim = 8, block = 16;
   for (int round = 0; round < 3; ++round) {
     {
-      at::Tensor junk = at::full({4 * kv_heads * 64 * head_dim}, std::nanf(""), at::kFloat);
+      at::Tensor junk = at::full({kv_heads * 4 * block * head_dim}, std::nanf(""), at::kFloat);
       (void)junk;
     }
-    kv_pool pool(layers, kv_heads, head_dim, at::TensorOptions().dtype(at::kFloat));
-    pool.allocate(); // grows to 4 slots x 64 positions
+    auto pool = std::make_shared<kv_pool>(layers, kv_heads, head_dim,
+                                          at::TensorOptions().dtype(at::kFloat), block);
+    sequence_kv first(pool);
+    REQUIRE(first.reserve(4 * block)); // four blocks
+    REQUIRE(pool->blocks_allocated() == 4);
     for (size_t l = 0; l < layers; ++l) {
-      CHECK(at::isfinite(pool.keys(l)).all().item<bool>());
-      CHECK(at::isfinite(pool.values(l)).all().item<bool>());
+      CHECK(at::isfinite(pool->keys(l)).all().item<bool>());
+      CHECK(at::isfinite(pool->values(l)).all().item<bool>());
     }
     // Growing keeps what was written and clears the rest.
-    pool.keys(0).fill_(1.0f);
-    pool.reserve_tokens(200);
-    CHECK(pool.keys(0).narrow(2, 0, 64).eq(1.0f).all().item<bool>());
-    CHECK(pool.keys(0).narrow(2, 64, pool.keys(0).size(2) - 64).eq(0.0f).all().item<bool>());
+    pool->keys(0).fill_(1.0f);
+    sequence_kv second(pool);
+    REQUIRE(second.reserve(200));
+    const int64_t blocks = pool->blocks_allocated();
+    CHECK(blocks >= 4 + 13);
+    CHECK(pool->keys(0).narrow(1, 0, 4).eq(1.0f).all().item<bool>());
+    CHECK(pool->keys(0).narrow(1, 4, blocks - 4).eq(0.0f).all().item<bool>());
+  }
+}
+
+namespace {
+
+// Keys [K, T, D] of tokens first .. first + T - 1 of sequence `salt`, each value distinct.
+at::Tensor token_keys(int64_t kv_heads, int64_t head_dim, int64_t first, int64_t T, int64_t salt) {
+  at::Tensor t = at::arange(first, first + T, at::kFloat).view({1, T, 1});
+  at::Tensor k = at::arange(kv_heads, at::kFloat).view({kv_heads, 1, 1});
+  at::Tensor d = at::arange(head_dim, at::kFloat).view({1, 1, head_dim});
+  return t * 100 + k * 10 + d + static_cast<float>(salt) * 100000; // [K, T, D]
+}
+
+// The committed keys (or values) of `kv` in `layer`, read through its block table: [K, S, D].
+at::Tensor stored(kv_pool& pool, const sequence_kv& kv, size_t layer, bool values) {
+  const at::Tensor& store = values ? pool.values(layer) : pool.keys(layer);
+  const auto used = static_cast<int64_t>(kv.blocks().size());
+  return store.index_select(1, at::tensor(kv.blocks(), at::kLong))
+    .view({store.size(0), used * pool.block_tokens(), store.size(3)})
+    .narrow(1, 0, kv.length());
+}
+
+} // namespace
+
+TEST_CASE("a paged KV pool: forks share blocks, copy-on-write keeps the parent, release returns") {
+  constexpr int64_t layers = 2, K = 2, D = 4, block = 4, budget = 8;
+  auto pool =
+    std::make_shared<kv_pool>(layers, K, D, at::TensorOptions().dtype(at::kFloat), block, budget);
+  // Appends T tokens of sequence `salt` to every layer (values are the negated keys).
+  auto append = [&](sequence_kv& kv, int64_t T, int64_t salt) {
+    REQUIRE(kv.reserve(T));
+    at::Tensor k = token_keys(K, D, kv.length(), T, salt);
+    for (size_t l = 0; l < layers; ++l) {
+      auto [keys, values] = kv.extend(l, k + static_cast<float>(l), -k);
+      CHECK(keys.size(1) == kv.length() + T); // committed and new
+    }
+    kv.advance(T);
+  };
+  auto holds = [&](const sequence_kv& kv, const std::vector<std::pair<int64_t, int64_t>>& runs) {
+    at::Tensor expected = at::cat(
+      [&] {
+        std::vector<at::Tensor> parts;
+        int64_t position = 0;
+        for (auto [length, salt] : runs) {
+          parts.push_back(token_keys(K, D, position, length, salt));
+          position += length;
+        }
+        return parts;
+      }(),
+      /*dim=*/1);
+    for (size_t l = 0; l < layers; ++l) {
+      CHECK(at::equal(stored(*pool, kv, l, false), expected + static_cast<float>(l)));
+      CHECK(at::equal(stored(*pool, kv, l, true), -expected));
+    }
+  };
+
+  sequence_kv parent(pool);
+  append(parent, 6, 1); // blocks: 4 + 2 tokens
+  CHECK(pool->blocks_used() == 2);
+  CHECK(parent.blocks().size() == 2);
+
+  // A fork takes no block; its first write copies only the shared, partly filled last block.
+  sequence_kv child = parent.fork();
+  CHECK(pool->blocks_used() == 2);
+  CHECK(child.blocks() == parent.blocks());
+  CHECK(pool->holders(parent.blocks()[1]) == 2);
+  append(child, 1, 2);
+  CHECK(pool->blocks_used() == 3); // one more on fork + write
+  CHECK(child.blocks()[0] == parent.blocks()[0]);
+  CHECK(child.blocks()[1] != parent.blocks()[1]);
+  CHECK(pool->holders(parent.blocks()[0]) == 2);
+  CHECK(pool->holders(parent.blocks()[1]) == 1);
+  holds(parent, {{6, 1}});        // untouched by the child's write
+  holds(child, {{6, 1}, {1, 2}}); // the parent's tokens, then its own
+  append(parent, 2, 3);           // the parent writes its own block in place
+  CHECK(pool->blocks_used() == 3);
+  holds(parent, {{6, 1}, {2, 3}});
+  holds(child, {{6, 1}, {1, 2}});
+
+  // Past the budget a reservation fails and changes nothing.
+  sequence_kv long_child = parent.fork(); // 8 tokens: two full blocks shared
+  CHECK(pool->blocks_used() == 3);
+  CHECK(long_child.blocks_needed(25) == 7);
+  CHECK_FALSE(long_child.reserve(25));
+  CHECK(long_child.blocks() == parent.blocks());
+  CHECK(pool->blocks_used() == 3);
+  append(long_child, 20, 4); // 5 new blocks: the budget, exactly
+  CHECK(pool->blocks_used() == budget);
+  CHECK(pool->blocks_free() == 0);
+  CHECK(child.reserve(1));       // its last block has room for one more token
+  CHECK_FALSE(child.reserve(2)); // but not for two
+  holds(long_child, {{6, 1}, {2, 3}, {20, 4}});
+  CHECK(pool->blocks_allocated() <= budget);
+
+  // Truncating and clearing give blocks back once no sequence holds them.
+  long_child.truncate(9); // keeps 3 blocks: two shared, one its own
+  CHECK(pool->blocks_used() == 3 + 1);
+  parent.clear();
+  CHECK(pool->blocks_used() == 4); // the shared blocks are still held by the forks
+  child.clear();
+  CHECK(pool->blocks_used() == 3);
+  holds(long_child, {{6, 1}, {2, 3}, {1, 4}});
+  long_child.clear();
+  CHECK(pool->blocks_used() == 0);
+  sequence_kv whole(pool);
+  append(whole, budget * block, 5); // every block again
+  CHECK(pool->blocks_used() == budget);
+  CHECK(pool->blocks_allocated() == budget);
+}
+
+TEST_CASE("paged KV under sessions, forks and evictions stays in its budget and decodes greedily") {
+  auto& f = shared();
+  engine_options options;
+  options.max_batch_tokens = 32;
+  options.kv_block_tokens = 8;
+  options.kv_cache_tokens = 24 * 8 + 5; // 24 blocks; the 5 tokens left over are never used
+  engine e(f.model, f.tok, options);
+
+  std::map<uint64_t, std::vector<int32_t>> expected; // every completion of the request
+  std::map<uint64_t, std::vector<float>> expected_logprobs;
+  std::map<uint64_t, int64_t> samples;
+  std::map<uint64_t, generation_result> done;
+  int64_t steps = 0, most_used = 0;
+  auto run = [&] {
+    for (int guard = 0; e.has_work() && guard < 10000; ++guard) {
+      for (auto& r : e.step())
+        done[r.id] = std::move(r);
+      const engine_stats st = e.stats();
+      REQUIRE(st.kv_blocks_total == 24);
+      REQUIRE(st.kv_blocks_used <= st.kv_blocks_total);
+      most_used = std::max(most_used, st.kv_blocks_used);
+      ++steps;
+    }
+    REQUIRE_FALSE(e.has_work());
+  };
+
+  // Four dialogs of three turns, every other turn with n = 3 greedy samples (which, being
+  // forks, leave the session's history at the prompt), beside one-off n = 2 requests.
+  std::map<std::string, std::vector<int32_t>> context;
+  for (int turn = 0; turn < 3; ++turn) {
+    std::map<std::string, std::pair<uint64_t, int64_t>> asked; // id, n
+    for (int d = 0; d < 4; ++d) {
+      const std::string name = fmt::format("dialog-{}", d);
+      auto said = prompt(8 + 4 * turn + d, static_cast<int32_t>(10 * d + turn));
+      context[name] = concat(context[name], said);
+      auto request = greedy(said, 6, name, turn == 0 ? session_mode::open : session_mode::resume);
+      request.params.n = (turn + d) % 2 == 1 ? 3 : 1;
+      const uint64_t id = e.submit(request);
+      expected[id] = greedy_reference(f.model, context[name], 6);
+      expected_logprobs[id] = reference_logprobs(f.model, context[name], expected[id]);
+      samples[id] = request.params.n;
+      asked[name] = {id, request.params.n};
+    }
+    auto one_off = greedy(prompt(20 + turn, 50 + turn), 6);
+    one_off.params.n = 2;
+    const uint64_t id = e.submit(one_off);
+    expected[id] = greedy_reference(f.model, one_off.tokens, 6);
+    expected_logprobs[id] = reference_logprobs(f.model, one_off.tokens, expected[id]);
+    samples[id] = 2;
+    run();
+    for (const auto& [name, asked_for] : asked)
+      if (asked_for.second == 1)
+        context[name] = concat(context[name], expected[asked_for.first]);
+  }
+
+  // The tokens, and their log-probs within 1e-4 (fp32): a cache read wrongly shifts these even
+  // where the tiny random model's argmax does not move.
+  REQUIRE(done.size() == expected.size());
+  double worst = 0;
+  for (const auto& [id, tokens] : expected) {
+    CAPTURE(id);
+    REQUIRE(done[id].completions.size() == static_cast<size_t>(samples[id]));
+    for (const auto& c : done[id].completions) {
+      CHECK(c.tokens == tokens);
+      for (size_t i = 0; i < c.logprobs.size() && c.tokens == tokens; ++i)
+        worst =
+          std::max(worst, std::abs(static_cast<double>(c.logprobs[i]) - expected_logprobs[id][i]));
+    }
+  }
+  CHECK(worst <= 1e-4);
+  for (int d = 0; d < 4; ++d) {
+    const std::string name = fmt::format("dialog-{}", d);
+    CHECK(e.history(name).tokens == context[name]);
+  }
+  const engine_stats st = e.stats();
+  CAPTURE(steps);
+  CHECK(st.evictions > 0); // the budget could not keep every dialog's cache
+  CHECK(most_used > 24 / 2);
+  // Storage never grew past the budget: 2 (K, V) x layers x K x D x 4 bytes per token.
+  const auto& c = f.model.config();
+  CHECK(st.kv_bytes <= 24 * 8 * 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4);
+  // The budget is a bound: a request whose footprint exceeds it is refused, naming the knob.
+  try {
+    e.submit(greedy(prompt(100, 1), 100)); // 25 blocks
+    FAIL("accepted a request larger than the KV budget");
+  } catch (const input_error& error) {
+    CHECK(std::string(error.what()).find("kv_cache_tokens") != std::string::npos);
   }
 }

@@ -94,6 +94,62 @@ TEST_CASE("incremental decoding with the KV cache matches the full forward (fp32
   }
 }
 
+TEST_CASE("packed forwards over a paged KV pool match the full forward (fp32, 1e-5)") {
+  // Three sequences in one pool of 4-token blocks, fed prompt chunks and single rows so that
+  // their blocks interleave (reads through block tables, scattered writes, decode rows attended
+  // together and alone), then a fork whose first write copies the block it shares. Every row's
+  // logits are held against the full forward of its whole sequence.
+  for (auto family : families) {
+    CAPTURE(to_string(family));
+    auto model = transformer::random(tiny(family), 7, at::kCPU, at::kFloat);
+    at::NoGradGuard no_grad;
+    auto pool = model.new_kv_pool(/*block_tokens=*/4);
+    at::Tensor ids = random_ids(4, 16, 97, 3); // sequences a, b, c, and d: b's fork after 9
+    ids[3].narrow(0, 0, 9).copy_(ids[1].narrow(0, 0, 9));
+    const at::Tensor full = model.forward(ids); // [4, 16, V]
+    std::vector<sequence_kv> kv;
+    for (int i = 0; i < 3; ++i)
+      kv.emplace_back(pool);
+    double worst = 0;
+    int64_t rows_checked = 0;
+    auto run = [&](const std::vector<std::pair<int, int64_t>>& parts) { // (sequence, tokens)
+      std::vector<int64_t> tokens, positions, sequence_of;
+      std::vector<packed_segment> segments;
+      for (auto [i, T] : parts) {
+        auto& cache = kv[static_cast<size_t>(i)];
+        segments.push_back({&cache, static_cast<int64_t>(tokens.size()), T});
+        for (int64_t t = cache.length(); t < cache.length() + T; ++t) {
+          tokens.push_back(ids[i][t].item<int64_t>());
+          positions.push_back(t);
+          sequence_of.push_back(i);
+        }
+      }
+      at::Tensor logits = model.logits(
+        model.forward_packed(at::tensor(tokens), at::tensor(positions), segments)); // [N, V]
+      for (size_t r = 0; r < tokens.size(); ++r, ++rows_checked)
+        worst = std::max(
+          worst, max_diff(logits[static_cast<int64_t>(r)], full[sequence_of[r]][positions[r]]));
+    };
+    run({{0, 5}, {1, 3}});         // a: blocks 0-1, b: 2
+    run({{0, 6}, {1, 1}, {2, 2}}); // a's chunk fills block 1 and takes 3; b decodes alone
+    CHECK(kv[0].blocks() == std::vector<int64_t>{0, 1, 3});
+    run({{0, 1}, {1, 1}, {2, 1}}); // three decode rows together
+    run({{1, 4}});
+    kv.push_back(kv[1].fork()); // d shares b's 9 tokens: blocks 0-1 full, block 2 partial
+    CHECK(kv[3].blocks() == kv[1].blocks());
+    const int64_t before = pool->blocks_used();
+    run({{1, 1}, {3, 1}, {0, 1}, {2, 1}});    // b writes first and copies the shared block
+    CHECK(pool->blocks_used() == before + 2); // that copy, and a's 13th token opens a block
+    CHECK(kv[3].blocks()[1] == kv[1].blocks()[1]);
+    CHECK(kv[3].blocks()[2] != kv[1].blocks()[2]);
+    run({{3, 3}, {1, 2}});
+    for (int step = 0; step < 3; ++step)
+      run({{0, 1}, {1, 1}, {2, 1}, {3, 1}});
+    CHECK(rows_checked == 16 + 15 + 7 + 7);
+    CHECK(worst <= 1e-5);
+  }
+}
+
 TEST_CASE("padding changes nothing for the real tokens, left or right") {
   for (auto family : families) {
     CAPTURE(to_string(family));
