@@ -42,7 +42,8 @@ struct generator_state {
   bool stepping = false;
   std::string device;      // for status reports
   int64_t kv_capacity = 0; // tokens
-  std::string last_error;  // the last failed step or refused request, for status reports
+  int64_t kv_block_tokens = 16;
+  std::string last_error; // the last failed step or refused request, for status reports
   static inline const char* name = "generator";
 };
 
@@ -143,7 +144,10 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
                std::string role, std::shared_ptr<weight_channel> weights, std::string device) {
   self->state.role = role;
   self->state.device = std::move(device);
-  self->state.kv_capacity = options.kv_cache_tokens;
+  // What the paged pool can hold: whole blocks of the budget.
+  self->state.kv_capacity =
+    options.kv_cache_tokens / options.kv_block_tokens * options.kv_block_tokens;
+  self->state.kv_block_tokens = options.kv_block_tokens;
   self->state.weights = std::move(weights);
   self->state.loaded = std::move(loaded);
   self->state.engine = std::make_unique<models::engine>(*self->state.loaded->model,
@@ -187,6 +191,7 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       out.waiting = st.waiting;
       out.sessions = st.sessions;
       out.cached_tokens = st.cached_tokens;
+      out.kv_held_tokens = st.kv_blocks_used * s.kv_block_tokens;
       out.prefill_computed = st.prefill_computed;
       out.prefill_reused = st.prefill_reused;
       out.generated = st.generated;
@@ -262,6 +267,7 @@ generator_actor spawn_generator(caf::actor_system& system, const generator_setup
   options.max_batch_sequences = setup.max_batch_sequences;
   options.max_batch_tokens = setup.max_batch_tokens;
   options.kv_cache_tokens = setup.kv_cache_tokens;
+  options.kv_block_tokens = setup.kv_block_tokens;
   log::get(setup.role)
     ->info("generator ready: {} ({} parameters, {}, {})", setup.model.string(),
            loaded->model->config().parameter_count(), setup.device, setup.dtype);

@@ -35,6 +35,7 @@ struct generator_setup {
   int64_t max_batch_sequences = 64;
   int64_t max_batch_tokens = 512;
   int64_t kv_cache_tokens = 1 << 20;
+  int64_t kv_block_tokens = 16;
   // Where new weights come from (tutor generators); `weights` messages fail without one.
   std::shared_ptr<weight_channel> weights;
 };

@@ -78,7 +78,7 @@ void inspection::on_generator(size_t index, const generator_status& s, clock::ti
   r.queue = s.waiting;
   r.in_flight = s.running;
   r.sessions = s.sessions;
-  r.kv_used = s.cached_tokens;
+  r.kv_used = s.kv_held_tokens; // memory held: cannot exceed the capacity, unlike cached_tokens
   r.kv_capacity = s.kv_capacity;
   r.weights_version = s.weights_version;
   r.host_memory = s.host_memory;
@@ -320,7 +320,8 @@ std::string inspection::prometheus(clock::time_point now) const {
          "memory in use on the actor's GPU");
   family("pedagogy_actor_busy_seconds_total", metric_type::counter,
          "seconds the actor spent computing");
-  family("pedagogy_generator_kv_cache_tokens", metric_type::gauge, "tokens held in the KV cache");
+  family("pedagogy_generator_kv_cache_tokens", metric_type::gauge,
+         "KV cache memory held, in tokens (blocks in use x block size)");
   family("pedagogy_generator_kv_cache_capacity_tokens", metric_type::gauge,
          "tokens the KV cache may hold");
   family("pedagogy_generator_sessions", metric_type::gauge, "open dialog sessions");

@@ -82,7 +82,8 @@ struct generator_status {
   int64_t running = 0;
   int64_t waiting = 0;
   int64_t sessions = 0;
-  int64_t cached_tokens = 0;
+  int64_t cached_tokens = 0;  // tokens in KV caches, a fork's shared prompt once per sample
+  int64_t kv_held_tokens = 0; // KV memory held, in tokens: blocks in use x block size
   int64_t prefill_computed = 0;
   int64_t prefill_reused = 0;
   int64_t generated = 0;
@@ -273,9 +274,9 @@ namespace pedagogy::actors {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generator_status& x) {
   return f(caf::meta::type_name("generator_status"), x.role, x.running, x.waiting, x.sessions,
-           x.cached_tokens, x.prefill_computed, x.prefill_reused, x.generated, x.steps, x.evictions,
-           x.busy_seconds, x.weights_version, x.device, x.kv_capacity, x.host_memory,
-           x.device_memory, x.last_error);
+           x.cached_tokens, x.kv_held_tokens, x.prefill_computed, x.prefill_reused, x.generated,
+           x.steps, x.evictions, x.busy_seconds, x.weights_version, x.device, x.kv_capacity,
+           x.host_memory, x.device_memory, x.last_error);
 }
 
 template <class Inspector>

@@ -116,6 +116,8 @@ generator_actor::behavior_type router(router_pointer self, std::string role,
           total.waiting += one.waiting;
           total.sessions += one.sessions;
           total.cached_tokens += one.cached_tokens;
+          total.kv_held_tokens += one.kv_held_tokens;
+          total.kv_capacity += one.kv_capacity;
           total.prefill_computed += one.prefill_computed;
           total.prefill_reused += one.prefill_reused;
           total.generated += one.generated;

@@ -153,6 +153,8 @@ void describe(V& v, role_config& c) {
   v.field(
     "kv_cache_tokens", c.kv_cache_tokens,
     range(0, limits::sequences * limits::tokens, "0 holds max_batch_sequences x max_context"));
+  v.field("kv_block_tokens", c.kv_block_tokens,
+          range(1, 1024, "tokens per KV-cache block; 16 as vLLM's default"));
   v.field("replicas", c.replicas, range(1, 1024, "one generator per rank in `ranks`"));
   v.field("ranks", c.ranks, range(0, limits::ranks, rank_hint));
   v.table("sampling", c.sampling);

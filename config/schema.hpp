@@ -159,11 +159,12 @@ struct role_config {
   dtype_kind dtype = dtype_kind::auto_; // weights and compute dtype of the engine
   int64_t max_context = 8192;           // tokens per sequence (prompt + generated)
   int64_t max_batch_sequences = 256;    // sequences decoded together per engine step
-  int64_t kv_cache_tokens = 0; // KV-cache budget in tokens; 0 = max_batch_sequences x max_context
-  int64_t replicas = 1;        // generator replicas; more than 1 needs that many `ranks`
-  std::vector<int64_t> ranks;  // MPI rank of each replica (cluster.mode = "mpi"); [] = rank 0
-  sampling_config sampling;    // [<role>.sampling]
-  openai_config openai;        // [<role>.openai], used when backend = "openai"
+  int64_t kv_cache_tokens = 0;  // KV-cache budget in tokens; 0 = max_batch_sequences x max_context
+  int64_t kv_block_tokens = 16; // tokens per KV-cache block (the paged cache's unit)
+  int64_t replicas = 1;         // generator replicas; more than 1 needs that many `ranks`
+  std::vector<int64_t> ranks;   // MPI rank of each replica (cluster.mode = "mpi"); [] = rank 0
+  sampling_config sampling;     // [<role>.sampling]
+  openai_config openai;         // [<role>.openai], used when backend = "openai"
 
   bool operator==(const role_config&) const = default;
 };

@@ -287,6 +287,14 @@ TEST_CASE("failed cross-field rules say which keys clash and how to fix them") {
     expect_input_error([] { cfg::load_string("[tutor]\nbackend = \"rule\"\n", "rules.toml"); });
   CHECK(contains(rule.problem(), "only available for the judge"));
 
+  auto block = expect_input_error([] {
+    cfg::load_string("[student]\nkv_cache_tokens = 10\nkv_block_tokens = 16\n", "rules.toml");
+  });
+  CHECK(contains(block.problem(), "student.kv_cache_tokens = 10"));
+  CHECK(contains(block.problem(), "student.kv_block_tokens = 16"));
+  CHECK_NOTHROW(
+    cfg::load_string("[student]\nkv_cache_tokens = 16\nkv_block_tokens = 16\n", "rules.toml"));
+
   auto not_finite =
     expect_input_error([] { cfg::load_string("[train]\nlearning_rate = nan\n", "rules.toml"); });
   CHECK(contains(not_finite.problem(), "train.learning_rate"));

@@ -28,7 +28,7 @@ struct fixture {
   std::unique_ptr<caf::actor_system> system;
   generator_actor generator;
 
-  fixture() {
+  explicit fixture(int64_t kv_cache_tokens = 1 << 20, int64_t kv_block_tokens = 16) {
     fs::remove_all(dir);
     models::init_options init;
     init.family = models::model_family::qwen2;
@@ -41,6 +41,8 @@ struct fixture {
     generator_setup setup;
     setup.role = "tutor";
     setup.model = dir;
+    setup.kv_cache_tokens = kv_cache_tokens;
+    setup.kv_block_tokens = kv_block_tokens;
     generator = spawn_generator(*system, setup);
   }
   ~fixture() {
@@ -160,6 +162,25 @@ TEST_CASE("many requesters are served together, and the status counts them") {
         CHECK(s.role == "tutor");
         CHECK(s.generated == 9 * 5);
         CHECK(s.steps < 9 * 5); // fewer forwards than tokens: requests shared steps
+      },
+      [&](caf::error& e) { FAIL(self->system().render(e)); });
+}
+
+TEST_CASE("the status reports KV memory in whole blocks of the configured size") {
+  fixture f(1000, 7); // 142 blocks of 7 tokens: 994 tokens, the 6 left over are never used
+  caf::scoped_actor self{*f.system};
+  auto r = greedy({{"user", "Keep this in the cache."}}, 5);
+  r.session = "kept";
+  r.open_session = true;
+  const auto reply = ask(self, f.generator, r);
+  REQUIRE(reply.completions.size() == 1);
+  self->request(f.generator, timeout, status_atom::value)
+    .receive(
+      [&](generator_status& s) {
+        CHECK(s.kv_capacity == 994);
+        CHECK(s.cached_tokens > 5);
+        // One session, no forks: its tokens rounded up to whole blocks of 7.
+        CHECK(s.kv_held_tokens == (s.cached_tokens + 6) / 7 * 7);
       },
       [&](caf::error& e) { FAIL(self->system().render(e)); });
 }
