@@ -84,6 +84,10 @@ figures generate(const generate_options& options) {
     most = std::max(most, c);
   eo.max_batch_sequences = std::max<int64_t>(256, most);
   eo.max_batch_tokens = options.max_batch_tokens;
+  // Room for twice the largest concurrency's caches (and the sessions and forks parts, which
+  // hold a few thousand tokens): on a GPU the engine allocates its whole budget at start.
+  eo.kv_cache_tokens =
+    std::max<int64_t>(1 << 16, 2 * most * (options.prompt_tokens + options.new_tokens + 16));
 
   figures f;
   f.title =

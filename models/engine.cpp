@@ -69,6 +69,8 @@ engine::engine(const transformer& model, const tokenizer& tokens, engine_options
                       "raise kv_cache_tokens; kv_block_tokens must be at least 1");
   pool_ =
     model.new_kv_pool(options.kv_block_tokens, options.kv_cache_tokens / options.kv_block_tokens);
+  if (options.kv_preallocate.value_or(!model.device().is_cpu()))
+    pool_->allocate_budget();
 }
 
 engine::~engine() = default;

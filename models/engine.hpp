@@ -24,6 +24,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,10 @@ struct engine_options {
   int64_t max_batch_tokens = 512;    // rows per forward: decode tokens plus prefill chunks
   int64_t kv_cache_tokens = 1 << 20; // tokens all resident caches may hold together (a bound)
   int64_t kv_block_tokens = 16;      // tokens per KV block, the unit caches are allocated in
+  // Allocate the whole budget's storage at start (vLLM's way) instead of growing it by doubling
+  // as caches need it; unset = at start on a GPU, where growing from half the budget to all of
+  // it would hold both at once (1.5x the budget) and the memory plan counts the budget anyway.
+  std::optional<bool> kv_preallocate;
 };
 
 struct engine_stats {

@@ -60,6 +60,11 @@ public:
   }
   // Bytes of key and value storage allocated.
   int64_t bytes() const;
+  // Allocates storage for the whole budget now, so it never grows later (a bounded pool only).
+  void allocate_budget() {
+    if (max_blocks_ > 0)
+      grow(max_blocks_);
+  }
   // How many sequences hold `block`.
   int32_t holders(int64_t block) const {
     return refs_[static_cast<size_t>(block)];

@@ -687,3 +687,40 @@ TEST_CASE("paged KV under sessions, forks and evictions stays in its budget and 
     CHECK(std::string(error.what()).find("kv_cache_tokens") != std::string::npos);
   }
 }
+
+TEST_CASE("a preallocated KV pool holds its whole budget from the start and decodes the same") {
+  auto& f = shared();
+  const auto& c = f.model.config();
+  const int64_t block_bytes = 8 * 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4;
+  engine_options options;
+  options.kv_block_tokens = 8;
+  options.kv_cache_tokens = 40 * 8;        // 40 blocks
+  engine growing(f.model, f.tok, options); // on the CPU the default grows as caches need it
+  options.kv_preallocate = true;
+  engine preallocated(f.model, f.tok, options);
+  CHECK(growing.stats().kv_bytes == 0);
+  CHECK(preallocated.stats().kv_bytes == 40 * block_bytes);
+
+  std::map<uint64_t, std::vector<int32_t>> expected;
+  for (int i = 0; i < 4; ++i) {
+    auto p = prompt(5 + 3 * i, i + 1);
+    auto request = greedy(p, 7);
+    request.params.n = i % 2 + 1;
+    expected[preallocated.submit(request)] = greedy_reference(f.model, p, 7);
+    growing.submit(request);
+  }
+  auto from_growing = drain(growing);
+  auto from_preallocated = drain(preallocated);
+  REQUIRE(from_preallocated.size() == expected.size());
+  for (const auto& [id, tokens] : expected) {
+    CAPTURE(id);
+    for (const auto& completion : from_preallocated[id].completions)
+      CHECK(completion.tokens == tokens);
+    REQUIRE(from_growing.count(id) == 1);
+    CHECK(from_growing[id].completions.size() == from_preallocated[id].completions.size());
+  }
+  // The preallocated storage never grew; the growing one stayed below the budget.
+  CHECK(preallocated.stats().kv_bytes == 40 * block_bytes);
+  CHECK(growing.stats().kv_bytes > 0);
+  CHECK(growing.stats().kv_bytes < 40 * block_bytes);
+}
