@@ -40,10 +40,9 @@ struct generator_state {
   std::map<std::string, bool> turn_closed;    // did the session's last turn end with its token?
   std::shared_ptr<weight_channel> weights;
   bool stepping = false;
-  std::string device;      // for status reports
-  int64_t kv_capacity = 0; // tokens
-  int64_t kv_block_tokens = 16;
-  std::string last_error; // the last failed step or refused request, for status reports
+  std::string device;           // for status reports
+  int64_t kv_block_tokens = 16; // the engine's KV blocks, for status reports in tokens
+  std::string last_error;       // the last failed step or refused request, for status reports
   static inline const char* name = "generator";
 };
 
@@ -144,9 +143,6 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
                std::string role, std::shared_ptr<weight_channel> weights, std::string device) {
   self->state.role = role;
   self->state.device = std::move(device);
-  // What the paged pool can hold: whole blocks of the budget.
-  self->state.kv_capacity =
-    options.kv_cache_tokens / options.kv_block_tokens * options.kv_block_tokens;
   self->state.kv_block_tokens = options.kv_block_tokens;
   self->state.weights = std::move(weights);
   self->state.loaded = std::move(loaded);
@@ -192,6 +188,7 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       out.sessions = st.sessions;
       out.cached_tokens = st.cached_tokens;
       out.kv_held_tokens = st.kv_blocks_used * s.kv_block_tokens;
+      out.kv_capacity = st.kv_blocks_total * s.kv_block_tokens; // whole blocks of the budget
       out.prefill_computed = st.prefill_computed;
       out.prefill_reused = st.prefill_reused;
       out.generated = st.generated;
@@ -200,7 +197,6 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
       out.busy_seconds = st.busy_seconds;
       out.weights_version = s.engine->weights_version();
       out.device = s.device;
-      out.kv_capacity = s.kv_capacity;
       out.host_memory = process_info::resident_bytes();
       out.device_memory = process_info::device_used_bytes(s.device);
       out.last_error = s.last_error;

@@ -133,8 +133,7 @@ memory_plan plan_memory(const config::config& cfg, const placement& where,
         continue;
       }
       const double b = dtype_bytes(r.dtype, on_gpu(r.device, has_cuda));
-      const double kv_tokens = static_cast<double>(
-        r.kv_cache_tokens > 0 ? r.kv_cache_tokens : r.max_batch_sequences * r.max_context);
+      const auto kv_tokens = static_cast<double>(r.kv_budget());
       add(at, fmt::format("{} weights ({})", role, dtype_name(b)), s->parameters * b);
       add(at, fmt::format("{} KV cache ({:.0f} tokens)", role, kv_tokens),
           kv_tokens * 2 * s->layers * s->kv_width * b);

@@ -242,8 +242,7 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
   g.weights = std::move(weights);
   g.max_context = role.max_context;
   g.max_batch_sequences = role.max_batch_sequences;
-  g.kv_cache_tokens =
-    role.kv_cache_tokens > 0 ? role.kv_cache_tokens : role.max_batch_sequences * role.max_context;
+  g.kv_cache_tokens = role.kv_budget();
   g.kv_block_tokens = role.kv_block_tokens;
   if (!std::filesystem::exists(std::filesystem::path(role.model) / "config.json"))
     throw input_error(fmt::format("{}.model", name),

@@ -166,6 +166,11 @@ struct role_config {
   sampling_config sampling;     // [<role>.sampling]
   openai_config openai;         // [<role>.openai], used when backend = "openai"
 
+  // The KV-cache budget in effect: kv_cache_tokens, or its default.
+  int64_t kv_budget() const {
+    return kv_cache_tokens > 0 ? kv_cache_tokens : max_batch_sequences * max_context;
+  }
+
   bool operator==(const role_config&) const = default;
 };
 

@@ -148,8 +148,7 @@ void check_role(const rules& r, const role_config& role, const std::string& name
   r.require(valid_device(role.device),
             fmt::format("{}device = \"{}\" is not a device", p, role.device),
             "use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"");
-  const int64_t kv =
-    role.kv_cache_tokens > 0 ? role.kv_cache_tokens : role.max_batch_sequences * role.max_context;
+  const int64_t kv = role.kv_budget();
   r.require(
     kv >= role.kv_block_tokens,
     fmt::format("{}kv_cache_tokens = {} does not hold one KV block of {}kv_block_tokens = {}", p,

@@ -4,7 +4,6 @@
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>
-#include <ATen/TensorIndexing.h>
 
 #include <algorithm>
 #include <limits>
@@ -146,32 +145,6 @@ bool sequence_kv::reserve(int64_t tokens) {
   while (static_cast<int64_t>(blocks_.size()) < end)
     blocks_.push_back(pool_->take());
   return true;
-}
-
-std::pair<at::Tensor, at::Tensor> sequence_kv::extend(size_t layer, const at::Tensor& k,
-                                                      const at::Tensor& v) {
-  using at::indexing::Slice;
-  const int64_t T = k.size(1), bs = pool_->block_tokens(), S = length_ + T;
-  const int64_t used = blocks_for(S, bs);
-  PEDAGOGY_CHECK(used <= static_cast<int64_t>(blocks_.size()),
-                 "KV blocks for {} tokens not reserved ({} held)", S, blocks_.size());
-  const auto device = pool_->keys(layer).device();
-  std::vector<int64_t> where; // blocks and offsets of the new tokens, then the blocks to read
-  for (int64_t t = length_; t < S; ++t)
-    where.push_back(blocks_[static_cast<size_t>(t / bs)]);
-  for (int64_t t = length_; t < S; ++t)
-    where.push_back(t % bs);
-  where.insert(where.end(), blocks_.begin(), blocks_.begin() + used);
-  const at::Tensor index = at::tensor(where, at::kLong).to(device);
-  const at::Tensor block = index.narrow(0, 0, T), offset = index.narrow(0, T, T);
-  at::Tensor& keys = pool_->keys(layer); // [K, blocks, block, D]
-  at::Tensor& values = pool_->values(layer);
-  keys.index_put_({Slice(), block, offset}, k);
-  values.index_put_({Slice(), block, offset}, v);
-  const at::Tensor read = index.narrow(0, 2 * T, used);
-  const int64_t K = keys.size(0), D = keys.size(3);
-  return {keys.index_select(1, read).view({K, used * bs, D}).narrow(1, 0, S),    // [K, S, D]
-          values.index_select(1, read).view({K, used * bs, D}).narrow(1, 0, S)}; // [K, S, D]
 }
 
 void sequence_kv::advance(int64_t tokens) {

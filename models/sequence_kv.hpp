@@ -112,9 +112,6 @@ public:
   // and a private copy of a block it would write into that another sequence also holds.
   // Returns false, changing nothing, when the pool's budget cannot give the blocks needed.
   bool reserve(int64_t tokens);
-  // Writes keys/values [K, T, D] after the committed tokens of `layer` (reserved first) and
-  // returns all of them, committed and new: [K, length + T, D].
-  std::pair<at::Tensor, at::Tensor> extend(size_t layer, const at::Tensor& k, const at::Tensor& v);
   void advance(int64_t tokens);
   // Keeps the first `tokens` tokens and gives back the blocks past them.
   void truncate(int64_t tokens);

@@ -516,14 +516,20 @@ TEST_CASE("a paged KV pool: forks share blocks, copy-on-write keeps the parent, 
   constexpr int64_t layers = 2, K = 2, D = 4, block = 4, budget = 8;
   auto pool =
     std::make_shared<kv_pool>(layers, K, D, at::TensorOptions().dtype(at::kFloat), block, budget);
-  // Appends T tokens of sequence `salt` to every layer (values are the negated keys).
+  // Appends T tokens of sequence `salt` to every layer (values are the negated keys), token t
+  // at offset t % block of block blocks()[t / block], as the packed forward writes them.
   auto append = [&](sequence_kv& kv, int64_t T, int64_t salt) {
     REQUIRE(kv.reserve(T));
     at::Tensor k = token_keys(K, D, kv.length(), T, salt);
-    for (size_t l = 0; l < layers; ++l) {
-      auto [keys, values] = kv.extend(l, k + static_cast<float>(l), -k);
-      CHECK(keys.size(1) == kv.length() + T); // committed and new
-    }
+    for (size_t l = 0; l < layers; ++l)
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t t = kv.length() + i, b = kv.blocks()[static_cast<size_t>(t / block)];
+        pool->keys(l)
+          .select(1, b)
+          .select(1, t % block)
+          .copy_(k.select(1, i) + static_cast<float>(l));
+        pool->values(l).select(1, b).select(1, t % block).copy_(-k.select(1, i));
+      }
     kv.advance(T);
   };
   auto holds = [&](const sequence_kv& kv, const std::vector<std::pair<int64_t, int64_t>>& runs) {
