@@ -6,8 +6,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <fstream>
-
 namespace pedagogy::actors {
 
 namespace fs = std::filesystem;
@@ -37,8 +35,7 @@ void claim_output(const fs::path& out, const json& manifest, bool resume) {
     if (!resume)
       throw input_error(out.string(), "holds an evaluation already (eval.json)",
                         "pass --resume to complete it, or choose another --out");
-    std::ifstream in(file);
-    const auto old = json::parse(in, nullptr, false);
+    const auto old = json::parse(files::read_regular_file(file), nullptr, false);
     if (old.is_discarded() || !old.is_object())
       throw input_error(file.string(), "is not the JSON object pedagogy eval wrote",
                         "choose another --out");
@@ -73,14 +70,6 @@ std::map<std::string, classroom::dialog_record> read_records(const fs::path& pat
     out[record.id] = std::move(record);
   });
   return out;
-}
-
-files::line_appender open_locked(const fs::path& path) {
-  files::line_appender file(path);
-  if (!file.try_lock())
-    throw input_error(path.string(), "another pedagogy eval is writing this file",
-                      "wait for it to finish, or choose another --out");
-  return file;
 }
 
 std::string rm_scores_line(const std::string& id, const rm_scores& s) {

@@ -32,10 +32,6 @@ void claim_output(const std::filesystem::path& out, const nlohmann::json& manife
 // input_error naming file:line for a line that is not a record.
 std::map<std::string, classroom::dialog_record> read_records(const std::filesystem::path& path);
 
-// Opens `path` to append to under an exclusive lock; throws input_error when another process
-// holds it.
-files::line_appender open_locked(const std::filesystem::path& path);
-
 // The pedagogical reward model's scores of one dialog's tutor turns.
 struct rm_scores {
   std::vector<double> scores;

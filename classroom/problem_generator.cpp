@@ -273,15 +273,23 @@ std::vector<problem> generate_problems(uint64_t seed, int64_t count,
     seen.insert(p.text);
   draw d(seed);
   std::vector<problem> out;
-  // The templates have thousands of distinct instances each; the bound only guards a request
-  // for more problems than exist.
-  for (int64_t tries = 0; static_cast<int64_t>(out.size()) < count; ++tries) {
-    if (tries > count * 100)
-      throw input_error("make-problems", fmt::format("only {} distinct problems found", out.size()),
-                        "ask for fewer problems");
+  // The templates have many distinct instances, but not unboundedly many: when that many draws
+  // in a row only repeat problems already drawn, the space is (nearly) used up, and a request for
+  // more stops there instead of drawing for ever.
+  constexpr int64_t max_repeats_in_a_row = 100'000;
+  int64_t repeats = 0;
+  while (static_cast<int64_t>(out.size()) < count) {
     problem p = makers[d.next() % makers.size()](d);
-    if (!seen.insert(p.text).second)
+    if (!seen.insert(p.text).second) {
+      if (++repeats > max_repeats_in_a_row)
+        throw input_error("make-problems",
+                          fmt::format("only {} distinct problems found ({} draws in a row repeated "
+                                      "one), {} asked for",
+                                      out.size(), max_repeats_in_a_row, count),
+                          fmt::format("ask for at most {} problems", out.size()));
       continue;
+    }
+    repeats = 0;
     p.line = static_cast<int64_t>(out.size()) + 1;
     out.push_back(std::move(p));
   }

@@ -3,13 +3,13 @@
 
 #include "classroom/text.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 #include "runtime/seeds.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <numeric>
 
@@ -193,15 +193,10 @@ std::vector<problem> sample(std::vector<problem> rows, int64_t count, uint64_t s
 
 std::vector<problem> load_problems(const std::filesystem::path& path, const problem_fields& fields,
                                    int64_t max_problems, uint64_t seed) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw input_error(path.string(), "cannot read the problem set",
-                      "check [data] train (or eval problems) in the config");
+  files::reader in(path, "point [data] train (or eval problems) at a JSONL problem set");
   std::vector<problem> out;
   std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
+  for (int64_t number = 1; in.next_line(line); ++number) {
     if (trim_ascii(line).empty())
       continue;
     out.push_back(parse_row(line, fmt::format("{}:{}", path.string(), number), fields, number));

@@ -2,11 +2,9 @@
 #include "classroom/views.hpp"
 
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <fmt/format.h>
-
-#include <fstream>
-#include <sstream>
 
 namespace pedagogy::classroom {
 
@@ -16,13 +14,9 @@ namespace {
 // misspelt variable stops the run at start instead of failing every dialog later.
 prompt_template read_template(const std::filesystem::path& file, const std::string& what,
                               const std::vector<template_context>& trials) {
-  std::ifstream in(file);
-  if (!in)
-    throw input_error(file.string(), fmt::format("cannot read the {} template", what),
-                      "check classroom.templates_dir, or add the file");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = prompt_template::parse(text.str(), file.string());
+  const std::string text = files::read_regular_file(
+    file, fmt::format("the {} template: check classroom.templates_dir, or add the file", what));
+  auto parsed = prompt_template::parse(text, file.string());
   for (const auto& context : trials)
     parsed.render(context);
   return parsed;

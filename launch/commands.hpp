@@ -20,6 +20,10 @@ using command_action = std::function<int()>;
 // LibTorch's intra-op threads.
 config::config load_job_config(const std::string& path, const std::vector<std::string>& overrides);
 
+// A CLI11 check for an option that names a file to write: a new path or an existing regular
+// file. A device, FIFO or folder is refused before any work starts (exit 2), never written over.
+CLI::Validator output_file();
+
 // `pedagogy config show`; sets `action` when chosen.
 void add_config_command(CLI::App& app, command_action& action);
 

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -194,18 +193,16 @@ int plot_run(const plot_options& opts) {
                           "(rsvg-convert run.svg -o run.png) or screenshot the live page"
                         : "name the picture FILE.svg");
   const auto path = fs::path(opts.run_dir) / "metrics.jsonl";
-  std::ifstream in(path);
-  if (!in)
-    throw input_error(path.string(), "cannot read it",
-                      "give the run folder of a `pedagogy train` run (its logging.run_dir)");
+  files::reader in(path, "give the run folder of a `pedagogy train` run (its logging.run_dir)");
   std::vector<json> steps;
   std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
+  bool whole = true;
+  for (int64_t number = 1; in.next_line(line, &whole); ++number) {
     if (line.empty())
       continue;
     auto j = json::parse(line, nullptr, false);
     if (!j.is_object()) {
-      if (in.eof()) // a line still being written by a running job
+      if (!whole) // a line still being written by a running job
         break;
       throw input_error(fmt::format("{}:{}", path.string(), number), "not a JSON object",
                         "the file is pedagogy's metrics.jsonl, one JSON object per line");
@@ -258,7 +255,9 @@ void add_inspect_command(CLI::App& app, command_action& action) {
     app.add_subcommand("plot", "Draw a run's metrics (reward, solve rate, KL, ...) as an SVG");
   plot_cmd->add_option("run_dir", plot_opts->run_dir, "The run folder (holds metrics.jsonl)")
     ->required();
-  plot_cmd->add_option("--out,-o", plot_opts->out, "The picture to write, FILE.svg")->required();
+  plot_cmd->add_option("--out,-o", plot_opts->out, "The picture to write, FILE.svg")
+    ->required()
+    ->check(output_file());
   plot_cmd->callback([plot_opts, &action] {
     action = [plot_opts] {
       return plot_run(*plot_opts);

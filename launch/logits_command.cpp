@@ -91,7 +91,9 @@ void add_logits_command(CLI::App& app, command_action& action) {
   cmd->add_option("--dtype", o->dtype, "Weights and compute: float32 or bfloat16")
     ->check(CLI::IsMember({"float32", "bfloat16"}))
     ->capture_default_str();
-  cmd->add_option("--out,-o", o->out, "The .safetensors file to write")->required();
+  cmd->add_option("--out,-o", o->out, "The .safetensors file to write")
+    ->required()
+    ->check(output_file());
   cmd->callback([o, &action] {
     action = [o] {
       return logits(*o);

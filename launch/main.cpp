@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/versions.hpp"
 
@@ -36,6 +37,21 @@ config::config load_job_config(const std::string& path, const std::vector<std::s
   if (cfg.cluster.torch_threads > 0)
     at::set_num_threads(static_cast<int>(cfg.cluster.torch_threads));
   return cfg;
+}
+
+CLI::Validator output_file() {
+  return CLI::Validator(
+    [](std::string& path) -> std::string {
+      if (path.empty())
+        return "an empty path";
+      try {
+        files::require_regular_output(path);
+      } catch (const input_error& e) {
+        return fmt::format("{} (hint: {})", e.what(), e.hint());
+      }
+      return {};
+    },
+    "FILE");
 }
 
 } // namespace pedagogy::launch

@@ -55,10 +55,13 @@ void add_problems_command(CLI::App& app, command_action& action) {
   auto* cmd = app.add_subcommand(
     "make-problems", "Write a generated set of arithmetic and algebra word problems (JSONL)");
   cmd->add_option("--seed", opts->seed, "Generator seed")->capture_default_str();
+  // The templates have about 350,000 distinct instances, and drawing near all of them takes
+  // minutes (each new one gets rarer): a set of more than this many is not what they are for.
+  constexpr int64_t max_count = 100'000;
   cmd->add_option("--count", opts->count, "Number of problems")
-    ->check(CLI::PositiveNumber)
+    ->check(CLI::Range(int64_t{1}, max_count))
     ->capture_default_str();
-  cmd->add_option("--out,-o", opts->out, "Output JSONL")->required();
+  cmd->add_option("--out,-o", opts->out, "Output JSONL")->required()->check(output_file());
   cmd->add_option("--exclude", opts->exclude, "Problem sets whose problems must not repeat");
   cmd->callback([opts, &action] {
     action = [opts] {

@@ -2,11 +2,11 @@
 #include "models/sft_examples.hpp"
 
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <numeric>
 
 namespace pedagogy::models {
@@ -156,22 +156,13 @@ sft_example tokenize_chat(const std::vector<chat_message>& messages, const token
 std::vector<sft_example> read_chat_jsonl(const std::filesystem::path& path, const tokenizer& tok,
                                          const chat_format& format,
                                          const chat_jsonl_options& options) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw input_error(path.string(),
-                      std::filesystem::exists(path, ec) ? "not a regular file" : "file not found",
-                      "point sft.train (and sft.val) at a chat JSONL file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw input_error(path.string(), "cannot open it", "check that the file is readable");
+  files::reader in(path, "point sft.train (and sft.val) at a chat JSONL file");
   std::vector<sft_example> out;
   std::string line;
   int64_t number = 0;
   while ((options.max_examples == 0 || static_cast<int64_t>(out.size()) < options.max_examples) &&
-         std::getline(in, line)) {
+         in.next_line(line)) {
     ++number;
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos)
       continue;
     const std::string where = fmt::format("{}:{}", path.string(), number);
@@ -202,8 +193,6 @@ std::vector<sft_example> read_chat_jsonl(const std::filesystem::path& path, cons
     example.line = number;
     out.push_back(std::move(example));
   }
-  if (in.bad())
-    throw input_error(path.string(), "reading failed", "check the file and the disk");
   if (out.empty())
     throw input_error(path.string(), "no examples: the file is empty",
                       "give one JSON object per line, each with a list of messages");

@@ -1,6 +1,8 @@
 // Checked, atomic and line-whole file writes (see files.hpp).
 #include "runtime/files.hpp"
 
+#include "runtime/errors.hpp"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
@@ -9,7 +11,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 namespace pedagogy::files {
 
@@ -51,7 +52,165 @@ void sync_folder(const fs::path& file) {
     throw write_error(folder, fmt::format("syncing the folder failed: {}", reason(error)));
 }
 
+// Reads this much at a time: large enough that a problem set or dialogs file takes few calls.
+constexpr size_t read_chunk = size_t{1} << 16;
+
 } // namespace
+
+std::string describe_file_type(fs::file_type type) {
+  switch (type) {
+    case fs::file_type::regular:
+      return "a regular file";
+    case fs::file_type::directory:
+      return "a folder";
+    case fs::file_type::fifo:
+      return "a FIFO (named pipe)";
+    case fs::file_type::socket:
+      return "a socket";
+    case fs::file_type::character:
+    case fs::file_type::block:
+      return "a device";
+    case fs::file_type::symlink:
+      return "a symbolic link";
+    case fs::file_type::not_found:
+      return "missing";
+    default:
+      return "not a regular file";
+  }
+}
+
+namespace {
+
+fs::file_type type_of(mode_t mode) {
+  if (S_ISREG(mode))
+    return fs::file_type::regular;
+  if (S_ISDIR(mode))
+    return fs::file_type::directory;
+  if (S_ISFIFO(mode))
+    return fs::file_type::fifo;
+  if (S_ISSOCK(mode))
+    return fs::file_type::socket;
+  if (S_ISCHR(mode))
+    return fs::file_type::character;
+  if (S_ISBLK(mode))
+    return fs::file_type::block;
+  return fs::file_type::unknown;
+}
+
+// Throws write_error when `path` exists and is not a regular file (following symbolic links).
+void refuse_unless_regular(const fs::path& path, const char* verb) {
+  std::error_code ec;
+  const auto type = fs::status(path, ec).type();
+  if (type != fs::file_type::not_found && type != fs::file_type::regular && !ec)
+    throw write_error(path, fmt::format("is {}, not a regular file: refusing to {} it",
+                                        describe_file_type(type), verb));
+}
+
+} // namespace
+
+reader::reader(const fs::path& path, std::string hint) : path_(path), hint_(std::move(hint)) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It has no effect on
+  // a regular file, the only kind read past the fstat below.
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd_ < 0)
+    throw input_error(path_.string(), fmt::format("cannot open: {}", std::strerror(errno)), hint_);
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    throw input_error(path_.string(), fmt::format("cannot inspect: {}", std::strerror(error)),
+                      hint_);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw input_error(
+      path_.string(),
+      fmt::format("is {}, not a regular file", describe_file_type(type_of(st.st_mode))), hint_);
+  }
+}
+
+reader::~reader() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+bool reader::fill() {
+  if (end_)
+    return false;
+  if (at_ > 0) {
+    buffer_.erase(0, at_);
+    at_ = 0;
+  }
+  const size_t old = buffer_.size();
+  buffer_.resize(old + read_chunk);
+  ssize_t n;
+  do
+    n = ::read(fd_, buffer_.data() + old, read_chunk);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    const int error = errno;
+    buffer_.resize(old);
+    throw input_error(path_.string(), fmt::format("reading failed: {}", std::strerror(error)),
+                      hint_);
+  }
+  buffer_.resize(old + static_cast<size_t>(n));
+  end_ = n == 0;
+  return n > 0;
+}
+
+bool reader::next_line(std::string& line, bool* whole) {
+  size_t scanned = at_;
+  for (;;) {
+    const size_t newline = buffer_.find('\n', scanned);
+    if (newline != std::string::npos) {
+      size_t end = newline;
+      if (end > at_ && buffer_[end - 1] == '\r')
+        --end;
+      line.assign(buffer_, at_, end - at_);
+      at_ = newline + 1;
+      if (whole != nullptr)
+        *whole = true;
+      return true;
+    }
+    scanned = buffer_.size() - at_; // fill() moves the unread part to the front
+    if (!fill()) {
+      if (at_ >= buffer_.size())
+        return false;
+      line.assign(buffer_, at_, std::string::npos);
+      if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+      at_ = buffer_.size();
+      if (whole != nullptr)
+        *whole = false;
+      return true;
+    }
+  }
+}
+
+std::string reader::rest() {
+  while (fill()) {
+  }
+  std::string out = buffer_.substr(at_);
+  at_ = buffer_.size();
+  return out;
+}
+
+std::string read_regular_file(const fs::path& path, const std::string& hint) {
+  return reader(path, hint).rest();
+}
+
+void require_regular_output(const fs::path& path, const std::string& hint) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec); // follows symbolic links
+  if (status.type() == fs::file_type::not_found || status.type() == fs::file_type::regular)
+    return;
+  if (ec)
+    throw input_error(path.string(), fmt::format("cannot inspect: {}", ec.message()), hint);
+  throw input_error(path.string(),
+                    fmt::format("is {}, not a regular file: refusing to write over it",
+                                describe_file_type(status.type())),
+                    hint.empty() ? "choose a new file name or an existing regular file" : hint);
+}
 
 write_error::write_error(const fs::path& path, const std::string& what)
   : std::runtime_error(fmt::format("{}: {}", path.string(), what)), path_(path) {}
@@ -62,6 +221,8 @@ void write_atomically(const fs::path& path, std::string_view content, fs::perms 
 
 void write_atomically(const fs::path& path, const std::vector<std::string_view>& pieces,
                       fs::perms permissions) {
+  // The rename below would replace a device node or a FIFO with a regular file and report success.
+  refuse_unless_regular(path, "replace");
   const fs::path tmp = path.string() + ".tmp";
   const auto mode = static_cast<mode_t>(permissions & fs::perms::mask);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -93,10 +254,33 @@ void write_atomically(const fs::path& path, const std::vector<std::string_view>&
 }
 
 line_appender::line_appender(fs::path path) : path_(std::move(path)) {
-  drop_partial_last_line(path_);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  refuse_unless_regular(path_, "append to");
+  // O_NONBLOCK: a FIFO put in the file's place since the check would otherwise block the open
+  // until a reader came; the fstat then refuses it.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
   if (fd_ < 0)
     throw write_error(path_, fmt::format("cannot open for appending: {}", reason(errno)));
+  struct stat st {};
+  const int error = ::fstat(fd_, &st) != 0 ? errno : 0;
+  if (error != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw write_error(path_, error != 0
+                               ? fmt::format("cannot inspect: {}", reason(error))
+                               : fmt::format("is {}, not a regular file: refusing to append to it",
+                                             describe_file_type(type_of(st.st_mode))));
+  }
+  // The lock comes before anything changes the file: a live writer's half-written last line is
+  // not this process's to cut.
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw input_error(path_.string(),
+                      "another process (a pedagogy train, rollout or eval) is writing this file",
+                      "wait for it to finish, stop it, or choose another output");
+  }
+  ::fcntl(fd_, F_SETFL, O_APPEND); // plain blocking writes from here on
+  drop_partial_last_line(path_);
 }
 
 line_appender::line_appender(line_appender&& other) noexcept
@@ -120,10 +304,6 @@ line_appender::~line_appender() {
     ::close(fd_);
 }
 
-bool line_appender::try_lock() {
-  return fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
-}
-
 void line_appender::truncate() {
   if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0)
     throw write_error(path_, fmt::format("cannot empty the file: {}", reason(errno)));
@@ -135,6 +315,11 @@ void line_appender::append(std::string_view line) {
   struct stat before {};
   if (::fstat(fd_, &before) != 0)
     throw write_error(path_, fmt::format("cannot stat: {}", reason(errno)));
+  // Writes to a file that was deleted (or whose folder was) succeed into an inode nobody can
+  // reach: what the job reports as written would be gone.
+  if (before.st_nlink == 0)
+    throw write_error(path_, "the file was deleted while being written (was its folder removed?); "
+                             "what it held is lost");
   std::string whole;
   whole.reserve(line.size() + 1);
   whole.append(line);
@@ -204,18 +389,15 @@ size_t drop_partial_last_line(const fs::path& path) {
 
 void for_each_whole_line(const std::filesystem::path& path,
                          const std::function<void(const std::string&, int64_t)>& line) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  std::error_code ec;
+  if (fs::symlink_status(path, ec).type() == fs::file_type::not_found)
     return;
+  reader in(path);
   std::string text;
+  bool whole = false;
   int64_t number = 0;
-  while (std::getline(in, text)) {
-    if (in.eof())
-      break; // no '\n' after it: a line cut short by a crash
+  while (in.next_line(text, &whole) && whole) // a last line without '\n' was cut short by a crash
     line(text, ++number);
-  }
-  if (in.bad())
-    throw std::runtime_error(fmt::format("{}: reading failed", path.string()));
 }
 
 } // namespace pedagogy::files
