@@ -1,7 +1,7 @@
 // Loading, overriding, checking and printing the config (schema in schema.hpp).
 //
 //   auto cfg = config::load_file("config/tiny.toml", {"train.mu=1", "tutor.device=cpu"});
-//   std::cout << config::to_toml(cfg);   // loads back to an equal config
+//   std::cout << config::to_toml(cfg);   // loads back to an equal config, less its secrets
 //
 // Every function reports bad input as pedagogy::input_error naming the file (with line and
 // column), the key and a hint; nothing here logs or exits.
@@ -30,8 +30,14 @@ void apply_override(config& cfg, std::string_view assignment);
 // Cross-field rules (e.g. the batch must split into micro-batches). `source` prefixes errors.
 void validate(const config& cfg, std::string_view source);
 
-// The config as TOML, every key in schema order; load_string(to_toml(c)) == c.
+// The config as TOML, every key in schema order; load_string(to_toml(c)) == c, except that a
+// secret (inspect.token) is written empty with a comment: this text is saved in run folders and
+// checkpoints and printed, so it must never hold one.
 std::string to_toml(const config& cfg);
+
+// The keys whose values differ between two texts that to_toml() wrote, each as
+// "train.learning_rate: 1e-06 vs 5e-07" (here's value first; a key one text lacks is "(absent)").
+std::vector<std::string> differences(std::string_view here, std::string_view there);
 
 // The range of an integer key, for a flag that stands in for it (rollout --samples).
 struct integer_range {

@@ -119,13 +119,23 @@ inline constexpr std::string_view threads_hint =
 inline constexpr std::string_view seed_hint = "any whole number from 0; equal seeds replay a run";
 inline constexpr std::string_view rank_hint = "ranks are numbered from 0";
 
+namespace limits {
+// Durations in seconds: a week at most, which any clock's arithmetic holds (a deadline of
+// now + 1e12 s overflows std::chrono's nanoseconds and expires at once, or never).
+inline constexpr double week_s = 7 * 24 * 3600.0;
+// Weights of terms in a loss or a reward: far above any tuned value, far below where a float
+// overflows.
+inline constexpr double weight_max = 1e3;
+inline constexpr std::string_view off_hint = "0 turns it off";
+} // namespace limits
+
 // ---- keys per table ----------------------------------------------------------------------------
 
 template <class V>
 void describe(V& v, sampling_config& c) {
-  v.field("temperature", c.temperature, {});
+  v.field("temperature", c.temperature, real(0, 100, "0 is greedy"));
   v.field("top_k", c.top_k, range(0, limits::tokens, "0 turns top-k off"));
-  v.field("top_p", c.top_p, {});
+  v.field("top_p", c.top_p, real(0, 1, "1 turns nucleus sampling off", ends::open_low));
 }
 
 template <class V>
@@ -134,7 +144,8 @@ void describe(V& v, openai_config& c) {
   v.field("model", c.model, {});
   v.field("api_key_env", c.api_key_env, {});
   v.field("max_concurrency", c.max_concurrency, range(1, 4096, "requests in flight at once"));
-  v.field("timeout_s", c.timeout_s, {});
+  v.field("timeout_s", c.timeout_s,
+          real(0, limits::week_s, "seconds for a whole call, retries included", ends::open_low));
   v.field("max_retries", c.max_retries, range(0, 100, "0 means no retry"));
   v.field("send_top_k", c.send_top_k, {});
 }
@@ -183,7 +194,7 @@ void describe(V& v, classroom_config& c) {
   v.field("use_thinking", c.use_thinking, {});
   v.field("force_thinking", c.force_thinking, {});
   v.field("ignore_rejected_judge", c.ignore_rejected_judge, {});
-  v.field("rejection_penalty", c.rejection_penalty, {});
+  v.field("rejection_penalty", c.rejection_penalty, real(0, limits::weight_max, limits::off_hint));
   v.field("templates_dir", c.templates_dir, {});
   v.field("scenario_seed", c.scenario_seed, range(0, limits::seed, seed_hint));
   v.field("max_dialogs_in_flight", c.max_dialogs_in_flight,
@@ -193,10 +204,11 @@ void describe(V& v, classroom_config& c) {
 template <class V>
 void describe(V& v, reward_config& c) {
   v.field("check", c.check, {});
-  v.field("end_marker_bonus", c.end_marker_bonus, {});
-  v.field("length_penalty", c.length_penalty, {});
-  v.field("thinking_unbalanced_penalty", c.thinking_unbalanced_penalty, {});
-  v.field("thinking_bonus", c.thinking_bonus, {});
+  v.field("end_marker_bonus", c.end_marker_bonus, real(0, limits::weight_max, limits::off_hint));
+  v.field("length_penalty", c.length_penalty, real(0, limits::weight_max, limits::off_hint));
+  v.field("thinking_unbalanced_penalty", c.thinking_unbalanced_penalty,
+          real(0, limits::weight_max, limits::off_hint));
+  v.field("thinking_bonus", c.thinking_bonus, real(0, limits::weight_max, limits::off_hint));
 }
 
 template <class V>
@@ -207,19 +219,24 @@ void describe(V& v, train_config& c) {
                 "GRPO compares samples within a group: with one sample every advantage is 0"));
   v.field("micro_batch_size", c.micro_batch_size, range(1, limits::sequences));
   v.field("mu", c.mu, range(1, 100, "optimizer passes over each rollout batch"));
-  v.field("learning_rate", c.learning_rate, {});
+  // Above 1 nothing trains (and past float's range the optimizer step overflows at step 0).
+  v.field("learning_rate", c.learning_rate, real(0, 1, "the reference uses 5e-7", ends::open_low));
   v.field("schedule", c.schedule, {});
   v.field("warmup_steps", c.warmup_steps, range(0, limits::steps, "0 means no warmup"));
-  v.field("weight_decay", c.weight_decay, {});
-  v.field("adam_beta1", c.adam_beta1, {});
-  v.field("adam_beta2", c.adam_beta2, {});
-  v.field("adam_eps", c.adam_eps, {});
-  v.field("max_grad_norm", c.max_grad_norm, {});
-  v.field("beta", c.beta, {});
-  v.field("epsilon", c.epsilon, {});
-  v.field("epsilon_high", c.epsilon_high, {});
+  v.field("weight_decay", c.weight_decay, real(0, 10, "AdamW's decoupled decay; 0 turns it off"));
+  v.field("adam_beta1", c.adam_beta1, real(0, 1, "the usual value is 0.9", ends::open_high));
+  v.field("adam_beta2", c.adam_beta2, real(0, 1, "the usual value is 0.999", ends::open_high));
+  v.field("adam_eps", c.adam_eps, real(0, 1, "the usual value is 1e-8", ends::open_low));
+  v.field("max_grad_norm", c.max_grad_norm, real(0, 1e6, "0 turns clipping off"));
+  v.field("beta", c.beta,
+          real(0, limits::weight_max, "0 drops the KL term and the reference model"));
+  v.field("epsilon", c.epsilon, real(0, 1, "the reference clips at 0.2", ends::open));
+  v.field("epsilon_high", c.epsilon_high,
+          real(0, 10, "the clip range above 1 (DAPO uses 0.28); 0 = same as epsilon"));
   v.field("scale_rewards", c.scale_rewards, {});
-  v.field("std_eps", c.std_eps, {});
+  v.field("std_eps", c.std_eps,
+          real(0, 1, "keeps groups of equal rewards from dividing by zero; the reference uses 1e-4",
+               ends::open_low));
   v.field("aggregation", c.aggregation, {});
   v.field("epochs", c.epochs, range(1, 1'000'000));
   v.field("max_steps", c.max_steps, range(0, limits::steps, "0 runs until the epochs are done"));
@@ -260,7 +277,8 @@ template <class V>
 void describe(V& v, sft_config& c) {
   v.field("train", c.train, {});
   v.field("val", c.val, {});
-  v.field("val_fraction", c.val_fraction, {});
+  v.field("val_fraction", c.val_fraction,
+          real(0, 1, "the share held out for validation; 0 = no validation", ends::open_high));
   v.field("messages_field", c.messages_field, {});
   v.field("loss_on", c.loss_on, {});
   v.field("max_length", c.max_length, range(16, limits::tokens));
@@ -268,9 +286,11 @@ void describe(V& v, sft_config& c) {
   v.field("micro_batch_size", c.micro_batch_size, range(1, limits::sequences));
   v.field("gradient_accumulation", c.gradient_accumulation,
           range(1, 1 << 20, "micro-batches per optimizer step"));
-  v.field("learning_rate", c.learning_rate, {});
+  v.field("learning_rate", c.learning_rate,
+          real(0, 1, "the paper's SFT baseline used 2e-5", ends::open_low));
   v.field("schedule", c.schedule, {});
-  v.field("warmup_ratio", c.warmup_ratio, {});
+  v.field("warmup_ratio", c.warmup_ratio,
+          real(0, 1, "the share of optimizer steps spent warming up; 0 = no warmup"));
   v.field("epochs", c.epochs, range(1, 1'000'000));
   v.field("max_steps", c.max_steps, range(0, limits::steps, "0 runs until the epochs are done"));
   v.field("val_every_steps", c.val_every_steps,
@@ -287,10 +307,16 @@ void describe(V& v, cluster_config& c) {
   v.field("port", c.port, range(0, 65535, "0 picks any free port"));
   v.field("scheduler_threads", c.scheduler_threads, range(0, limits::threads, threads_hint));
   v.field("torch_threads", c.torch_threads, range(0, limits::threads, threads_hint));
-  v.field("request_timeout_s", c.request_timeout_s, {});
+  v.field("request_timeout_s", c.request_timeout_s,
+          real(0, limits::week_s, "seconds a request between actors may take", ends::open_low));
   v.field("weight_bucket_mb", c.weight_bucket_mb, range(1, 65536));
-  v.field("collective_timeout_s", c.collective_timeout_s, {});
-  v.field("device_memory_gib", c.device_memory_gib, {});
+  v.field(
+    "collective_timeout_s", c.collective_timeout_s,
+    real(0, limits::week_s, "seconds a weight broadcast or gradient sum may take; 0 = no limit"));
+  v.field("unresponsive_timeout_s", c.unresponsive_timeout_s,
+          real(1, limits::week_s, "seconds a rank may not answer before the job ends"));
+  v.field("device_memory_gib", c.device_memory_gib,
+          real(0, 1e5, "GiB per GPU, e.g. 79 for an 80 GB H100; 0 asks the device"));
 }
 
 template <class V>
@@ -316,38 +342,43 @@ void describe(V& v, inspect_config& c) {
   v.field("enabled", c.enabled, {});
   v.field("host", c.host, {});
   v.field("port", c.port, range(0, 65535, "0 picks any free port"));
-  v.field("token", c.token, {});
+  v.field("token", c.token, secret());
   v.field("heartbeat_ms", c.heartbeat_ms,
           range(1, 3'600'000, "milliseconds between status reports"));
-  v.field("unresponsive_s", c.unresponsive_s, {});
+  v.field(
+    "unresponsive_s", c.unresponsive_s,
+    real(0, 86400, "seconds of silence before an actor shows as unresponsive", ends::open_low));
   v.field("keep_dialogs", c.keep_dialogs, range(0, 100'000, "finished dialogs kept for /dialogs"));
-  v.field("linger_s", c.linger_s, {});
+  v.field("linger_s", c.linger_s,
+          real(-1, limits::week_s, "seconds to keep serving after the run; -1 = until Ctrl-C"));
 }
 
 template <class V>
 void describe(V& v, ped_config& c) {
   v.field("mode", c.mode, {});
   v.field("policy", c.policy, {});
-  v.field("beta", c.beta, {});
-  v.field("lambda", c.lambda, {});
-  v.field("max_gap", c.max_gap, {});
-  v.field("score_temperature", c.score_temperature, {});
+  v.field("beta", c.beta, real(0, limits::weight_max, "soft-max sharpness of G"));
+  v.field("lambda", c.lambda, real(0, limits::weight_max, "G's penalty strength"));
+  v.field("max_gap", c.max_gap, real(0, limits::weight_max, "nats; 0 = no clip"));
+  v.field("score_temperature", c.score_temperature,
+          real(0, 100, "the gap is taken on logits / this; the spec scores at 1", ends::open_low));
   v.field("reward", c.reward, {});
-  v.field("additive_lambda", c.additive_lambda, {});
-  v.field("kappa", c.kappa, {});
-  v.field("gamma", c.gamma, {});
+  v.field("additive_lambda", c.additive_lambda, real(0, limits::weight_max));
+  v.field("kappa", c.kappa, real(0, limits::weight_max, "the gate's slope"));
+  v.field("gamma", c.gamma, real(-limits::weight_max, 0, "the gate's midpoint, a log-prob"));
   v.field("gating", c.gating, {});
-  v.field("alpha", c.alpha, {});
+  v.field("alpha", c.alpha, real(0, limits::weight_max, "the imitation loss's weight"));
   v.field("teacher_samples", c.teacher_samples,
           range(1, limits::samples, "ped_teacher samples per problem"));
   v.field("select", c.select, {});
   v.field("top_k", c.top_k, range(1, limits::samples, "kept trajectories per problem"));
-  v.field("min_g", c.min_g, {});
+  v.field("min_g", c.min_g, real(0, 1, "G lies in (0, 1]; 0 keeps every correct trajectory"));
   v.field("leak_filter", c.leak_filter, {});
   v.field("refresh_steps", c.refresh_steps, range(1, limits::steps, "steps between refreshes"));
   v.field("teacher_steps", c.teacher_steps,
           range(1, limits::steps, "ped_teacher GRPO steps per round"));
-  v.field("teacher_learning_rate", c.teacher_learning_rate, {});
+  v.field("teacher_learning_rate", c.teacher_learning_rate,
+          real(0, 1, "0 uses train.learning_rate"));
 }
 
 template <class V>

@@ -3,13 +3,13 @@
 #include "config/config.hpp"
 #include "config/fields.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
+#include <type_traits>
 
 namespace pedagogy::config {
 
@@ -75,18 +75,27 @@ public:
   }
 
   void read(const toml::node& node, double& out) const {
+    double value = 0;
     if (node.is_integer())
-      out = static_cast<double>(node.as_integer()->get());
+      value = static_cast<double>(node.as_integer()->get());
     else if (node.is_floating_point())
-      out = node.as_floating_point()->get();
+      value = node.as_floating_point()->get();
     else
       mismatch(node, "a number", "write a number without quotes, e.g. 0.25 or 5e-7");
+    check_range(where_.at(node.source()), key_, value, knob_);
+    out = value;
   }
 
   void read(const toml::node& node, std::string& out) const {
     if (!node.is_string())
       mismatch(node, "a string", "put the text in double quotes");
-    out = node.as_string()->get();
+    const std::string& text = node.as_string()->get();
+    // TOML allows "\u0000"; every string here ends up as a C string (a path, a URL, a name) that
+    // would silently stop at it.
+    if (text.find('\0') != std::string::npos)
+      throw input_error(where_.at(node.source()), fmt::format("{} contains a NUL character", key_),
+                        "remove the \\u0000 escape");
+    out = text;
   }
 
   template <config_enum E>
@@ -275,9 +284,24 @@ private:
       throw input_error(
         fmt::format("override '{}'", where_.assignment),
         fmt::format("cannot parse '{}' as a value for {}: {}", value_, path_, e.description()),
-        "quote strings (key='\"text\"'), write lists as [1, 2] and booleans as true/false");
+        value_hint<T>());
     }
     value_reader{where_, path_, k}.read(*parsed.get("value"), member);
+  }
+
+  // How to write a value of the key's type on the command line.
+  template <class T>
+  static std::string value_hint() {
+    if constexpr (std::is_same_v<T, double>)
+      return "write a number, e.g. 0.25 or 5e-7";
+    else if constexpr (std::is_same_v<T, int64_t>)
+      return "write a whole number, e.g. 8";
+    else if constexpr (std::is_same_v<T, bool>)
+      return "write true or false";
+    else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+      return "write a list of whole numbers, e.g. [0, 1]";
+    else
+      return "quote strings (key='\"text\"') and write lists as [\"a\", \"b\"]";
   }
 
   template <class S>
@@ -365,15 +389,9 @@ config load_file(const std::filesystem::path& path, const std::vector<std::strin
   if (!std::filesystem::exists(path, ec))
     throw input_error(path.string(), "config file not found",
                       "pass an existing file to --config, e.g. config/tiny.toml");
-  if (std::filesystem::is_directory(path, ec))
-    throw input_error(path.string(), "is a directory, not a config file",
-                      "pass a .toml file to --config");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw input_error(path.string(), "cannot read the config file", "check its permissions");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_string(text.str(), path.string(), overrides);
+  const std::string text =
+    files::read_regular_file(path, "pass a .toml file to --config, e.g. config/tiny.toml");
+  return load_string(text, path.string(), overrides);
 }
 
 } // namespace pedagogy::config

@@ -345,7 +345,9 @@ struct cluster_config {
   // Where every rank publishes its actors (TLS, this job's key only): "" = all interfaces,
   // reached by the node's host name; "127.0.0.1" keeps a one-node job off the network.
   std::string host;
-  int64_t port = 0; // first TCP port: rank r publishes its actors on port + 4r ...; 0 = any free
+  // First TCP port: rank r publishes its actors on port + r; 0 = any free. Every rank's port must
+  // lie within 1024..65535.
+  int64_t port = 0;
   int64_t scheduler_threads = 0; // CAF worker threads; 0 = one per core
   int64_t torch_threads = 0;     // intra-op threads per engine on CPU; 0 = one per core
   // A request between actors (a generation, learning, a weight sync, a save) not answered in this
@@ -354,6 +356,10 @@ struct cluster_config {
   double request_timeout_s = 1800.0;
   int64_t weight_bucket_mb = 256;      // weight broadcast bucket size, MiB
   double collective_timeout_s = 600.0; // a collective stuck this long stops the job; 0 = never
+  // A rank that answers no ping for this many seconds (stopped, frozen, cut off) ends the job at
+  // once, naming its rank and roles; the last checkpoint stays intact. Pings are answered even
+  // while the rank's generators and learner compute.
+  double unresponsive_timeout_s = 60.0;
   // Memory of each GPU, GiB, for the memory plan printed at the start of a job: a plan that needs
   // more is refused before any model loads. 0 = what the device reports (on a CPU: not checked).
   double device_memory_gib = 0;

@@ -7,6 +7,9 @@
 #include <charconv>
 #include <cmath>
 #include <functional>
+#include <map>
+#include <set>
+#include <type_traits>
 
 namespace pedagogy::config {
 
@@ -87,7 +90,14 @@ struct toml_writer {
   std::vector<std::pair<std::string, std::function<void()>>> nested;
 
   template <class T>
-  void field(std::string_view name, T& value, const knob&) {
+  void field(std::string_view name, T& value, const knob& k) {
+    if constexpr (std::is_same_v<T, std::string>)
+      if (k.secret && !value.empty()) {
+        *out += fmt::format("{} = \"\" # redacted: give it again as {}.{}=... or in the "
+                            "environment\n",
+                            name, path, name);
+        return;
+      }
     *out += fmt::format("{} = {}\n", name, value_text(value));
   }
 
@@ -109,7 +119,45 @@ struct toml_writer {
   }
 };
 
+// "table.key" -> value text, from what toml_writer wrote: one "key = value" per line, each
+// table under its "[a.b]" header.
+std::map<std::string, std::string> flatten(std::string_view text) {
+  std::map<std::string, std::string> out;
+  std::string table;
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\n'), text.size());
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      table = std::string(line.substr(1, line.size() - 2)) + ".";
+      continue;
+    }
+    if (const size_t eq = line.find(" = "); eq != std::string_view::npos)
+      out[table + std::string(line.substr(0, eq))] = std::string(line.substr(eq + 3));
+  }
+  return out;
+}
+
 } // namespace
+
+std::vector<std::string> differences(std::string_view here, std::string_view there) {
+  const auto a = flatten(here);
+  const auto b = flatten(there);
+  std::vector<std::string> out;
+  auto value = [](const std::map<std::string, std::string>& m, const std::string& key) {
+    const auto it = m.find(key);
+    return it == m.end() ? std::string("(absent)") : it->second;
+  };
+  std::set<std::string> keys;
+  for (const auto& [key, v] : a)
+    keys.insert(key);
+  for (const auto& [key, v] : b)
+    keys.insert(key);
+  for (const auto& key : keys)
+    if (value(a, key) != value(b, key))
+      out.push_back(fmt::format("{}: {} vs {}", key, value(a, key), value(b, key)));
+  return out;
+}
 
 std::string to_toml(const config& cfg) {
   config copy = cfg;

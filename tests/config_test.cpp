@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -311,7 +312,19 @@ TEST_CASE("a missing or unreadable config file is reported with its path") {
 
   auto directory =
     expect_input_error([] { cfg::load_file(std::filesystem::temp_directory_path()); });
-  CHECK(contains(directory.problem(), "directory"));
+  CHECK(contains(directory.problem(), "is a folder, not a regular file"));
+
+  // Neither blocks: a FIFO no one writes to (which hung `config show` until killed), nor
+  // /proc/self/mem, which is "regular" but fails its first read (and loaded as the defaults).
+  const auto fifo = std::filesystem::temp_directory_path() / "pedagogy_config_test_fifo.toml";
+  std::filesystem::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto pipe = expect_input_error([&] { cfg::load_file(fifo); });
+  CHECK(pipe.where() == fifo.string());
+  CHECK(contains(pipe.problem(), "is a FIFO (named pipe), not a regular file"));
+  std::filesystem::remove(fifo);
+  auto memory = expect_input_error([] { cfg::load_file("/proc/self/mem"); });
+  CHECK(contains(memory.problem(), "reading failed"));
 
   auto file = write_temp("bad_type.toml", "[inspect]\nport = 70000\n");
   auto port = expect_input_error([&] { cfg::load_file(file); });
@@ -375,6 +388,96 @@ TEST_CASE("every integer key has a maximum, and a value beyond it names key, val
     });
     CHECK(contains(e.problem(), "9223372036854775807"));
   }
+}
+
+namespace {
+
+// The real keys of the schema, found in the printed defaults as integer_keys() finds those.
+std::vector<std::string> real_keys() {
+  std::vector<std::string> keys;
+  std::string table;
+  std::istringstream lines(cfg::to_toml(cfg::config{}));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > 2 && line.front() == '[') {
+      table = line.substr(1, line.size() - 2) + ".";
+      continue;
+    }
+    auto eq = line.find(" = ");
+    if (eq == std::string::npos)
+      continue;
+    std::string value = line.substr(eq + 3);
+    if (!value.empty() && value.find_first_not_of("-0123456789.e+") == std::string::npos &&
+        value.find_first_of(".e") != std::string::npos)
+      keys.push_back(table + line.substr(0, eq));
+  }
+  return keys;
+}
+
+} // namespace
+
+TEST_CASE("every real key has a range, and a value past it names key, value and range") {
+  // 1e308 in train.epsilon_high or ped.max_gap stopped a run with "value cannot be converted to
+  // type float without overflow", naming no key; 1e12 in an OpenAI timeout overflowed the
+  // deadline arithmetic, so a healthy server's answers all "timed out".
+  auto keys = real_keys();
+  CHECK(keys.size() > 30);
+  for (const auto& key : keys)
+    for (const char* value : {"1e308", "-1e308", "nan", "inf"}) {
+      CAPTURE(key);
+      CAPTURE(value);
+      const std::string assignment = fmt::format("{}={}", key, value);
+      auto e = expect_input_error([&] { cfg::load_string("", "x.toml", {assignment}); });
+      CHECK(e.where() == fmt::format("override '{}'", assignment));
+      CHECK(contains(e.problem(), key));
+      CHECK_FALSE(e.hint().empty());
+    }
+  auto timeout =
+    expect_input_error([] { cfg::load_string("", "x.toml", {"student.openai.timeout_s=1e12"}); });
+  CHECK(timeout.problem() == "student.openai.timeout_s = 1000000000000 must be in (0, 604800]");
+  auto in_file =
+    expect_input_error([] { cfg::load_string("[train]\nepsilon_high = 1e308\n", "clip.toml"); });
+  CHECK(in_file.where() == "clip.toml:2:16");
+  CHECK(contains(in_file.problem(), "train.epsilon_high = 1e+308 must be in [0, 10]"));
+  // The ends of a range are where the schema puts them.
+  CHECK_NOTHROW(cfg::load_string("", "x.toml", {"tutor.sampling.top_p=1"}));
+  CHECK_THROWS_AS(cfg::load_string("", "x.toml", {"tutor.sampling.top_p=0"}), input_error);
+  CHECK_NOTHROW(cfg::load_string("", "x.toml", {"inspect.linger_s=-1"}));
+  CHECK_THROWS_AS(cfg::load_string("", "x.toml", {"inspect.linger_s=-0.5"}), input_error);
+}
+
+TEST_CASE("a string holding a NUL character is refused, since paths and names would stop at it") {
+  auto e = expect_input_error(
+    [] { cfg::load_string("[logging]\nrun_dir = \"runs/a\\u0000b\"\n", "nul.toml"); });
+  CHECK(e.where() == "nul.toml:2:11");
+  CHECK(contains(e.problem(), "logging.run_dir contains a NUL"));
+  auto listed = expect_input_error(
+    [] { cfg::load_string("[classroom]\npersonas = [\"a\\u0000\"]\n", "nul.toml"); });
+  CHECK(contains(listed.problem(), "classroom.personas[0]"));
+}
+
+TEST_CASE("an override that does not parse gets a hint for its key's type") {
+  auto real =
+    expect_input_error([] { cfg::load_string("", "x.toml", {"train.learning_rate=abc"}); });
+  CHECK(contains(real.hint(), "write a number"));
+  CHECK_FALSE(contains(real.hint(), "quote strings"));
+  auto whole = expect_input_error([] { cfg::load_string("", "x.toml", {"train.mu=two"}); });
+  CHECK(contains(whole.hint(), "whole number"));
+  auto flag =
+    expect_input_error([] { cfg::load_string("", "x.toml", {"classroom.use_thinking=yes"}); });
+  CHECK(contains(flag.hint(), "true or false"));
+  auto list = expect_input_error([] { cfg::load_string("", "x.toml", {"classroom.personas=[a"}); });
+  CHECK(contains(list.hint(), "quote strings"));
+}
+
+TEST_CASE("a secret is never written where the resolved config is saved or shown") {
+  auto c = cfg::load_string("", "x.toml", {"inspect.token=hunter2-secret"});
+  CHECK(c.inspect.token == "hunter2-secret");
+  const std::string text = cfg::to_toml(c);
+  CHECK_FALSE(contains(text, "hunter2"));
+  CHECK(contains(text, "token = \"\" # redacted"));
+  // What was saved still loads, with the secret left to be given again.
+  auto reloaded = cfg::load_string(text, "saved.toml");
+  CHECK(reloaded.inspect.token.empty());
 }
 
 TEST_CASE("the bounds that stopped real runs are refused with the bound and a hint") {
