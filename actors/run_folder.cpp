@@ -1,6 +1,7 @@
 // The run folder's lock and the outputs --force may delete (see run_folder.hpp).
 #include "actors/run_folder.hpp"
 
+#include "actors/checkpoints.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 
@@ -65,23 +66,56 @@ bool is_checkpoint_name(const std::string& name) {
   return std::regex_match(name, pattern);
 }
 
+namespace {
+
+// The pid the lock file holds (its holder wrote it), or "unknown".
+std::string lock_holder(int fd) {
+  char buffer[32] = {};
+  const ssize_t n = fd < 0 ? -1 : ::pread(fd, buffer, sizeof buffer - 1, 0);
+  std::string holder = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "unknown";
+  holder.erase(std::remove(holder.begin(), holder.end(), '\n'), holder.end());
+  return holder;
+}
+
+[[noreturn]] void refuse_busy(const fs::path& dir, const std::string& holder) {
+  throw input_error(dir.string(),
+                    fmt::format("another pedagogy run (pid {}) is using this folder", holder),
+                    "wait for it to finish, stop it, or choose another logging.run_dir");
+}
+
+} // namespace
+
 run_lock::run_lock(const fs::path& dir) {
   const fs::path path = dir / lock_name;
+  // The folder itself is locked too: a lock file removed by hand would otherwise let a second
+  // run create a new one and lock that (and --force then wipe the live run's files). Where
+  // folders cannot be locked (some network file systems), the lock file alone holds.
+  dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd_ >= 0 && ::flock(dir_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(dir_fd_);
+    dir_fd_ = -1;
+    if (error == EWOULDBLOCK) {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      const std::string holder = lock_holder(fd);
+      if (fd >= 0)
+        ::close(fd);
+      refuse_busy(dir, holder);
+    }
+  }
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
     throw input_error(path.string(),
                       fmt::format("cannot create the run's lock file: {}", std::strerror(errno)),
                       "check that logging.run_dir is a writable folder");
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    char buffer[32] = {};
-    const ssize_t n = ::pread(fd_, buffer, sizeof buffer - 1, 0);
-    std::string holder = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "unknown";
-    holder.erase(std::remove(holder.begin(), holder.end(), '\n'), holder.end());
+    const std::string holder = lock_holder(fd_);
     ::close(fd_);
     fd_ = -1;
-    throw input_error(dir.string(),
-                      fmt::format("another pedagogy run (pid {}) is using this folder", holder),
-                      "wait for it to finish, stop it, or choose another logging.run_dir");
+    if (dir_fd_ >= 0)
+      ::close(dir_fd_);
+    dir_fd_ = -1;
+    refuse_busy(dir, holder);
   }
   // The holder's pid, for the message above; the lock itself is the flock, not this text.
   const std::string pid = fmt::format("{}\n", ::getpid());
@@ -93,6 +127,8 @@ run_lock::run_lock(const fs::path& dir) {
 run_lock::~run_lock() {
   if (fd_ >= 0)
     ::close(fd_); // releases the flock
+  if (dir_fd_ >= 0)
+    ::close(dir_fd_);
 }
 
 namespace {
@@ -124,7 +160,8 @@ survey survey_run(const run_layout& layout) {
       if (run_outputs && within(ckpt_dir, path) && entry.is_directory())
         continue; // holds the checkpoint folder, surveyed on its own
       const bool output = run_outputs && is_run_output(name) && entry.is_regular_file();
-      if (output || (checkpoints && is_checkpoint_name(name)))
+      // A checkpoint is ours by its marker, not its name (a user's step-1/ is not).
+      if (output || (checkpoints && is_checkpoint_name(name) && is_our_checkpoint(entry.path())))
         out.ours.push_back(entry.path());
       else
         out.foreign.push_back(entry.path());
@@ -173,6 +210,18 @@ void keep_steps_before(const fs::path& path, int64_t step) {
       kept << line << '\n';
   });
   files::write_atomically(path, kept.str());
+}
+
+void refuse_models_in_checkpoints(const run_layout& layout) {
+  const fs::path checkpoints = normal(layout.checkpoint_dir);
+  for (const auto& model : layout.kept)
+    if (!model.empty() && within(normal(model), checkpoints) && normal(model) != checkpoints)
+      throw input_error(model.string(),
+                        fmt::format("a role's model folder lies inside the checkpoint folder {}, "
+                                    "which this run writes its step-N checkpoints into and prunes",
+                                    layout.checkpoint_dir.string()),
+                        "copy the model elsewhere first (cp -r), or give the run another "
+                        "logging.run_dir or checkpoint.dir");
 }
 
 bool non_empty(const fs::path& path) {

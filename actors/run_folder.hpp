@@ -14,8 +14,8 @@
 
 namespace pedagogy::actors {
 
-// Holds `<dir>/.pedagogy.lock` (flock) until destroyed. Throws input_error when another process
-// holds it, naming that process.
+// Holds `<dir>/.pedagogy.lock` and the folder itself (flock) until destroyed. Throws input_error
+// when another process holds either, naming that process when it can.
 class run_lock {
 public:
   explicit run_lock(const std::filesystem::path& dir);
@@ -24,7 +24,8 @@ public:
   ~run_lock();
 
 private:
-  int fd_ = -1;
+  int fd_ = -1;     // the lock file
+  int dir_fd_ = -1; // the folder, where it can be locked
 };
 
 // What a run writes into its folder, and what it finds there but must keep.
@@ -48,6 +49,10 @@ void clear_run_outputs(const run_layout& layout);
 // rewrites what came after its checkpoint. A partial last line never survives. Replaced
 // atomically; an absent file stays absent.
 void keep_steps_before(const std::filesystem::path& path, int64_t step);
+
+// Throws input_error when a kept model folder lies inside the checkpoint folder: a run that
+// starts there writes and prunes step-N folders, and would replace or delete the model it loads.
+void refuse_models_in_checkpoints(const run_layout& layout);
 
 // A regular file with something in it.
 bool non_empty(const std::filesystem::path& path);

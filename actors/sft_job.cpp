@@ -20,7 +20,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -45,8 +44,8 @@ checkpoint_entry newest_intact(const fs::path& dir, std::vector<std::string>& no
   for (auto it = found.rbegin(); it != found.rend(); ++it) {
     std::string problem = checkpoint_problem(it->dir);
     if (problem.empty()) {
-      std::ifstream in(it->dir / "trainer_state.json");
-      const auto state = json::parse(in, nullptr, false);
+      const auto state =
+        json::parse(files::read_regular_file(it->dir / "trainer_state.json"), nullptr, false);
       if (state.value("kind", "") != "sft")
         throw input_error((it->dir / "trainer_state.json").string(),
                           "this checkpoint was not written by `pedagogy sft`",
@@ -119,9 +118,6 @@ private:
       ckpt_lock_ = std::make_unique<run_lock>(ckpt_dir_);
     }
     std::vector<std::string> notes;
-    if (const auto removed = remove_temporaries(ckpt_dir_); removed > 0)
-      notes.push_back(fmt::format("removed {} unfinished checkpoint folder(s) in {}", removed,
-                                  ckpt_dir_.string()));
     fs::path resume_dir;
     if (opts_.resume) {
       const auto entry = newest_intact(ckpt_dir_, notes);
@@ -194,7 +190,12 @@ private:
                           "the checkpoint is inconsistent; resume from an older one");
     }
 
+    if (!opts_.resume)
+      refuse_models_in_checkpoints({run_dir_, ckpt_dir_, {model_dir_}});
     // The input is good: only now is an earlier run deleted and the folder written.
+    if (const auto removed = remove_temporaries(ckpt_dir_); removed > 0)
+      notes.push_back(fmt::format("removed {} unfinished checkpoint folder(s) in {}", removed,
+                                  ckpt_dir_.string()));
     if (opts_.force && !opts_.resume)
       clear_run_outputs({run_dir_, ckpt_dir_, {model_dir_}});
     if (cfg_.logging.log_file) {
@@ -246,7 +247,7 @@ private:
   }
 
   void save(int64_t step) {
-    const auto tmp = checkpoint_tmp_dir(ckpt_dir_, step);
+    const auto tmp = begin_checkpoint(ckpt_dir_, step);
     learner_->save(tmp, model_dir_);
     const json state = {{"kind", "sft"},
                         {"step", step},
@@ -256,7 +257,7 @@ private:
                         {"seed", cfg_.train.seed},
                         {"config", toml_}};
     result_.checkpoint = finish_checkpoint(tmp, state.dump(2) + "\n");
-    prune_checkpoints(ckpt_dir_, cfg_.checkpoint.keep_last);
+    prune_checkpoints(ckpt_dir_, cfg_.checkpoint.keep_last, {model_dir_});
     saved_ = step;
     end_progress_line();
     logger_->info("checkpoint {}", result_.checkpoint.string());

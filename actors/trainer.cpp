@@ -53,9 +53,6 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
     run.checkpoint_lock = std::make_unique<run_lock>(ckpt_dir);
   }
   std::vector<std::string> notes; // said once the log file is set up
-  if (const auto removed = remove_temporaries(ckpt_dir); removed > 0)
-    notes.push_back(
-      fmt::format("removed {} unfinished checkpoint folder(s) in {}", removed, ckpt_dir.string()));
 
   // What to continue from, decided before anything is written: the newest intact checkpoint.
   int64_t start_step = 0;
@@ -97,11 +94,23 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
                                   problems.size(), per_step),
                       "lower train.problems_per_step or add problems");
   const int64_t total_steps = t.max_steps > 0 ? t.max_steps : t.epochs * steps_per_epoch;
+  if (start_step > total_steps)
+    throw input_error(resume_dir.string(),
+                      fmt::format("the checkpoint is of step {}, past the run's last step {}",
+                                  start_step, total_steps),
+                      fmt::format("raise train.max_steps (or train.epochs) above {} to train on, "
+                                  "or start over with --force",
+                                  start_step));
   // Templates are checked before anything is deleted or loaded.
   make_classroom_setup(cfg);
+  if (!opts.resume)
+    refuse_models_in_checkpoints(layout);
 
-  // Starting over deletes only this program's outputs, and nothing at all when the folder
-  // holds anything else.
+  // The input is good: only now is anything deleted. Starting over deletes only this program's
+  // outputs, and nothing at all when the folder holds anything else.
+  if (const auto removed = remove_temporaries(ckpt_dir); removed > 0)
+    notes.push_back(
+      fmt::format("removed {} unfinished checkpoint folder(s) in {}", removed, ckpt_dir.string()));
   if (opts.force && !opts.resume)
     clear_run_outputs(layout);
   if (cfg.logging.log_file) {
@@ -114,11 +123,12 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
   for (const auto& note : notes)
     logger->warn("{}", note);
   files::write_atomically(run_dir / "config.toml", resolved_toml);
-  if (opts.resume) {
-    keep_steps_before(metrics_path, start_step);
-    keep_steps_before(dialogs_path, start_step);
+  // The files hold exactly the steps the run starts after: a run stopped before its first
+  // checkpoint (or its first metrics line) left records of a step that is now done again.
+  keep_steps_before(metrics_path, start_step);
+  keep_steps_before(dialogs_path, start_step);
+  if (opts.resume)
     logger->info("resuming from {} (step {})", resume_dir.string(), start_step);
-  }
   run.problems = std::move(problems);
   run.steps_per_epoch = steps_per_epoch;
   run.total_steps = total_steps;

@@ -639,7 +639,7 @@ private:
   // -----------------------------------------------------------------------------
 
   void save(int64_t step, std::function<void()> then) {
-    const fs::path tmp = checkpoint_tmp_dir(run_.checkpoint_dir, step);
+    const fs::path tmp = begin_checkpoint(run_.checkpoint_dir, step);
     if (actors_.ped_teacher) {
       // rounds: the ped_teacher's weights and optimizer go into the same checkpoint, first.
       request(actors_.ped_teacher, timeout_, save_atom::value, (tmp / "ped_teacher").string())
@@ -680,7 +680,8 @@ private:
                               {"seed", t_.seed},
                               {"config", resolved_toml_}};
       const auto dir = finish_checkpoint(tmp, state.dump(2) + "\n");
-      prune_checkpoints(run_.checkpoint_dir, cfg_.checkpoint.keep_last);
+      prune_checkpoints(run_.checkpoint_dir, cfg_.checkpoint.keep_last,
+                        {cfg_.tutor.model, cfg_.student.model, cfg_.judge.model});
       saved_ = step;
       logger_->info("checkpoint {}", dir.string());
       then();

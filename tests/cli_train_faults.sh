@@ -12,7 +12,13 @@
 # early_signal    a signal before the first step finished leaves nothing that blocks a rerun
 # nan             a non-finite loss stops the job (exit 1) naming the step, and saves no weights
 # resume_damaged  --resume skips a truncated newest checkpoint for an intact older one and
-#                 removes unfinished checkpoint folders
+#                 removes unfinished checkpoint folders (its own: a user's folder named alike stays)
+# stale_dialogs   records of a step left by a run stopped before any checkpoint are not kept by
+#                 the same command run again: the file holds what an uninterrupted run writes
+# resume_refused  a --resume refused (the checkpoint is past train.max_steps) deletes nothing
+# model_in_ckpt   a role's model inside the checkpoint folder is refused before anything is deleted
+# live_output     a rollout --force into a live run's dialogs.jsonl is refused; the run completes
+# deleted_folder  the run folder deleted mid-run ends the job with exit 1 naming the lost file
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/fault_common.sh"
 # A small, quick run: the tiny preset with 2 problems x 2 dialogs per step and short dialogs.
@@ -180,15 +186,89 @@ PY
     ckpts=$run/checkpoints
     [ -d "$ckpts/step-000002" ] && [ -d "$ckpts/step-000004" ] || fail "checkpoints: $(ls "$ckpts")"
     truncate -s 1000 "$ckpts/step-000004/model.safetensors"
-    mkdir -p "$ckpts/step-000006.tmp"
+    # One of ours cut short (it holds the marker it starts with), and a user's named alike.
+    mkdir -p "$ckpts/step-000006.tmp" "$ckpts/step-000008.tmp"
+    echo '{"written_by":"pedagogy"}' > "$ckpts/step-000006.tmp/.pedagogy-checkpoint"
+    echo mine > "$ckpts/step-000008.tmp/notes.txt"
     train train.max_steps=4 checkpoint.every_steps=2 checkpoint.keep_last=0 --resume \
       > "$work/out.log" 2>&1 || fail "resume: $(cat "$work/out.log")"
     grep -q "step-000004 is damaged" "$work/out.log" || fail "no word of the damage: $(cat "$work/out.log")"
     grep -q "resuming from .*step-000002" "$work/out.log" || fail "not resumed from step 2"
     [ ! -e "$ckpts/step-000006.tmp" ] || fail "the unfinished checkpoint folder was left"
+    [ -f "$ckpts/step-000008.tmp/notes.txt" ] || fail "a user's folder named like a checkpoint went"
     [ "$(whole_lines "$run/metrics.jsonl")" -eq 4 ] || fail "metrics lines after resume"
     "$pedagogy" chat-template --model "$ckpts/step-000004" -g < tests/data/one_chat.json \
       > /dev/null || fail "the rewritten step-4 checkpoint does not load"
+    ;;
+  stale_dialogs)
+    # What an uninterrupted one-step run writes.
+    train train.max_steps=1 logging.run_dir="$work/whole" > /dev/null 2>&1 || fail "whole run"
+    expected=$(whole_lines "$work/whole/dialogs.jsonl")
+    [ "$expected" -eq 4 ] || fail "$expected records in one step, expected 4"
+    # A run stopped after its first records, before any metrics line or checkpoint (as SIGKILL
+    # mid-step leaves it), then the same command again.
+    mkdir -p "$run"
+    head -n 2 "$work/whole/dialogs.jsonl" > "$run/dialogs.jsonl"
+    train train.max_steps=1 > "$work/out.log" 2>&1 || fail "the same command: $(tail -3 "$work/out.log")"
+    got=$(whole_lines "$run/dialogs.jsonl")
+    [ "$got" -eq "$expected" ] || fail "$got records after the rerun, expected $expected"
+    ;;
+  resume_refused)
+    train train.max_steps=2 checkpoint.every_steps=1 > /dev/null 2>&1 || fail "first run"
+    ckpts=$run/checkpoints
+    mkdir -p "$ckpts/step-000009.tmp"
+    echo '{"written_by":"pedagogy"}' > "$ckpts/step-000009.tmp/.pedagogy-checkpoint"
+    set +e
+    err=$(train train.max_steps=1 --resume 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "exit $rc, expected 2: $err"
+    [[ $err == *"checkpoint is of step 2, past the run's last step 1"* ]] || fail "message: $err"
+    [[ $err != *"done:"* ]] || fail "claimed to be done: $err"
+    [ -d "$ckpts/step-000009.tmp" ] || fail "a refused --resume deleted an unfinished checkpoint"
+    [ "$(whole_lines "$run/metrics.jsonl")" -eq 2 ] || fail "a refused --resume changed the metrics"
+    ;;
+  model_in_ckpt)
+    train train.max_steps=2 checkpoint.every_steps=1 checkpoint.keep_last=0 > /dev/null 2>&1 ||
+      fail "first run"
+    model=$run/checkpoints/step-000002
+    set +e
+    err=$(train train.max_steps=2 checkpoint.every_steps=1 checkpoint.keep_last=1 --force \
+      tutor.model="$model" 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "exit $rc, expected 2: $err"
+    [[ $err == *"inside the checkpoint folder"* ]] || fail "message: $err"
+    [ -f "$model/model.safetensors" ] && [ -d "$run/checkpoints/step-000001" ] ||
+      fail "a refused run deleted checkpoints: $(ls "$run/checkpoints")"
+    ;;
+  live_output)
+    # Enough steps that the rollout (which loads its models first) meets the run alive.
+    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=20 \
+      checkpoint.every_steps=0 > "$work/out.log" 2>&1 &
+    pid=$!
+    trap 'kill -9 $pid 2>/dev/null || true' EXIT
+    wait_for_lines "$run/dialogs.jsonl" 1 $pid || fail "no dialog: $(cat "$work/out.log")"
+    set +e
+    err=$("$pedagogy" rollout "${common[@]}" --limit 1 --samples 2 --out "$run/dialogs.jsonl" \
+      --force 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "the rollout into a live run's file: exit $rc, expected 2: $err"
+    [[ $err == *"another process"* ]] || fail "message: $err"
+    expect_exit $pid 0
+    [ "$(whole_lines "$run/dialogs.jsonl")" -eq 80 ] || fail "the run's records were cut"
+    ;;
+  deleted_folder)
+    "$pedagogy" train "${common[@]}" logging.run_dir="$run" train.max_steps=200 \
+      checkpoint.every_steps=0 > "$work/out.log" 2>&1 &
+    pid=$!
+    trap 'kill -9 $pid 2>/dev/null || true' EXIT
+    wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no step: $(cat "$work/out.log")"
+    rm -rf "$run"
+    expect_exit $pid 1
+    grep -q "was deleted while being written" "$work/out.log" || fail "no word: $(tail -5 "$work/out.log")"
+    ! grep -q "metrics in" "$work/out.log" || fail "it pointed at metrics that are gone"
     ;;
   *)
     fail "unknown case"

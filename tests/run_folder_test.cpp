@@ -2,6 +2,7 @@
 #include "actors/checkpoints.hpp"
 #include "actors/run_folder.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/files.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -28,14 +29,21 @@ void touch(const fs::path& path) {
   std::ofstream(path) << "x\n";
 }
 
+// A checkpoint as the trainer writes one (marker first), left unfinished or finished.
+fs::path our_checkpoint(const fs::path& dir, int64_t step, bool finished) {
+  const auto tmp = begin_checkpoint(dir, step);
+  touch(tmp / "model.safetensors");
+  return finished ? finish_checkpoint(tmp, "{}\n") : tmp;
+}
+
 } // namespace
 
 TEST_CASE("force deletes an earlier run's outputs and keeps the model folders inside") {
   const auto run = scratch("own");
   for (const char* file : {"metrics.jsonl", "dialogs.jsonl", "pedagogy.log", "config.toml"})
     touch(run / file);
-  touch(run / "checkpoints" / "step-000002" / "model.safetensors");
-  touch(run / "checkpoints" / "step-000004.tmp" / "model.safetensors");
+  our_checkpoint(run / "checkpoints", 2, true);
+  our_checkpoint(run / "checkpoints", 4, false);
   touch(run / "weights" / "tutor" / "model.safetensors");
   const run_layout layout{run, run / "checkpoints", {run / "weights" / "tutor", ""}};
   CHECK(foreign_entries(layout).empty());
@@ -66,7 +74,7 @@ TEST_CASE("a checkpoint folder that is a project folder is refused") {
   touch(project / "step-000001" / "trainer_state.json");
   const auto run = scratch("project_run");
   const run_layout layout{run, project, {}};
-  CHECK(foreign_entries(layout).size() == 1); // config/, not the checkpoint
+  CHECK(foreign_entries(layout).size() == 2); // config/, and a step folder pedagogy did not write
   CHECK_THROWS_AS(clear_run_outputs(layout), input_error);
   CHECK(fs::exists(project / "config" / "tiny.toml"));
   CHECK(fs::exists(project / "step-000001" / "trainer_state.json"));
@@ -89,7 +97,8 @@ TEST_CASE("a second lock on the same folder is refused until the first is releas
 TEST_CASE("checkpoints: finished ones are listed, damaged ones are told apart, tmp ones removed") {
   const auto dir = scratch("checkpoints");
   touch(dir / "step-000001" / "trainer_state.json");
-  touch(dir / "step-000003.tmp" / "trainer_state.json");
+  our_checkpoint(dir, 3, false);
+  touch(dir / "step-000005.tmp" / "results.csv"); // a user's, named like ours
   touch(dir / "user.tmp");
   const auto found = list_checkpoints(dir);
   REQUIRE(found.size() == 1);
@@ -98,7 +107,62 @@ TEST_CASE("checkpoints: finished ones are listed, damaged ones are told apart, t
   CHECK(problem.find("config.json") != std::string::npos); // the first missing file
   CHECK(remove_temporaries(dir) == 1);
   CHECK_FALSE(fs::exists(dir / "step-000003.tmp"));
-  CHECK(fs::exists(dir / "user.tmp")); // not ours
+  CHECK(fs::exists(dir / "step-000005.tmp" / "results.csv")); // no marker: not ours
+  CHECK(fs::exists(dir / "user.tmp"));
+}
+
+TEST_CASE("a folder or file named like a checkpoint is the user's unless it holds the marker") {
+  // --force checkpoint.dir=D once deleted a user's D/step-1/results.csv; with checkpoint.dir
+  // equal to the run folder, a user's file named step-2.
+  const auto d = scratch("named_like");
+  touch(d / "step-1" / "results.csv");
+  our_checkpoint(d, 7, true);
+  const auto run = scratch("named_like_run");
+  const run_layout elsewhere{run, d, {}};
+  REQUIRE(foreign_entries(elsewhere).size() == 1);
+  CHECK(foreign_entries(elsewhere).front().filename() == "step-1");
+  CHECK_THROWS_AS(clear_run_outputs(elsewhere), input_error);
+  CHECK(fs::exists(d / "step-1" / "results.csv"));
+  CHECK(fs::exists(d / "step-000007"));
+
+  const auto same = scratch("named_like_same");
+  touch(same / "step-2");
+  touch(same / "metrics.jsonl");
+  CHECK_THROWS_AS(clear_run_outputs({same, same, {}}), input_error);
+  CHECK(fs::is_regular_file(same / "step-2"));
+
+  // Finishing a checkpoint never replaces a user's folder of the same name.
+  touch(d / "step-000009" / "notes.txt");
+  const auto tmp = begin_checkpoint(d, 9);
+  CHECK_THROWS_AS(finish_checkpoint(tmp, "{}\n"), files::write_error);
+  CHECK(fs::exists(d / "step-000009" / "notes.txt"));
+  // Nor does starting one replace a user's folder named like its temporary.
+  touch(d / "step-000011.tmp" / "notes.txt");
+  CHECK_THROWS_AS(begin_checkpoint(d, 11), files::write_error);
+  CHECK(fs::exists(d / "step-000011.tmp" / "notes.txt"));
+}
+
+TEST_CASE("pruning keeps the checkpoint a role loads its model from, and every user folder") {
+  // --force tutor.model=RUN/checkpoints/step-000002 checkpoint.keep_last=1 once deleted the
+  // tutor's model folder under the running job.
+  const auto dir = scratch("prune");
+  const auto in_use = our_checkpoint(dir, 2, true);
+  our_checkpoint(dir, 4, true);
+  our_checkpoint(dir, 6, true);
+  touch(dir / "step-000001" / "trainer_state.json"); // listed (a trainer state), not ours
+  prune_checkpoints(dir, 1, {in_use, ""});
+  CHECK(fs::exists(in_use));
+  CHECK_FALSE(fs::exists(dir / "step-000004"));
+  CHECK(fs::exists(dir / "step-000006"));
+  CHECK(fs::exists(dir / "step-000001" / "trainer_state.json"));
+}
+
+TEST_CASE("the folder stays locked when its lock file is removed by hand") {
+  // Removing .pedagogy.lock once let a second --force run wipe a live run's metrics.
+  const auto run = scratch("lock_removed");
+  run_lock first(run);
+  fs::remove(run / ".pedagogy.lock");
+  CHECK_THROWS_AS(run_lock{run}, input_error);
 }
 
 TEST_CASE("a trainer state that does not hold integers, or names another step, is damaged") {
