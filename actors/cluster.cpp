@@ -1,6 +1,7 @@
 // A training job over MPI ranks (DESIGN §7): every rank runs this, from the same config.
 //
 //   1. the MPI thread starts; every rank knows every rank's node and device
+//   1b. every rank compares its resolved config with rank 0's; a difference stops the job
 //   2. the placement is planned from the config on every rank (the same answer everywhere);
 //      rank 0 prints it as a table, or the error naming the knob, before anything loads
 //   3. rank 0 prepares the run (run folder, lock, resume, random-init models) and broadcasts
@@ -8,16 +9,19 @@
 //   4. communicators for the learners' gradient sums and the weight broadcast are split off
 //   5. every rank spawns its own actors (learner, generators) with its own weight channel;
 //      a failure on any rank is reported by rank 0 and every rank exits non-zero
-//   6. ranks other than 0 publish their actors over CAF's network layer; the addresses go to
-//      rank 0 over MPI, and rank 0 connects
-//   7. rank 0 runs the step loop; the others serve their actors until rank 0 ends the job
+//   6. ranks other than 0 publish their keeper (rank_watch.hpp) over CAF's network layer; the
+//      addresses go to rank 0 over MPI, and rank 0 connects and asks each for its rank's actors
+//   7. rank 0 runs the step loop, watching the other ranks; they serve their actors until rank 0
+//      ends the job
 #include "actors/checkpoints.hpp"
 #include "actors/inspector_actor.hpp"
 #include "actors/memory_plan.hpp"
 #include "actors/placement.hpp"
+#include "actors/rank_watch.hpp"
 #include "actors/replica_router.hpp"
 #include "actors/setup.hpp"
 #include "actors/training_run.hpp"
+#include "config/config.hpp"
 #include "runtime/data_parallel.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
@@ -92,6 +96,32 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   const auto& world = mpi.world_comm();
   const bool root = me.rank == 0;
   auto logger = log::get("cluster");
+
+  // 1b. Every rank runs rank 0's config: a rank started with another one (a wrapper script, an
+  // edited file on one node) would train, place or sync by other rules, silently.
+  {
+    const auto reference = mpi.broadcast(world, root ? resolved_toml : std::string(), 0,
+                                         "rank 0's config, for the config check");
+    const auto mine = config::differences(resolved_toml, reference);
+    const auto all =
+      mpi.all_gather(world, fmt::format("{}", fmt::join(mine, "; ")), "the config check");
+    std::map<std::string, std::vector<int>> ranks_with; // the same difference once, with its ranks
+    for (int r = 1; r < me.world_size; ++r)
+      if (!all[static_cast<size_t>(r)].empty())
+        ranks_with[all[static_cast<size_t>(r)]].push_back(r);
+    std::vector<std::string> mismatched;
+    for (const auto& [difference, ranks] : ranks_with)
+      mismatched.push_back(fmt::format("rank(s) {} have {} (their value vs rank 0's)",
+                                       fmt::join(ranks, ", "), difference));
+    if (!mismatched.empty()) {
+      if (!root)
+        return static_cast<int>(exit_code::bad_input);
+      throw input_error("--config",
+                        fmt::format("the ranks were started with different configs: {}",
+                                    fmt::join(mismatched, "; ")),
+                        "start every rank with the same --config file and overrides");
+    }
+  }
 
   // 2. Placement: every rank computes the same answer; rank 0 speaks for all of them.
   // NCCL needs a GPU on every rank of the weight group; asking for it needs one on every rank.
@@ -332,25 +362,32 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   for (const auto& s : mine)
     stop.actors.push_back(s.handle);
 
-  // 6. Publish (ranks other than 0) and tell rank 0 where; a failure anywhere ends every rank.
-  std::vector<std::string> addresses;
+  // 6. Ranks other than 0 publish their keeper, the one actor rank 0 connects to: it lists the
+  // rank's actors and answers rank 0's pings (rank_watch.hpp). One port and one connection per
+  // rank: CAF 0.17 drops a second connection to a node it knows, and with it the proxies of the
+  // actors reached through it. The address goes to rank 0; a failure anywhere ends every rank.
+  caf::actor keeper;
+  std::string address; // "host port" of this rank's keeper
+  uint16_t keeper_port = 0;
   if (!root && failure.empty()) {
+    std::vector<rank_actor> listed;
+    for (const auto& s : mine)
+      listed.push_back({s.role, s.index, s.handle});
+    keeper = spawn_rank_keeper(system, std::move(listed));
+    stop.actors.push_back(keeper);
     const auto host = cfg.cluster.host.empty() ? me.node : cfg.cluster.host;
     const char* bind = cfg.cluster.host.empty() ? nullptr : cfg.cluster.host.c_str();
-    for (size_t i = 0; i < mine.size(); ++i) {
-      const auto port =
-        cfg.cluster.port == 0 ? 0 : static_cast<uint16_t>(cfg.cluster.port + 4 * me.rank + i);
-      auto published = caf::openssl::publish(mine[i].handle, port, bind, true);
-      if (!published) {
-        failure = fmt::format("publishing the {} on port {} failed: {}", mine[i].role, port,
-                              system.render(published.error()));
-        break;
-      }
-      addresses.push_back(
-        fmt::format("{} {} {} {}", mine[i].role, mine[i].index, host, *published));
+    const uint16_t port = cfg.cluster.port == 0 ? 0 : rank_port(cfg.cluster.port, me.rank);
+    auto published = caf::openssl::publish(keeper, port, bind, true);
+    if (published) {
+      keeper_port = *published;
+      address = fmt::format("{} {}", host, keeper_port);
+    } else {
+      failure = fmt::format("publishing the rank's actors on port {} failed: {}", port,
+                            system.render(published.error()));
     }
   }
-  nlohmann::json report = {{"failure", failure}, {"addresses", addresses}};
+  nlohmann::json report = {{"failure", failure}, {"address", address}};
   const auto reports =
     mpi.all_gather(world, report.dump(), "the actors of every rank", startup_limit_s);
   std::vector<std::string> failures;
@@ -376,20 +413,11 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
       mpi.all_gather(world, "", "rank 0 connecting to every rank", startup_limit_s);
     tls.remove();
     caf::scoped_actor self{system};
-    for (const auto& line : addresses) {
-      std::istringstream in(line);
-      std::string role, host;
-      int index = 0;
-      uint16_t port = 0;
-      in >> role >> index >> host >> port;
-      for (const auto& s : mine)
-        if (s.role == role && s.index == index)
-          self->request(network, patience, caf::unpublish_atom::value, s.handle.address(), port)
-            .receive([] {},
-                     [&](caf::error& e) {
-                       logger->warn("closing port {} failed: {}", port, system.render(e));
-                     });
-    }
+    self->request(network, patience, caf::unpublish_atom::value, keeper.address(), keeper_port)
+      .receive([] {},
+               [&](caf::error& e) {
+                 logger->warn("closing port {} failed: {}", keeper_port, system.render(e));
+               });
     if (!connected.front().empty())
       finish(static_cast<int>(exit_code::failure));
     logger->info("pid {}: serving {} actor(s) until rank 0 ends the job", ::getpid(), mine.size());
@@ -399,33 +427,54 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     finish(code);
   }
 
-  // 7. Rank 0: the job's actors, local or reached over the network, then the step loop.
+  // 7. Rank 0: the job's actors, local or reached over the network, then the step loop. Each
+  // rank's keeper, reached with a deadline, lists that rank's actors.
   std::map<std::string, std::map<int, caf::actor>> found;
+  std::map<std::pair<std::string, int>, int> rank_of; // (role, index) -> rank
   std::string unreachable;
   for (const auto& s : mine)
     found[s.role][s.index] = s.handle;
-  for (int r = 1; r < me.world_size; ++r) {
-    auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
-    for (const auto& line : j["addresses"]) {
-      std::istringstream in(line.get<std::string>());
-      std::string role, host;
-      int index = 0;
-      uint16_t port = 0;
-      in >> role >> index >> host >> port;
-      // As caf::openssl::remote_actor, but with a deadline.
-      caf::scoped_actor self{system};
-      caf::actor proxy;
-      std::string why = "no actor published there";
-      self->request(network, patience, caf::connect_atom::value, host, port)
-        .receive(
-          [&](const caf::node_id&, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
-            proxy = caf::actor_cast<caf::actor>(std::move(handle));
-          },
-          [&](caf::error& e) { why = system.render(e); });
-      if (!proxy && unreachable.empty())
-        unreachable = fmt::format("rank 0 cannot reach the {} of rank {} ({}) at {}:{}: {}", role,
-                                  r, mpi.world()[static_cast<size_t>(r)].node, host, port, why);
-      found[role][index] = proxy;
+  rank_watch_options watch;
+  for (int r = 1; r < me.world_size && unreachable.empty(); ++r) {
+    const auto& node = mpi.world()[static_cast<size_t>(r)].node;
+    std::istringstream in(
+      nlohmann::json::parse(reports[static_cast<size_t>(r)])["address"].get<std::string>());
+    std::string host;
+    uint16_t port = 0;
+    in >> host >> port;
+    caf::scoped_actor self{system};
+    caf::actor proxy;
+    std::string why = "no actor published there";
+    // As caf::openssl::remote_actor, but with a deadline.
+    self->request(network, patience, caf::connect_atom::value, host, port)
+      .receive(
+        [&](const caf::node_id&, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
+          proxy = caf::actor_cast<caf::actor>(std::move(handle));
+        },
+        [&](caf::error& e) { why = system.render(e); });
+    std::vector<rank_actor> listed;
+    if (proxy)
+      self->request(proxy, patience, list_atom::value)
+        .receive([&](std::vector<rank_actor>& actors) { listed = std::move(actors); },
+                 [&](caf::error& e) {
+                   proxy = nullptr;
+                   why = "its keeper did not list its actors: " + system.render(e);
+                 });
+    if (!proxy) {
+      unreachable =
+        fmt::format("rank 0 cannot reach rank {} ({}) at {}:{}: {}", r, node, host, port, why);
+      break;
+    }
+    const std::string where =
+      fmt::format("rank {} ({}, {})", r, node, fmt::join(plan.roles_of(r), ", "));
+    watch.ranks.push_back({r, where, proxy});
+    watch.remote_actors[proxy.address()] = where;
+    for (auto& a : listed) {
+      const int index = static_cast<int>(a.index);
+      watch.remote_actors[a.handle.address()] =
+        fmt::format("rank {} ({}, {} {})", r, node, a.role, index);
+      rank_of[{a.role, index}] = r;
+      found[a.role][index] = std::move(a.handle);
     }
   }
   mpi.all_gather(world, unreachable, "rank 0 connecting to every rank", startup_limit_s);
@@ -436,65 +485,37 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     finish(static_cast<int>(exit_code::failure));
   }
   // A rank that dies drops its connection: rank 0 says which one, and stops the job the way a
-  // signal would (the launcher is ending the other ranks at the same time).
-  std::map<caf::actor_addr, std::string> remote;
-  for (int r = 1; r < me.world_size; ++r) {
-    auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
-    for (const auto& line : j["addresses"]) {
-      std::istringstream in(line.get<std::string>());
-      std::string role;
-      int index = 0;
-      in >> role >> index;
-      remote[found[role][index].address()] = fmt::format(
-        "rank {} ({}, {} {})", r, mpi.world()[static_cast<size_t>(r)].node, role, index);
-    }
-  }
+  // signal would (the launcher is ending the other ranks at the same time). A rank that freezes
+  // ends the job at once; a signal sent to one rank alone stops the whole job (rank_watch.hpp).
   auto ending = std::make_shared<std::atomic<bool>>(false); // the other ranks leave on purpose
-  auto watcher =
-    system.spawn([remote, logger, ending](caf::event_based_actor* self) -> caf::behavior {
-      for (const auto& [address, who] : remote)
-        self->monitor(caf::actor_cast<caf::actor>(address));
-      self->set_down_handler([=](caf::down_msg& down) {
-        if (ending->load())
-          return;
-        auto it = remote.find(down.source);
-        logger->critical("{} is gone ({}): ending the job; the last checkpoint is intact, continue "
-                         "with --resume",
-                         it == remote.end() ? std::string("a remote actor") : it->second,
-                         self->system().render(down.reason));
-        signals::request_stop(SIGTERM);
-      });
-      return {[](caf::exit_msg&) {
-      }};
-    });
-  stop.actors.push_back(watcher);
+  watch.unresponsive_timeout_s = cfg.cluster.unresponsive_timeout_s;
+  watch.heartbeat = std::chrono::milliseconds(cfg.inspect.heartbeat_ms);
+  watch.ending = [ending] {
+    return ending->load();
+  };
+  watch.on_gone = [logger](const std::string& message) {
+    logger->critical("{}", message);
+    signals::request_stop(SIGTERM);
+  };
+  watch.on_silent = [&mpi](const std::string& message) {
+    // Requests to a frozen rank would wait for cluster.request_timeout_s: leave now. The
+    // checkpoints on disk are whole (written aside and renamed), and so is every JSONL line.
+    mpi.abort(message);
+  };
+  stop.actors.push_back(spawn_rank_watcher(system, std::move(watch)));
   job_actors actors;
   // The inspector watches every rank's actors, each labelled with where the placement put it.
-  {
-    std::map<std::pair<std::string, int>, int> rank_of;
-    for (int r = 1; r < me.world_size; ++r) {
-      const auto j = nlohmann::json::parse(reports[static_cast<size_t>(r)]);
-      for (const auto& line : j["addresses"]) {
-        std::istringstream in(line.get<std::string>());
-        std::string role;
-        int index = 0;
-        in >> role >> index;
-        rank_of[{role, index}] = r;
-      }
+  for (const auto& [role, handles] : found)
+    for (const auto& [index, a] : handles) {
+      const auto it = rank_of.find({role, index});
+      const int r = it == rank_of.end() ? 0 : it->second;
+      const auto& where = mpi.world()[static_cast<size_t>(r)];
+      const auto& role_cfg = role == "student" ? cfg.student
+                             : role == "judge" ? cfg.judge
+                                               : cfg.tutor;
+      actors.inspected.push_back({role, index, r, where.node, on_this_rank(role_cfg, where).device,
+                                  role == "learner" ? "learner" : "generator", a});
     }
-    for (const auto& [role, handles] : found)
-      for (const auto& [index, a] : handles) {
-        const auto it = rank_of.find({role, index});
-        const int r = it == rank_of.end() ? 0 : it->second;
-        const auto& where = mpi.world()[static_cast<size_t>(r)];
-        const auto& role_cfg = role == "student" ? cfg.student
-                               : role == "judge" ? cfg.judge
-                                                 : cfg.tutor;
-        actors.inspected.push_back({role, index, r, where.node,
-                                    on_this_rank(role_cfg, where).device,
-                                    role == "learner" ? "learner" : "generator", a});
-      }
-  }
   for (const auto& [index, a] : found["learner"])
     actors.learners.push_back(caf::actor_cast<learner_actor>(a));
   for (const auto& [index, a] : found["tutor"])

@@ -18,6 +18,8 @@ void add_message_types(caf::actor_system_config& config) {
   config.add_message_type<trainer_status>("pedagogy::trainer_status");
   config.add_message_type<dialog_progress>("pedagogy::dialog_progress");
   config.add_message_type<inspected_actor>("pedagogy::inspected_actor");
+  config.add_message_type<rank_actor>("pedagogy::rank_actor");
+  config.add_message_type<std::vector<rank_actor>>("std::vector<pedagogy::rank_actor>");
   config.add_message_type<classroom::dialog_record>("pedagogy::dialog_record");
   config.add_message_type<dialog_result>("pedagogy::dialog_result");
   config.add_message_type<std::vector<dialog_result>>("std::vector<pedagogy::dialog_result>");

@@ -28,6 +28,8 @@ using join_atom = caf::atom_constant<caf::atom("join")>;
 using render_atom = caf::atom_constant<caf::atom("render")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
 
 // ---- generation
 // ----------------------------------------------------------------------------------
@@ -153,6 +155,13 @@ struct inspected_actor {
   std::string node;
   std::string device;
   std::string kind; // "generator" (answers generator_status) or "learner" (learner_status)
+  caf::actor handle;
+};
+
+// One of a rank's actors, as the rank's keeper lists them to rank 0 (rank_watch.hpp).
+struct rank_actor {
+  std::string role;  // "tutor", "student", "judge", "learner"
+  int64_t index = 0; // replica or learner index within the role
   caf::actor handle;
 };
 
@@ -302,6 +311,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inspected_actor& x) {
   return f(caf::meta::type_name("inspected_actor"), x.role, x.index, x.rank, x.node, x.device,
            x.kind, x.handle);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rank_actor& x) {
+  return f(caf::meta::type_name("rank_actor"), x.role, x.index, x.handle);
 }
 
 // ---- training ----------------------------------------------------------------------------------

@@ -139,6 +139,17 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
     return p;
   }
 
+  if (cluster.port != 0) {
+    // A port past 65535 wrapped around (65534 gave ports 2 and 6); below 1024 needs root.
+    const int64_t last = cluster.port + world_size - 1;
+    if (cluster.port < 1024 || last > 65535)
+      throw input_error(
+        "cluster.port",
+        fmt::format("{} ranks publish their actors on ports {}..{}, outside "
+                    "1024..65535",
+                    world_size, cluster.port, last),
+        fmt::format("use 0 (any free port) or a port from 1024 to {}", 65536 - world_size));
+  }
   if (cfg.ped.mode != config::ped_mode::off)
     throw input_error("ped.mode",
                       fmt::format("\"{}\" runs in one process for now: the ped_teacher's "
@@ -209,6 +220,12 @@ placement plan_placement(const config::config& cfg, int world_size, bool has_cud
       break;
   }
   return p;
+}
+
+uint16_t rank_port(int64_t base, int rank) {
+  const int64_t port = base + rank;
+  PEDAGOGY_CHECK(port >= 1024 && port <= 65535, "port {} escaped plan_placement's check", port);
+  return static_cast<uint16_t>(port);
 }
 
 std::string placement_table(const placement& p, const std::vector<ranks::rank_info>& world) {

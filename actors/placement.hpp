@@ -13,6 +13,7 @@
 #include "config/schema.hpp"
 #include "runtime/ranks.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ bool needs_judge_generator(const config::config& cfg);
 // do not match their ranks, a frozen role on an HTTP endpoint with ranks, a local weight channel
 // across ranks, cluster.mode = "local" under a launcher.
 placement plan_placement(const config::config& cfg, int world_size, bool has_cuda = false);
+
+// The port rank `rank` publishes its actors on when cluster.port = `base` is not 0: base + rank
+// (one port per rank). plan_placement() has checked that every rank's lies within 1024..65535.
+uint16_t rank_port(int64_t base, int rank);
 
 // One line per rank: rank, node, device, roles.
 std::string placement_table(const placement& p, const std::vector<ranks::rank_info>& world);

@@ -16,5 +16,10 @@ fi
 if [ "$(id -u)" = 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# Open MPI's own ports are not authenticated (unlike the actors' TLS ports): a stranger who
+# connects to one can hang the job. On one machine the ranks need no network at all: shared
+# memory between ranks, and the launcher's control channel on the loopback interface only.
+export OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader}
+export OMPI_MCA_oob_tcp_if_include=${OMPI_MCA_oob_tcp_if_include:-lo}
 # --bind-to none: each rank's torch threads may use any core (Open MPI would pin a rank to one).
 exec mpirun -np "$n" --oversubscribe --bind-to none "$PEDAGOGY_BIN" train "$@"

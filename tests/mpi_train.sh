@@ -11,6 +11,13 @@
 #   kill_rank      SIGKILL to the tutor's rank mid-rollout ends the whole job, non-zero, with the
 #                  launcher naming the rank; the checkpoint before it is intact and --resume
 #                  finishes the run
+#   config_mismatch  ranks started with different configs (another learning rate on ranks 1-3)
+#                  are refused before any model is made, naming the key and the values
+#   frozen_rank    SIGSTOP to the student's rank ends the job within cluster.unresponsive_timeout_s
+#                  (not the request timeout), naming the rank and its role; the checkpoint is intact
+#   sigterm_one    SIGTERM to one rank other than 0 stops the whole job after the step in flight,
+#                  with a checkpoint and exit 143, instead of being ignored
+#   port_wrap      cluster.port = 65534 on 4 ranks is refused (ports past 65535 once wrapped to 2)
 set -u
 mpiexec=$5
 source "$(dirname "$0")/fault_common.sh"
@@ -255,6 +262,77 @@ PY
       { cat "$work/ped.log"; fail "no message naming ped.mode"; }
     [ ! -e "$work/w" ] || fail "a model was created before ped.mode was checked"
     echo "ok: refused with rc $rc before loading"
+    ;;
+  config_mismatch)
+    base=(--config config/tiny-mpi.toml --force "${common[@]}" train.max_steps=1
+          logging.run_dir="$work/run" tutor.model="$work/w/tutor" student.model="$work/w/student")
+    timeout 120 "$mpiexec" --oversubscribe -np 1 "$pedagogy" train "${base[@]}" : \
+      -np 3 "$pedagogy" train "${base[@]}" train.learning_rate=2e-4 > "$work/out.log" 2>&1
+    rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { tail -20 "$work/out.log"; fail "rc $rc"; }
+    grep -q "different configs: rank(s) 1, 2, 3 have train.learning_rate: 2e-04 vs 1e-04" \
+      "$work/out.log" ||
+      { cat "$work/out.log"; fail "no message naming the key and both values"; }
+    [ ! -e "$work/w" ] || fail "a model was created before the configs were compared"
+    echo "ok: refused with rc $rc"
+    ;;
+  frozen_rank | sigterm_one)
+    run=(--config config/tiny-mpi.toml "${common[@]}" train.max_steps=40
+         cluster.collective_timeout_s=300 cluster.request_timeout_s=600
+         cluster.unresponsive_timeout_s=5 logging.run_dir="$work/run"
+         tutor.model="$work/w/tutor" student.model="$work/w/student")
+    timeout 300 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --force "${run[@]}" \
+      > "$work/out.log" 2>&1 &
+    launcher=$!
+    cleanup() {
+      pkill -CONT -f -- "$work/run" 2>/dev/null
+      pkill -KILL -f -- "$work/run" 2>/dev/null
+      wait "$launcher" 2>/dev/null
+    }
+    trap cleanup EXIT
+    wait_for_text "$work/run/pedagogy.log" "checkpoint .*step-000001" "$launcher" ||
+      { tail -20 "$work/out.log"; fail "no first checkpoint"; }
+    student_pid=$(grep -o '\[r3\] \[cluster\] \[info\] pid [0-9]*' "$work/out.log" | grep -o '[0-9]*$')
+    [ -n "$student_pid" ] || fail "rank 3 did not log its pid"
+    start=$(date +%s)
+    if [ "$case" = frozen_rank ]; then
+      kill -STOP "$student_pid"
+    else
+      kill -TERM "$student_pid"
+    fi
+    wait "$launcher"
+    rc=$?
+    took=$(( $(date +%s) - start ))
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { tail -20 "$work/out.log"; fail "rc $rc"; }
+    steps=$(whole_lines "$work/run/metrics.jsonl")
+    [ "$steps" -lt 40 ] || fail "the job ran all its steps"
+    if [ "$case" = frozen_rank ]; then
+      # 5 s of silence, plus a heartbeat and the launcher ending the ranks.
+      [ "$took" -le 60 ] || fail "the job took ${took}s to end (unresponsive_timeout_s = 5)"
+      grep -q "rank 3 (.*student.*) has not answered" "$work/out.log" ||
+        { tail -20 "$work/out.log"; fail "no message naming rank 3 and its role"; }
+      newest=$(ls "$work/run/checkpoints" | grep -E '^step-[0-9]+$' | tail -1)
+      "$pedagogy" chat-template --model "$work/run/checkpoints/$newest" -g \
+        < tests/data/one_chat.json > /dev/null || fail "the checkpoint $newest does not load"
+    else
+      grep -q "rank 3 .* received signal 15" "$work/run/pedagogy.log" ||
+        { tail -20 "$work/out.log"; fail "rank 0 did not hear of rank 3's signal"; }
+      grep -q "stopped by signal 15" "$work/run/pedagogy.log" || fail "rank 0 did not stop cleanly"
+      [ -d "$work/run/checkpoints/step-$(printf %06d "$steps")" ] ||
+        { ls "$work/run/checkpoints"; fail "no checkpoint of the $steps finished step(s)"; }
+    fi
+    echo "ok: ended ${took}s after the signal with rc $rc, $steps step(s) kept"
+    ;;
+  port_wrap)
+    timeout 120 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --config config/tiny-mpi.toml \
+      --force cluster.port=65534 logging.run_dir="$work/run" tutor.model="$work/w/tutor" \
+      student.model="$work/w/student" > "$work/out.log" 2>&1
+    rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "rc $rc"
+    grep -q "cluster.port.*outside 1024..65535" "$work/out.log" ||
+      { cat "$work/out.log"; fail "no message naming cluster.port"; }
+    [ ! -e "$work/w" ] || fail "a model was created before the ports were checked"
+    echo "ok: refused with rc $rc"
     ;;
   *)
     fail "unknown case"
