@@ -106,7 +106,7 @@ phase_result run_phase(caf::actor_system& system, std::shared_ptr<const classroo
   if (already > 0)
     logger->info("{}: {} of {} done already, running the other {}", what, already, total,
                  pending.size());
-  auto file = open_locked(path);
+  files::line_appender file(path);
   progress_line shown(total, already);
   int64_t done = already, failed = 0;
   auto results = run_rollout(
@@ -131,21 +131,6 @@ phase_result run_phase(caf::actor_system& system, std::shared_ptr<const classroo
     out.records[r.record.id] = std::move(r.record);
   }
   return out;
-}
-
-// Stops a generator and waits until it is gone, so its model's memory is free for the next.
-template <class Handle>
-void stop_generator(caf::actor_system& system, const Handle& generator) {
-  if (!generator)
-    return;
-  caf::scoped_actor self{system};
-  self->monitor(generator);
-  caf::anon_send_exit(generator, caf::exit_reason::user_shutdown);
-  bool gone = false;
-  self->receive([&](caf::down_msg&) { gone = true; },
-                caf::after(std::chrono::seconds(60)) >> [] {});
-  if (!gone)
-    log::get("eval")->warn("a generator did not stop within 60 s; going on");
 }
 
 std::vector<dialog_job> attempt_jobs(const std::vector<classroom::problem>& problems,
@@ -439,7 +424,7 @@ private:
       reward_model_.emplace(models::reward_model::load(
         e.reward_model, device_of(e.reward_model_device), e.reward_model_max_length));
     }
-    auto file = open_locked(path);
+    files::line_appender file(path);
     const auto total = static_cast<int64_t>(records.size());
     int64_t done = total - static_cast<int64_t>(todo.size());
     progress_line shown(total, done);

@@ -218,11 +218,15 @@ void inspection_host::linger() const {
   if (config_.linger_s == 0 || signals::signals_received() != 0)
     return;
   auto logger = log::get("inspector");
+  // A warning, not news: a finished run that does not exit looks like a hang otherwise.
   if (config_.linger_s < 0)
-    logger->info("the run has ended; still serving {}/ until a signal (Ctrl-C)", server_->url());
+    logger->warn("the run has ended; waiting for Ctrl-C (or SIGTERM), as inspect.linger_s = -1, "
+                 "while serving {}/",
+                 server_->url());
   else
-    logger->info("the run has ended; still serving {}/ for {} s (a signal ends it sooner)",
-                 server_->url(), config_.linger_s);
+    logger->warn("the run has ended; serving {}/ for {} s more, as inspect.linger_s = {} (Ctrl-C "
+                 "ends it sooner)",
+                 server_->url(), config_.linger_s, config_.linger_s);
   const bool forever = config_.linger_s < 0;
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -256,6 +256,24 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
                                     [&system, g] { return spawn_generator(system, g); });
 }
 
+void stop_generator(caf::actor_system& system, const generator_actor& generator) {
+  if (!generator)
+    return;
+  caf::scoped_actor self{system};
+  self->monitor(generator);
+  caf::anon_send_exit(generator, caf::exit_reason::user_shutdown);
+  bool gone = false;
+  self->receive([&](caf::down_msg&) { gone = true; },
+                caf::after(std::chrono::seconds(60)) >> [] {});
+  if (!gone)
+    log::get("setup")->warn("a generator did not stop within 60 s; going on");
+}
+
+void stop_generators(caf::actor_system& system, const role_generators& generators) {
+  for (const auto* g : {&generators.tutor, &generators.student, &generators.judge})
+    stop_generator(system, *g);
+}
+
 role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg) {
   const auto seed = static_cast<uint64_t>(cfg.train.seed);
   ensure_model(cfg.tutor, "tutor", seed);

@@ -59,4 +59,10 @@ rollout_options rollout_options_from(const config::config& cfg);
 // Tutor, student and judge (no judge actor when the judges are rules or judging is off).
 role_generators spawn_role_generators(caf::actor_system& system, const config::config& cfg);
 
+// Stops a generator and waits (up to a minute) until it is gone, so that its model's memory is
+// free for the next and no timer of a request it made (an OpenAI call's guard) keeps the process
+// alive after the work is done. A null handle is skipped.
+void stop_generator(caf::actor_system& system, const generator_actor& generator);
+void stop_generators(caf::actor_system& system, const role_generators& generators);
+
 } // namespace pedagogy::actors

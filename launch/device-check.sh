@@ -289,11 +289,16 @@ if ! $have_bin; then
 elif $cpu; then
   # Run from a copy of the build folder's test files, so a CTest already running in the build
   # folder (CI runs this script as one of its tests) keeps its own Testing/ logs. No building.
+  # The work folder may lie inside the build folder (CTest's does): the walk leaves it out, and
+  # the list is made before anything is copied, so the copy never walks into itself.
   tree=$work/gpu_tests/tree
   mkdir -p "$tree"
   # shellcheck disable=SC2016  # (expanded by the child bash)
-  step gpu_tests targets 30 bash -c 'cd "$1" && find . -name CTestTestfile.cmake \
-    -exec cp --parents {} "$2/" \;' _ "$build_dir" "$tree"
+  step gpu_tests targets 30 bash -c 'cd "$1" && list=$(find "$PWD" -path "$3" -prune -o \
+    -name CTestTestfile.cmake -printf "%P\n") && for f in $list; do cp --parents "$f" "$2/"; done &&
+    if find "$2" -path "*/gpu_tests/tree/*/gpu_tests/tree" | grep -q .; then
+      echo "the copy of the test files holds itself" >&2; exit 1; fi' \
+    _ "$(cd "$build_dir" && pwd -P)" "$tree" "$(cd "$work" && pwd -P)"
   step gpu_tests ctest 120 ctest --test-dir "$tree" -L gpu --output-on-failure \
     --output-junit "$work/gpu_tests/junit.xml"
 else

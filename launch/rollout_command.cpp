@@ -18,7 +18,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -47,9 +46,9 @@ bool holds_records(const std::filesystem::path& path) {
     return false;
   if (std::filesystem::file_size(path, ec) == 0)
     return true;
-  std::ifstream in(path, std::ios::binary);
+  files::reader in(path);
   std::string first;
-  std::getline(in, first);
+  in.next_line(first);
   const auto j = nlohmann::json::parse(first, nullptr, false);
   return !j.is_discarded() && j.is_object() && j.contains("id") && j.contains("status") &&
          j.contains("problem");
@@ -142,10 +141,7 @@ int rollout(const rollout_options& opts) {
   // Only now that the models loaded is the output (re)created, so a run that cannot start leaves
   // an earlier file alone. Records stream in as dialogs finish, so an interrupted run keeps what
   // it did; each is a whole line or absent, and a failed write stops the run (exit 1) naming it.
-  files::line_appender file(out);
-  if (!file.try_lock())
-    throw input_error(out.string(), "another pedagogy rollout is writing this file",
-                      "wait for it to finish, or choose another --out");
+  files::line_appender file(out); // refuses while a train, rollout or eval writes it
   file.truncate();
 
   std::vector<int64_t> indices(problems.size());
@@ -194,8 +190,12 @@ int rollout(const rollout_options& opts) {
                              t.done, total, out.string());
     signals::exit_now(signals::exit_code_for(signal)); // not waiting for requests in flight
   }
+  const double seconds = elapsed();
+  // Now, not when `system` goes: a pending request's timer (an OpenAI call's guard, timeout_s +
+  // 30 s) would otherwise keep the process alive that long after the last dialog.
+  actors::stop_generators(system, generators);
   std::cout << fmt::format("wrote {} dialogs to {} in {:.1f} s ({} failed)\n", t.done, out.string(),
-                           elapsed(), t.failed);
+                           seconds, t.failed);
   return static_cast<int>(t.failed == t.done ? exit_code::failure : exit_code::ok);
 }
 
@@ -208,7 +208,9 @@ void add_rollout_command(CLI::App& app, command_action& action) {
   cmd->add_option("--config,-c", opts->config_path, "TOML config file")->required();
   cmd->add_option("--problems", opts->problems,
                   "Problems JSONL (default: the config's data.train)");
-  cmd->add_option("--out,-o", opts->out, "Output JSONL, one dialog record per line")->required();
+  cmd->add_option("--out,-o", opts->out, "Output JSONL, one dialog record per line")
+    ->required()
+    ->check(output_file());
   // A given 0 or -1 is an error, not "the default": leaving the flag out means the default.
   const auto max_problems = config::range_of("data.max_problems").max;
   const auto max_samples = config::range_of("train.samples_per_problem").max;

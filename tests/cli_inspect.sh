@@ -170,7 +170,8 @@ PY
     [ ! -e "$work/broken.svg" ] || fail "plot wrote a picture from a broken file"
 
     # Ctrl-C ends the lingering inspector; the run had finished, so the exit code is 0.
-    grep -q "still serving" "$work/out.log" || fail "no word that the inspector lingers"
+    grep -q "waiting for Ctrl-C (or SIGTERM), as inspect.linger_s = -1" "$work/out.log" ||
+      fail "no word that the inspector lingers, and why"
     pkill -INT -P "$job" # pedagogy itself: timeout would pass the signal on twice
     expect_exit "$job" 0
     echo "ok: live inspection of a 4-step run (screenshot: $work/inspect_page.png)"

@@ -5,6 +5,8 @@
 #                    so does --force on records another rollout is writing
 # full_disk          a write that fails stops the run (exit 1) naming the file, records whole
 # hung_endpoint      a signal while an HTTP request hangs exits at once (130), records kept whole
+# prompt_exit        with a healthy OpenAI-compatible student, the command ends right after its
+#                    last dialog, not a request timeout (timeout_s + 30 s) later
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/fault_common.sh"
 common=(--config config/tiny.toml --samples 2 classroom.max_tutor_turns=1
@@ -34,7 +36,7 @@ case $case in
       --out "$work/records.jsonl" --force 2>&1 >/dev/null)
     rc=$?
     set -e
-    [ $rc -eq 2 ] && [[ $err == *"another pedagogy rollout"* ]] || fail "concurrent: $rc $err"
+    [ $rc -eq 2 ] && [[ $err == *"another process"* ]] || fail "concurrent: $rc $err"
     [ "$(sha256sum "$work/records.jsonl")" = "$before" ] || fail "the locked file was changed"
     # An earlier rollout's records may be overwritten.
     "$pedagogy" rollout "${common[@]}" --limit 2 --out "$work/records.jsonl" --force \
@@ -86,6 +88,45 @@ PY
     [ $took -le 10 ] || fail "took $took s to stop; the hung request was waited for"
     grep -q "stopped by signal" "$work/out.log" || fail "no message: $(cat "$work/out.log")"
     ends_whole "$work/records.jsonl" || fail "a partial record"
+    ;;
+  prompt_exit)
+    # A server on loopback that answers every chat completion at once, with n choices.
+    python3 - "$work/port" <<'PY' &
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Answer(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        n = int(body.get("n", 1))
+        reply = json.dumps({"id": "x", "object": "chat.completion", "choices": [
+            {"index": i, "message": {"role": "assistant", "content": "So \\boxed{4}."},
+             "finish_reason": "stop"} for i in range(n)],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 4 * n, "total_tokens": 5 + 4 * n}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply.encode())
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("127.0.0.1", 0), Answer)
+open(sys.argv[1], "w").write(str(server.server_address[1]))
+server.timeout = 120
+server.serve_forever()
+PY
+    server=$!
+    trap 'kill $server 2>/dev/null || true' EXIT
+    for _ in $(seq 1 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+    [ -s "$work/port" ] || fail "the fake server did not start"
+    start=$(date +%s)
+    timeout 120 "$pedagogy" rollout "${common[@]}" --limit 2 --out "$work/records.jsonl" \
+      student.backend=openai student.init='""' \
+      student.openai.base_url="http://127.0.0.1:$(cat "$work/port")/v1" student.openai.model=m \
+      student.openai.timeout_s=60 > "$work/out.log" 2>&1 || fail "rollout: $(tail -3 "$work/out.log")"
+    took=$(($(date +%s) - start))
+    [ "$(whole_lines "$work/records.jsonl")" -eq 4 ] || fail "not 4 records"
+    # Loading the tutor and 4 short dialogs take seconds; waiting on a request's guard took 90.
+    [ $took -le 30 ] || fail "took $took s: the process outlived its last dialog"
     ;;
   full_disk)
     # Records pass 4 KiB (RLIMIT_FSIZE standing in for a full disk) after a few dialogs: exit 1
