@@ -6,6 +6,8 @@
 //      1 ms heartbeat, nothing else running, idle CPU subtracted) and of one dialog progress
 //      message (sent in bulk), times how many of each a step of the "without" runs would have
 //      sent, over that step's time. This resolves well below 1%.
+//   3. Besieged: the latency of an ordinary GET to the HTTP server alone, with no other clients
+//      and with 200 connections that say nothing and 30 that trickle a request head (slowloris).
 #include "actors/inspector_actor.hpp"
 #include "actors/learner_actor.hpp"
 #include "actors/setup.hpp"
@@ -14,12 +16,18 @@
 #include "bench/tiny_run.hpp"
 #include "config/config.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/http_server.hpp"
 
 #include <ATen/Parallel.h>
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace pedagogy::bench {
@@ -138,6 +146,68 @@ report_prices price_reports(const std::filesystem::path& config_file) {
   return out;
 }
 
+// A loopback connection to `port` that sends nothing unless told to: a hostile client.
+int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+    throw std::runtime_error(fmt::format("cannot connect to 127.0.0.1:{}", port));
+  return fd;
+}
+
+struct get_latencies {
+  double quiet_ms = 0;    // median, no other clients
+  double besieged_ms = 0; // median, 200 idle and 30 slowloris connections open
+  double besieged_max_ms = 0;
+};
+
+// Ordinary GETs of a constant page, one at a time, before and during the siege. The hostile
+// clients never reconnect, as in the inspector's issue report: 200 idle, then 30 that send a
+// request line and then one byte of a header every 100 ms.
+get_latencies price_gets(int gets) {
+  http::server s({}, [](const std::string&, const http::query&) {
+    return http::response{200, "text/plain", "ok"};
+  });
+  auto sample = [&] {
+    std::vector<double> ms;
+    for (int i = 0; i < gets; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      http::get("127.0.0.1", s.port(), "/status", {}, 30);
+      ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+          .count());
+    }
+    return ms;
+  };
+  get_latencies out;
+  out.quiet_ms = median(sample());
+  std::vector<int> hostile;
+  for (int i = 0; i < 230; ++i)
+    hostile.push_back(connect_loopback(s.port()));
+  const std::string head = "GET /status HTTP/1.1\r\nX-Slow: ";
+  for (size_t i = 200; i < hostile.size(); ++i)
+    ::send(hostile[i], head.data(), head.size(), MSG_NOSIGNAL);
+  std::atomic<bool> stop = false;
+  std::thread trickle([&] {
+    while (!stop) {
+      for (size_t i = 200; i < hostile.size(); ++i)
+        ::send(hostile[i], "x", 1, MSG_NOSIGNAL); // fails once the server hung up: ignored
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  const auto besieged = sample();
+  stop = true;
+  trickle.join();
+  for (const int fd : hostile)
+    ::close(fd);
+  out.besieged_ms = median(besieged);
+  out.besieged_max_ms = *std::max_element(besieged.begin(), besieged.end());
+  return out;
+}
+
 } // namespace
 
 figures inspect(const inspect_options& options) {
@@ -184,6 +254,7 @@ figures inspect(const inspect_options& options) {
   turns /= timed;
 
   const auto prices = price_reports(options.config);
+  const auto gets = price_gets(50);
   // A step's reports at the default heartbeat (1 s): the tutor, student and learner asked, and
   // the trainer's own; a progress message per generator call (tutor and student turns, judge,
   // solutions, two session closes) and a record per dialog.
@@ -205,10 +276,16 @@ figures inspect(const inspect_options& options) {
   f.add("status_reports_per_step", statuses);
   f.add("progress_messages_per_step", progresses);
   f.add("priced_overhead_percent", priced_s / without * 100);
+  f.add("get_milliseconds_quiet", gets.quiet_ms);
+  f.add("get_milliseconds_besieged", gets.besieged_ms);
+  f.add("get_milliseconds_besieged_max", gets.besieged_max_ms);
   f.notes.push_back("with_over_without: the median over steps of (step with) / (same step "
                     "without), separate runs, so machine noise included. priced_overhead_percent: "
                     "the CPU time a step's status reports and progress messages cost, as priced "
                     "with nothing else running, over the step's time");
+  f.notes.push_back("get_milliseconds: 50 GETs of a constant page from the HTTP server alone, "
+                    "median (and max): quiet, and besieged by 200 idle and 30 slowloris "
+                    "connections");
   return f;
 }
 
