@@ -183,6 +183,7 @@ struct value {
   enum class kind { number, list, text } type = kind::text;
   answer_number num;
   bool percent = false;
+  std::string variable; // lower-case name of an assignment "v = ...", or ""
   std::vector<value> items;
   std::string open, close; // brackets of a list; "" for a bare list
   bool unordered = false;  // sets and bare lists
@@ -199,6 +200,11 @@ public:
     value v;
     if (too_deep(depth))
       return v;
+    if (auto a = split_assignment(s)) {
+      v = read_value(a->value, depth + 1);
+      v.variable = lower(a->name);
+      return v;
+    }
     if (!s.empty() && s.back() == '%') {
       v.percent = true;
       s.remove_suffix(1);
@@ -349,6 +355,8 @@ private:
 };
 
 bool equal(const value& a, const value& b) {
+  if (!a.variable.empty() && !b.variable.empty() && a.variable != b.variable)
+    return false; // "x=5" and "y=5" answer different questions
   if (a.type == value::kind::number && b.type == value::kind::number) {
     // "50%" and "0.5" are the same answer; "50" and "50%" match as plain numbers.
     auto percent_of = [](const answer_number& n, const answer_number& fraction) {
@@ -450,9 +458,9 @@ std::string normalize_answer(std::string_view answer) {
   replace_all(s, "\\tfrac", "\\frac");
   replace_all(s, "\\%", "%");
   s = trim_ascii(s);
-  // "x = 7" -> "7" (one simple assignment only).
+  // "x = 7" keeps its variable as a label ("x=7"); see answer_check.hpp.
   if (auto a = split_assignment(s))
-    s = a->value;
+    return a->name + "=" + normalize_value(a->value);
   return normalize_value(s);
 }
 

@@ -15,6 +15,10 @@
 // precision are equal only when their values are; a side that needs arithmetic (fractions,
 // roots, pi) compares as a double within a relative 1e-9.
 //
+// An assignment "v = E" (one variable name, one '=') is the value E labelled v: when both sides
+// name a variable the names must agree (case ignored), so "x=5" differs from "y=5"; when only one
+// side does, the values alone compare, so "x=5" matches "5" and "y=2x+1" matches "2x+1".
+//
 // Solutions are sampled text, so the checker must survive anything: it reads at most
 // max_answer_chars of an answer and nests at most max_nesting levels deep; past either bound the
 // answer is unparsable and graded incorrect.

@@ -327,3 +327,21 @@ TEST_CASE("numbers past the range or precision of double compare by their digits
   CHECK_FALSE(grade_solution("so \\boxed{1e400}", "5", math).correct);
   CHECK(grade_solution("so \\boxed{" + big + "}", big, math).correct);
 }
+
+TEST_CASE("an assignment's variable must agree when both answers name one") {
+  const auto math = answer_mode::math;
+  CHECK_FALSE(same_answer("y=5", "x=5", math));
+  CHECK_FALSE(same_answer("y=2x+1", "z=2x+1", math));
+  CHECK_FALSE(grade_solution("so \\boxed{x=5}", "y=5", math).correct);
+  CHECK(same_answer("y=2x+1", "y = 2x + 1", math));
+  CHECK(same_answer("x=5", "X = 5", math)); // math mode ignores case, as for all text
+  // A reference without a variable accepts a solution that names one, and the other way round.
+  CHECK(same_answer("2x+1", "y=2x+1", math));
+  CHECK(same_answer("5", "x=5", math));
+  CHECK(same_answer("x=5", "5", math));
+  CHECK(same_answer("x=\\frac{1}{2}", "x=0.5", math));
+  CHECK(same_answer("x = 1,000", "1000", math));
+  CHECK(same_answer("x=1, y=2", "y=2, x=1", math));
+  CHECK_FALSE(same_answer("x=1, y=2", "x=2, y=1", math));
+  CHECK_FALSE(same_answer("x=1, y=2", "a=1, b=2", math));
+}
