@@ -179,6 +179,33 @@ std::string normalize_value(std::string s) {
   return s;
 }
 
+// "m\times10^{k}", "m\cdot10^k", "m*10^k" or a bare "10^k": m ("" when bare) and k.
+struct power_of_ten {
+  std::string_view mantissa;
+  int64_t power = 0;
+};
+
+std::optional<power_of_ten> split_power_of_ten(std::string_view s) {
+  const size_t caret = s.rfind('^');
+  if (caret == std::string_view::npos || caret < 2 || s.substr(caret - 2, 2) != "10")
+    return std::nullopt;
+  auto power = s.substr(caret + 1);
+  if (power.starts_with('{'))
+    power.remove_prefix(1);
+  if (power.ends_with('}'))
+    power.remove_suffix(1);
+  const auto k = read_exponent(power);
+  const auto mantissa = s.substr(0, caret - 2);
+  if (!k)
+    return std::nullopt;
+  if (mantissa.empty())
+    return power_of_ten{mantissa, *k};
+  for (std::string_view times : {"\\times", "\\cdot", "*"})
+    if (mantissa.size() > times.size() && mantissa.ends_with(times))
+      return power_of_ten{mantissa.substr(0, mantissa.size() - times.size()), *k};
+  return std::nullopt;
+}
+
 struct value {
   enum class kind { number, list, text } type = kind::text;
   answer_number num;
@@ -238,8 +265,9 @@ public:
   }
 
 private:
+  // Past max_nesting, or once anything was: the answer is unparsable, so no more work.
   bool too_deep(int depth) {
-    if (depth <= max_nesting)
+    if (depth <= max_nesting && failure.empty())
       return false;
     if (failure.empty())
       failure = fmt::format("nested deeper than {} levels", max_nesting);
@@ -257,8 +285,12 @@ private:
     }
     if (auto d = read_exact_decimal(s))
       return exactly(*d);
-    if (auto n = read_power_of_ten(s, depth))
-      return n;
+    // Once the shape matches, the mantissa alone decides: falling back to the other readings
+    // when it fails would make the work exponential in the number of nested suffixes.
+    if (auto p = split_power_of_ten(s)) {
+      auto m = p->mantissa.empty() ? exactly({false, "1", 0}) : read_number(p->mantissa, depth + 1);
+      return m ? times_power_of_ten(*m, p->power) : std::nullopt;
+    }
     if (s == "\\pi")
       return approximately(std::numbers::pi);
     if (auto at = s.find("\\frac"); at != std::string_view::npos)
@@ -274,35 +306,8 @@ private:
     return read_root_or_pi(s, depth);
   }
 
-  // m\times10^{k}, m\cdot10^k, m*10^k or a bare 10^k.
-  std::optional<answer_number> read_power_of_ten(std::string_view s, int depth) {
-    const size_t caret = s.rfind('^');
-    if (caret == std::string_view::npos || caret < 2 || s.substr(caret - 2, 2) != "10")
-      return std::nullopt;
-    auto mantissa = s.substr(0, caret - 2);
-    auto power = s.substr(caret + 1);
-    if (power.starts_with('{'))
-      power.remove_prefix(1);
-    if (power.ends_with('}'))
-      power.remove_suffix(1);
-    const auto k = read_exponent(power);
-    if (!k)
-      return std::nullopt;
-    std::optional<answer_number> m = exactly({false, "1", 0});
-    if (!mantissa.empty()) {
-      m.reset();
-      for (std::string_view times : {"\\times", "\\cdot", "*"})
-        if (mantissa.size() > times.size() && mantissa.ends_with(times))
-          m = read_number(mantissa.substr(0, mantissa.size() - times.size()), depth + 1);
-    }
-    return m ? times_power_of_ten(*m, *k) : std::nullopt;
-  }
-
   // \frac{a}{b}, or \fracab with single-character arguments, optionally after a whole number.
   std::optional<answer_number> read_fraction(std::string_view s, size_t at, int depth) {
-    std::optional<answer_number> whole = approximately(0);
-    if (at > 0)
-      whole = read_number(s.substr(0, at), depth + 1);
     size_t i = at + 5;
     auto argument = [&]() -> std::optional<std::string_view> {
       if (i >= s.size())
@@ -318,11 +323,12 @@ private:
     };
     const auto num = argument();
     const auto den = argument();
-    if (!whole || !num || !den || i != s.size())
-      return std::nullopt;
+    if (!num || !den || i != s.size())
+      return std::nullopt; // the shape first: each part is read once
+    auto whole = at > 0 ? read_number(s.substr(0, at), depth + 1) : approximately(0);
     auto n = read_number(*num, depth + 1);
     auto d = read_number(*den, depth + 1);
-    if (!n || !d || d->approx == 0)
+    if (!whole || !n || !d || d->approx == 0)
       return std::nullopt;
     return approximately(whole->approx + n->approx / d->approx); // a mixed number
   }

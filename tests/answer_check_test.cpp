@@ -269,6 +269,17 @@ TEST_CASE("adversarial answers are graded incorrect in bounded time instead of c
   CHECK(took.count() < 10.0);
 }
 
+TEST_CASE("an answer shaped to make the reader try every reading is read in bounded time") {
+  // Each "\\times10^1" suffix reads as a power of ten and each "\\sqrt" as a root: trying the
+  // other reading whenever one fails would take about C(120, 60) steps.
+  const std::string s = repeat("\\sqrt", 60) + "z" + repeat("\\times10^1", 60);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(same_answer(s, "5", answer_mode::math));
+  CHECK(same_answer(s, s, answer_mode::math)); // unreadable as a number, equal as text
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  CHECK(took.count() < 10.0); // milliseconds in practice; loose for a loaded machine
+}
+
 TEST_CASE("an answer past the length or nesting bound is unparsable and says which bound") {
   const auto math = answer_mode::math;
   std::string nested_list = "1";
