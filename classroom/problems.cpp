@@ -4,12 +4,14 @@
 #include "classroom/text.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
+#include "runtime/logging.hpp"
 #include "runtime/seeds.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <numeric>
 
@@ -169,6 +171,36 @@ problem parse_row(const std::string& line, const std::string& where, const probl
   return p;
 }
 
+// GSM8K's answer field is a worked solution ending in "#### 72", and its graders compare the
+// text after the last "####" with the commas of numbers removed. Graded whole, such an answer
+// could never match a boxed one, so each becomes that text, and the load says so once per file.
+void take_gsm8k_answers(std::vector<problem>& rows, const std::string& file) {
+  int64_t taken = 0;
+  for (auto& p : rows) {
+    const size_t mark = p.answer.rfind("####");
+    if (mark == std::string::npos)
+      continue;
+    const std::string after = trim_ascii(std::string_view(p.answer).substr(mark + 4));
+    std::string answer;
+    for (size_t i = 0; i < after.size(); ++i) {
+      const bool separator = after[i] == ',' && i > 0 && i + 1 < after.size() &&
+                             std::isdigit(static_cast<unsigned char>(after[i - 1])) != 0 &&
+                             std::isdigit(static_cast<unsigned char>(after[i + 1])) != 0;
+      if (!separator)
+        answer += after[i];
+    }
+    if (answer.empty())
+      throw input_error(fmt::format("{}:{}", file, p.line), "nothing after '####' in the answer",
+                        "a GSM8K answer ends in '#### <final answer>'");
+    p.answer = std::move(answer);
+    ++taken;
+  }
+  if (taken > 0)
+    log::get("problems")
+      ->warn("{} answers in {} were GSM8K solutions; graded against the text after ####", taken,
+             file);
+}
+
 // `count` of the rows, chosen by the seed and kept in file order. Each row draws one value of
 // the seed's stream and the smallest values win, so a row's chance does not depend on the
 // rows after it.
@@ -201,6 +233,7 @@ std::vector<problem> load_problems(const std::filesystem::path& path, const prob
       continue;
     out.push_back(parse_row(line, fmt::format("{}:{}", path.string(), number), fields, number));
   }
+  take_gsm8k_answers(out, path.string());
   if (out.empty())
     throw input_error(path.string(), "holds no problems", "one JSON object per line");
   if (max_problems > 0 && static_cast<int64_t>(out.size()) > max_problems)

@@ -2,7 +2,9 @@
 //   {"problem": "A train travels 120 km in 2 hours. What is its speed in km/h?", "answer": "60"}
 // Field names are configurable ([data] problem_field, answer_field); a numeric answer is taken as
 // its text exactly as written (123456789012345678901234567890, 0.1, 1e5), as the reference's
-// str() keeps it. Any bad row stops the load with its line number and what is wrong with it.
+// str() keeps it. An answer holding a GSM8K solution ("... #### 72") becomes the text after its
+// last "####", commas of numbers removed, and the load warns once per file how many did. Any bad
+// row stops the load with its line number and what is wrong with it.
 #pragma once
 
 #include <cstdint>

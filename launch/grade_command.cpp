@@ -1,5 +1,8 @@
 // `pedagogy grade --answer A [--mode math|exact]`: grades a solution read from stdin the way the
-// classroom does, so a person can check the grader from the shell.
+// classroom does, so a person can check the grader from the shell. It prints one verdict line:
+// "correct (extracted: ...)", "incorrect (extracted: ...)", "incorrect (unparsable: why)" for a
+// boxed answer too long or too deeply nested to read, or "incorrect (no \boxed{} answer found)",
+// and exits 0 whenever it printed one, whatever the input; 2 for bad flags.
 #include "classroom/answer_check.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
@@ -22,7 +25,9 @@ int grade(const grade_options& opts) {
     opts.mode == "exact" ? classroom::answer_mode::exact : classroom::answer_mode::math;
   const auto g = classroom::grade_solution(solution, opts.answer, mode);
   std::cout << (g.correct ? "correct" : "incorrect");
-  if (g.extracted)
+  if (!g.unparsable.empty()) // not echoed: it may be megabytes of braces
+    std::cout << " (unparsable: " << g.unparsable << ")\n";
+  else if (g.extracted)
     std::cout << " (extracted: " << *g.extracted << ")\n";
   else
     std::cout << " (no \\boxed{} answer found)\n";

@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace pedagogy::classroom;
@@ -233,4 +235,124 @@ TEST_CASE("the last boxed answer is extracted, nested braces included") {
   CHECK(h.correct);
   CHECK(h.extracted == "\\dfrac{3}{4}");
   CHECK_FALSE(grade_solution("\\boxed{\\dfrac{3}{4}}", "0.75", answer_mode::exact).correct);
+}
+
+namespace {
+
+std::string repeat(std::string_view piece, size_t times) {
+  std::string out;
+  out.reserve(piece.size() * times);
+  for (size_t i = 0; i < times; ++i)
+    out += piece;
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("adversarial answers are graded incorrect in bounded time instead of crashing") {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string> boxed = {
+    repeat("{", 100000) + "5" + repeat("}", 100000),
+    repeat("\\sqrt{", 100000) + "2" + repeat("}", 100000),
+    std::string(1000000, '7'),
+    repeat("-", 100000) + "5",
+    repeat("[", 100000) + "5" + repeat("]", 100000),
+    repeat("\\text{", 100000) + "5" + repeat("}", 100000),
+  };
+  for (const auto& answer : boxed) {
+    CAPTURE(answer.size());
+    CHECK_FALSE(grade_solution("so \\boxed{" + answer + "}", "5", answer_mode::math).correct);
+    CHECK_FALSE(same_answer(answer, "5", answer_mode::math)); // a reference is read the same way
+  }
+  // Milliseconds in practice; the bound is loose so that a loaded machine does not fail it.
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  CHECK(took.count() < 10.0);
+}
+
+TEST_CASE("an answer shaped to make the reader try every reading is read in bounded time") {
+  // Each "\\times10^1" suffix reads as a power of ten and each "\\sqrt" as a root: trying the
+  // other reading whenever one fails would take about C(120, 60) steps.
+  const std::string s = repeat("\\sqrt", 60) + "z" + repeat("\\times10^1", 60);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(same_answer(s, "5", answer_mode::math));
+  CHECK(same_answer(s, s, answer_mode::math)); // unreadable as a number, equal as text
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  CHECK(took.count() < 10.0); // milliseconds in practice; loose for a loaded machine
+}
+
+TEST_CASE("an answer past the length or nesting bound is unparsable and says which bound") {
+  const auto math = answer_mode::math;
+  std::string nested_list = "1";
+  for (int i = 0; i < 1000; ++i)
+    nested_list = "[" + nested_list + ",1]";
+  for (const auto& deep :
+       {repeat("\\sqrt{", 500) + "2" + repeat("}", 500), repeat("-", 3000) + "5", nested_list}) {
+    REQUIRE(deep.size() <= max_answer_chars);
+    const auto g = grade_solution("\\boxed{" + deep + "}", "5", math);
+    CHECK_FALSE(g.correct);
+    CHECK(g.unparsable == "the answer is nested deeper than 128 levels");
+  }
+  const std::string long_answer(max_answer_chars + 1, '7');
+  CHECK(grade_solution("\\boxed{" + long_answer + "}", "5", math).unparsable ==
+        "the answer is longer than 4096 characters");
+  CHECK(grade_solution("\\boxed{5}", long_answer, math).unparsable ==
+        "the reference is longer than 4096 characters");
+  // Exact mode compares strings and needs no bound.
+  CHECK(grade_solution("\\boxed{" + long_answer + "}", long_answer, answer_mode::exact).correct);
+  // Real answers stay far inside both bounds.
+  const auto real = grade_solution("\\boxed{\\left(\\frac{\\sqrt{2}}{2}, -\\frac{1}{2}\\right)}",
+                                   "(\\frac{\\sqrt2}{2}, -0.5)", math);
+  CHECK(real.correct);
+  CHECK(real.unparsable.empty());
+  CHECK(grade_solution("\\boxed{" + repeat("(", 100) + "5" + repeat(")", 100) + "}", "5", math)
+          .correct);
+}
+
+TEST_CASE("numbers past the range or precision of double compare by their digits") {
+  const auto math = answer_mode::math;
+  const std::string big(400, '9');
+  CHECK(same_answer("1e400", "1e400", math));
+  CHECK(same_answer("10e399", "1e400", math));
+  CHECK(same_answer("1e400", "10^{400}", math));
+  CHECK(same_answer("1e400", "1\\times10^{400}", math));
+  CHECK_FALSE(same_answer("1e400", "2e400", math));
+  CHECK_FALSE(same_answer("1e400", "1e401", math));
+  CHECK_FALSE(same_answer("5", "1e400", math));
+  CHECK_FALSE(same_answer("5", "10^{400}", math));
+  CHECK(same_answer("1e-400", "1e-400", math));
+  CHECK_FALSE(same_answer("0", "1e-400", math));
+  CHECK(same_answer(big, big, math));
+  CHECK(same_answer(big, big + ".000", math));
+  CHECK(same_answer("-" + big, "-" + big, math));
+  CHECK_FALSE(same_answer(big, big.substr(0, 399) + "8", math));
+  CHECK_FALSE(same_answer(big, "-" + big, math));
+  // Past 2^53 a double cannot tell neighbouring integers apart, nor can a relative tolerance.
+  CHECK_FALSE(same_answer("123456789012", "123456789013", math));
+  CHECK_FALSE(same_answer("12345678901234567890", "12345678901234567891", math));
+  // An exponent too long for any integer type is read as text: equal only to itself.
+  const std::string huge_power = "10^{" + big + "}";
+  CHECK(same_answer(huge_power, huge_power, math));
+  CHECK_FALSE(same_answer("5", huge_power, math));
+  CHECK_FALSE(same_answer("1e" + big, "5", math));
+  CHECK(grade_solution("so \\boxed{1e400}", "1e400", math).correct);
+  CHECK_FALSE(grade_solution("so \\boxed{1e400}", "5", math).correct);
+  CHECK(grade_solution("so \\boxed{" + big + "}", big, math).correct);
+}
+
+TEST_CASE("an assignment's variable must agree when both answers name one") {
+  const auto math = answer_mode::math;
+  CHECK_FALSE(same_answer("y=5", "x=5", math));
+  CHECK_FALSE(same_answer("y=2x+1", "z=2x+1", math));
+  CHECK_FALSE(grade_solution("so \\boxed{x=5}", "y=5", math).correct);
+  CHECK(same_answer("y=2x+1", "y = 2x + 1", math));
+  CHECK(same_answer("x=5", "X = 5", math)); // math mode ignores case, as for all text
+  // A reference without a variable accepts a solution that names one, and the other way round.
+  CHECK(same_answer("2x+1", "y=2x+1", math));
+  CHECK(same_answer("5", "x=5", math));
+  CHECK(same_answer("x=5", "5", math));
+  CHECK(same_answer("x=\\frac{1}{2}", "x=0.5", math));
+  CHECK(same_answer("x = 1,000", "1000", math));
+  CHECK(same_answer("x=1, y=2", "y=2, x=1", math));
+  CHECK_FALSE(same_answer("x=1, y=2", "x=2, y=1", math));
+  CHECK_FALSE(same_answer("x=1, y=2", "a=1, b=2", math));
 }

@@ -1,12 +1,14 @@
 // Loading problem sets, and the errors for bad rows.
 #include "classroom/problems.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/logging.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 using namespace pedagogy::classroom;
 namespace fs = std::filesystem;
@@ -135,5 +137,36 @@ TEST_CASE("a bad row says what is wrong with it") {
                            "\"answer\": \"\xC3\xA9\"}\r\n");
   CHECK(load_problems(unicode, {}).at(0).answer == "\xC3\xA9");
   for (const auto& p : {utf8, number, missing, trailing, overlong, surrogate, cut, unicode})
+    fs::remove(p);
+}
+
+TEST_CASE("GSM8K solutions given as answers are graded by the text after the last ####") {
+  const auto log_path = fs::temp_directory_path() / "pedagogy_problems_gsm8k.log";
+  fs::remove(log_path);
+  pedagogy::log::options log_options;
+  log_options.file = log_path.string();
+  log_options.rank = 0;
+  pedagogy::log::setup(log_options);
+  auto path = write("gsm8k.jsonl",
+                    "{\"problem\": \"p\", \"answer\": \"She sold 48/2 = <<48/2=24>>24 clips.\\n"
+                    "In all 48+24 = <<48+24=72>>72.\\n#### 72\"}\n"
+                    "{\"problem\": \"p\", \"answer\": \"#### 5 #### 1,234,567 \"}\n"
+                    "{\"problem\": \"p\", \"answer\": \"-3\"}\n");
+  auto problems = load_problems(path, {});
+  REQUIRE(problems.size() == 3);
+  CHECK(problems[0].answer == "72");
+  CHECK(problems[1].answer == "1234567");
+  CHECK(problems[2].answer == "-3");
+  pedagogy::log::flush();
+  std::ifstream in(log_path);
+  const std::string log_text{std::istreambuf_iterator<char>(in), {}};
+  const std::string said = fmt::format(
+    "2 answers in {} were GSM8K solutions; graded against the text after ####", path.string());
+  CHECK(log_text.find(said) != std::string::npos);
+  CHECK(log_text.find(said) == log_text.rfind(said)); // said once per file
+  auto empty = write("gsm8k_empty.jsonl", "{\"problem\": \"p\", \"answer\": \"work #### \"}\n");
+  CHECK(error_of(empty).find("gsm8k_empty.jsonl:1: nothing after '####'") != std::string::npos);
+  pedagogy::log::setup({});
+  for (const auto& p : {path, empty, log_path})
     fs::remove(p);
 }

@@ -47,3 +47,43 @@ TEST_CASE("only does_not_leak_answer has a rule") {
   CHECK(has_rule_judge("does_not_leak_answer"));
   CHECK_FALSE(has_rule_judge("follows_pedagogical_values"));
 }
+
+TEST_CASE("a small answer used as an exponent, label, operand or part of a number is not stated") {
+  for (const std::string turn : {
+         "What is x^2 when x is 3?",
+         "Write x^{2} as x times x.",
+         "Now do step 2.",
+         "Look at Step 2: what do you get?",
+         "So 2x equals 6.",
+         "Is it 12?",
+         "Try 2.5 first.",
+         "How about 2,000?",
+         "Take a_2 next.",
+         "Simplify \\frac{1}{2} first.",
+         "What is \\sqrt{2} roughly?",
+         "Solve x - 2 = 0 first.",
+         "What is 2 + 3?",
+         "Multiply 3 \\times 2 first.",
+         "Is 4/2 simpler?",
+       }) {
+    CAPTURE(turn);
+    CHECK(judge({turn}, "2") == decision::ok);
+  }
+}
+
+TEST_CASE("an answer standing as a value in a tutor turn is stated") {
+  for (const std::string turn : {
+         "The answer is 2.",
+         "So x = 2, well done.",
+         "$x=2$ is right.",
+         "Yes, it is 2",
+         "You get 2 apples.",
+         "First \\boxed{2}, then \\boxed{3}.",
+       }) {
+    CAPTURE(turn);
+    CHECK(judge({turn}, "2") == decision::reject);
+  }
+  CHECK(judge({"So 2 + 3 = 5."}, "5") == decision::reject);
+  CHECK(judge({"Then x = -3."}, "-3") == decision::reject);
+  CHECK(judge({"Then x = -3."}, "3") == decision::ok); // -3 is not 3
+}
