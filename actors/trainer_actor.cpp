@@ -25,6 +25,7 @@
 #include "actors/step_metrics.hpp"
 #include "actors/training_run.hpp"
 #include "classroom/record.hpp"
+#include "runtime/faults.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/process_info.hpp"
@@ -38,6 +39,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -371,6 +373,8 @@ private:
       throw std::runtime_error(fmt::format(
         "every dialog of step {} failed; the first ({}) with: {}", step_, first.id, first.error));
     }
+    if (faults::fault_injected("non_finite_advantage"))
+      made.batch.sequences.front().advantage = std::numeric_limits<double>::quiet_NaN();
     enter(phase::learning);
     learn_start_ = clock_type::now();
     ped_ = {};
