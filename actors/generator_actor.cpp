@@ -3,6 +3,7 @@
 #include "actors/generator_actor.hpp"
 
 #include "models/chat_format.hpp"
+#include "models/device.hpp"
 #include "models/engine.hpp"
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
@@ -239,14 +240,7 @@ at::ScalarType parse_dtype(const std::string& dtype, const at::Device& device) {
 
 generator_actor spawn_generator(caf::actor_system& system, const generator_setup& setup) {
   auto loaded = std::make_shared<loaded_model>();
-  at::Device device(at::kCPU);
-  try {
-    device = setup.device == "auto" ? at::Device(at::hasCUDA() ? at::kCUDA : at::kCPU)
-                                    : at::Device(setup.device);
-  } catch (const std::exception&) {
-    throw input_error("generator setup", fmt::format("'{}' is not a device", setup.device),
-                      "use cpu, cuda or cuda:N");
-  }
+  const at::Device device = models::device_from_config(setup.device, setup.role + ".device");
   loaded->model = std::make_unique<models::transformer>(
     models::transformer::load(setup.model, device, parse_dtype(setup.dtype, device)));
   loaded->model->require_causal_lm(setup.model);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How a run finds its models, through `pedagogy rollout` on the tiny preset (whose `init` creates
 # missing models): a path that reads as a Hugging Face hub id exits 2 with the download command
-# and creates nothing (it used to become a random qwen2 model in ./Qwen/...).
+# and creates nothing (it used to become a random qwen2 model in ./Qwen/...), and a device this
+# process cannot use exits 2 naming its key (it used to exit 1 with LibTorch's backend dump).
 #   cli_model_setup.sh PEDAGOGY SOURCE_DIR WORK_DIR
 set -euo pipefail
 pedagogy=$1
@@ -31,4 +32,8 @@ for hub in Qwen/Qwen2.5-0.5B-Instruct meta-llama/Llama-3.2-1B-Instruct; do
   [ ! -e "${hub%%/*}" ] || fail "$hub: created ./${hub%%/*}"
 done
 
+"$pedagogy" init-model --family qwen2 --out "$work/model" > /dev/null
+# cuda:99: this LibTorch is a CPU-only build, or the machine has fewer GPUs.
+expect_refusal "a device not here" "tutor.device: 'cuda:99'" tutor.model="$work/model" \
+  student.model="$work/model" tutor.device=cuda:99
 echo "cli_model_setup: ok"

@@ -1,12 +1,14 @@
 // Loading a model refuses what it cannot run as is, naming the file and tensor or the config key:
-// weights that do not fit config.json, stored dtypes other than the one it names, and weights that
-// are NaN, infinite or absurdly large.
+// weights that do not fit config.json, stored dtypes other than the one it names, weights that are
+// NaN, infinite or absurdly large, and devices this process cannot use.
+#include "models/device.hpp"
 #include "models/safetensors.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
 #include "torch_doctest.hpp"
 
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include <filesystem>
 #include <fstream>
@@ -59,6 +61,18 @@ std::string error_of(const fs::path& dir, at::ScalarType dtype = at::kFloat) {
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+std::string device_error(const std::string& text) {
+  try {
+    device_from_config(text, "tutor.device");
+  } catch (const input_error& e) {
+    CHECK(e.where() == "tutor.device");
+    CHECK_FALSE(e.hint().empty());
+    return e.what();
+  }
+  FAIL("device_from_config accepted '" << text << "'");
+  return {};
 }
 
 } // namespace
@@ -187,4 +201,20 @@ TEST_CASE("weights that are NaN, infinite or absurdly large are refused by file 
     tensors.emplace_back(name, name == target ? tensor.clone().fill_(300.0) : tensor);
   save_model_weights(dir.path, tensors);
   CHECK_NOTHROW(transformer::load(dir.path, at::kCPU, at::kBFloat16));
+}
+
+TEST_CASE("a CUDA device this process cannot use is refused naming the config key") {
+  const auto gpus = static_cast<int64_t>(torch::cuda::device_count());
+  CHECK(device_from_config("cpu", "tutor.device").is_cpu());
+  CHECK(device_from_config("auto", "tutor.device").is_cuda() == (gpus > 0));
+  for (const std::string& past : {"cuda:" + std::to_string(gpus), std::string("cuda:99")}) {
+    CAPTURE(past);
+    CHECK(contains(device_error(past), "tutor.device: '" + past + "'"));
+  }
+  if (gpus == 0)
+    CHECK(contains(device_error("cuda"), "asks for a GPU"));
+  else
+    CHECK(device_from_config("cuda:0", "tutor.device").is_cuda());
+  CHECK(contains(device_error("gpu"), "'gpu' is not a device"));
+  CHECK(contains(device_error("meta"), "is not a device this program runs on"));
 }
