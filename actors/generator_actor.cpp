@@ -15,6 +15,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -47,9 +48,16 @@ struct generator_state {
   static inline const char* name = "generator";
 };
 
-generated_text to_message(models::completion&& c) {
-  return {std::move(c.tokens), std::move(c.logprobs),       std::move(c.sampled),
-          std::move(c.text),   models::to_string(c.reason), c.weights_version};
+generated_text to_message(models::completion&& c, const std::vector<int32_t>& stop_ids) {
+  // The engine checks stop tokens before stop strings, so a stop whose last id is a stop token
+  // ended on it.
+  const bool stop_token =
+    c.reason == models::finish_reason::stop && !c.tokens.empty() &&
+    std::find(stop_ids.begin(), stop_ids.end(), c.tokens.back()) != stop_ids.end();
+  generated_text out{std::move(c.tokens), std::move(c.logprobs),       std::move(c.sampled),
+                     std::move(c.text),   models::to_string(c.reason), c.weights_version};
+  out.stop_token = stop_token;
+  return out;
 }
 
 // The engine request for an actor request: the prompt as exact token ids.
@@ -131,7 +139,7 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
       continue;
     generate_reply reply;
     for (auto& c : result.completions)
-      reply.completions.push_back(to_message(std::move(c)));
+      reply.completions.push_back(to_message(std::move(c), s.loaded->stop_ids));
     promise->second.deliver(std::move(reply));
     s.pending.erase(promise);
   }
