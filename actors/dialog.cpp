@@ -22,10 +22,12 @@ int64_t generated_tokens(const generated_text& c) {
 }
 
 // Tokens of a message's content, for the dialog's budget and the length penalty: the generated
-// tokens without the end-of-turn token.
+// tokens without the end-of-turn token, when one was generated (a stop string ends a sample
+// without one). An HTTP endpoint's count holds an end token whenever it stopped.
 int64_t content_tokens(const generated_text& c) {
   const int64_t n = generated_tokens(c);
-  return c.finish_reason == "stop" && n > 0 ? n - 1 : n;
+  const bool end_token = c.tokens.empty() ? c.finish_reason == "stop" : c.stop_token;
+  return end_token && n > 0 ? n - 1 : n;
 }
 
 std::vector<chat_turn> to_turns(const std::vector<classroom::view_message>& view) {

@@ -9,6 +9,7 @@
 #include "classroom/problems.hpp"
 #include "classroom/record.hpp"
 #include "classroom/views.hpp"
+#include "models/device.hpp"
 #include "models/model_config.hpp"
 #include "models/reward_model.hpp"
 #include "runtime/errors.hpp"
@@ -145,12 +146,7 @@ std::vector<dialog_job> attempt_jobs(const std::vector<classroom::problem>& prob
 }
 
 at::Device device_of(const std::string& name) {
-  try {
-    return name == "auto" ? at::Device(at::hasCUDA() ? at::kCUDA : at::kCPU) : at::Device(name);
-  } catch (const std::exception&) {
-    throw input_error("eval.reward_model_device", fmt::format("'{}' is not a device", name),
-                      "use cpu, cuda, cuda:N or auto");
-  }
+  return models::device_from_config(name, "eval.reward_model_device");
 }
 
 // ---- the run ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include "actors/generator_actor.hpp"
 
 #include "models/chat_format.hpp"
+#include "models/device.hpp"
 #include "models/engine.hpp"
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
@@ -14,6 +15,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -46,9 +48,16 @@ struct generator_state {
   static inline const char* name = "generator";
 };
 
-generated_text to_message(models::completion&& c) {
-  return {std::move(c.tokens), std::move(c.logprobs),       std::move(c.sampled),
-          std::move(c.text),   models::to_string(c.reason), c.weights_version};
+generated_text to_message(models::completion&& c, const std::vector<int32_t>& stop_ids) {
+  // The engine checks stop tokens before stop strings, so a stop whose last id is a stop token
+  // ended on it.
+  const bool stop_token =
+    c.reason == models::finish_reason::stop && !c.tokens.empty() &&
+    std::find(stop_ids.begin(), stop_ids.end(), c.tokens.back()) != stop_ids.end();
+  generated_text out{std::move(c.tokens), std::move(c.logprobs),       std::move(c.sampled),
+                     std::move(c.text),   models::to_string(c.reason), c.weights_version};
+  out.stop_token = stop_token;
+  return out;
 }
 
 // The engine request for an actor request: the prompt as exact token ids.
@@ -130,7 +139,7 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
       continue;
     generate_reply reply;
     for (auto& c : result.completions)
-      reply.completions.push_back(to_message(std::move(c)));
+      reply.completions.push_back(to_message(std::move(c), s.loaded->stop_ids));
     promise->second.deliver(std::move(reply));
     s.pending.erase(promise);
   }
@@ -239,14 +248,7 @@ at::ScalarType parse_dtype(const std::string& dtype, const at::Device& device) {
 
 generator_actor spawn_generator(caf::actor_system& system, const generator_setup& setup) {
   auto loaded = std::make_shared<loaded_model>();
-  at::Device device(at::kCPU);
-  try {
-    device = setup.device == "auto" ? at::Device(at::hasCUDA() ? at::kCUDA : at::kCPU)
-                                    : at::Device(setup.device);
-  } catch (const std::exception&) {
-    throw input_error("generator setup", fmt::format("'{}' is not a device", setup.device),
-                      "use cpu, cuda or cuda:N");
-  }
+  const at::Device device = models::device_from_config(setup.device, setup.role + ".device");
   loaded->model = std::make_unique<models::transformer>(
     models::transformer::load(setup.model, device, parse_dtype(setup.dtype, device)));
   loaded->model->require_causal_lm(setup.model);

@@ -4,6 +4,7 @@
 #include "actors/inspector_actor.hpp"
 #include "actors/step_batch.hpp"
 #include "models/checkpoint_files.hpp"
+#include "models/device.hpp"
 #include "models/safetensors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
@@ -76,7 +77,7 @@ void save_checkpoint(learner_state& s, const std::filesystem::path& dir) {
 } // namespace
 
 learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setup) {
-  const at::Device device(setup.device == "auto" ? (at::hasCUDA() ? "cuda" : "cpu") : setup.device);
+  const at::Device device = models::device_from_config(setup.device, "tutor.device");
   const auto start = setup.resume.empty() ? setup.model : setup.resume;
   const auto dtype = setup.options.dtype;
   auto policy = models::transformer::load(start, device, dtype);

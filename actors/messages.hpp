@@ -69,6 +69,9 @@ struct generated_text {
   // Tokens generated, end-of-turn included, when `tokens` is empty (an HTTP endpoint returns no
   // ids, only its usage figures or a count by the role's tokenizer); 0 = unknown.
   int64_t token_count = 0;
+  // The last of `tokens` is the stop token that ended the sample, not content; false for a stop
+  // string, which ends a sample without one.
+  bool stop_token = false;
 };
 
 struct generate_reply {
@@ -183,7 +186,7 @@ typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generated_text& x) {
   return f(caf::meta::type_name("generated_text"), x.tokens, x.logprobs, x.sampled, x.text,
-           x.finish_reason, x.weights_version, x.token_count);
+           x.finish_reason, x.weights_version, x.token_count, x.stop_token);
 }
 
 template <class Inspector>

@@ -13,6 +13,7 @@
 #include <caf/io/all.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 
@@ -22,6 +23,37 @@ namespace {
 
 role_sampling sampling_of(const config::role_config& role) {
   return {role.sampling.temperature, role.sampling.top_k, role.sampling.top_p};
+}
+
+// Whether `model` reads as a Hugging Face hub id ("Qwen/Qwen2.5-0.5B-Instruct"): exactly two
+// relative path components of the characters the hub allows.
+bool looks_like_hub_id(const std::string& model) {
+  const auto slash = model.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == model.size() ||
+      model.find('/', slash + 1) != std::string::npos)
+    return false;
+  for (char c : model)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' &&
+        c != '/')
+      return false;
+  const std::string org = model.substr(0, slash), name = model.substr(slash + 1);
+  return org != "." && org != ".." && name != "." && name != "..";
+}
+
+// How to get the model of `role` (e.g. "tutor") that is not on disk at `model`.
+std::string missing_model_hint(const std::string& role, const std::string& model) {
+  if (!looks_like_hub_id(model))
+    return fmt::format("point {}.model at a Hugging Face model folder, or set {}.init = "
+                       "\"qwen2:tiny\" to create a random one there",
+                       role, role);
+  const std::string name = model.substr(model.find('/') + 1);
+  if (model.starts_with("weights/")) // where the presets expect downloads
+    return fmt::format("download it there: huggingface-cli download ORG/{} --local-dir {} (ORG: "
+                       "its publisher on huggingface.co, e.g. Qwen)",
+                       name, model);
+  return fmt::format("download it first: huggingface-cli download {} --local-dir weights/{}, "
+                     "then set {}.model=weights/{}",
+                     model, name, role, name);
 }
 
 } // namespace
@@ -190,6 +222,16 @@ bool ensure_model(const config::role_config& role, const std::string& name, uint
   const std::filesystem::path dir = role.model;
   if (role.init.empty() || std::filesystem::exists(dir / "config.json"))
     return false;
+  // `init` stays set when an override points `model` elsewhere: a hub id must not quietly become
+  // a random model (of whatever family the preset names) in a folder of that name.
+  if (looks_like_hub_id(role.model))
+    throw input_error(
+      name + ".model",
+      fmt::format("'{}' is not a model folder here, and {}.init never creates a random model at a "
+                  "path that reads as org/name (a Hugging Face hub id, or a download folder "
+                  "weights/NAME); it does at deeper paths such as runs/NAME/weights/{}",
+                  role.model, name, name),
+      missing_model_hint(name, role.model));
   const auto colon = role.init.find(':');
   models::init_options options;
   options.family = models::family_from_name(role.init.substr(0, colon), name + ".init");
@@ -247,8 +289,7 @@ generator_actor spawn_role_generator(caf::actor_system& system, const config::ro
   if (!std::filesystem::exists(std::filesystem::path(role.model) / "config.json"))
     throw input_error(fmt::format("{}.model", name),
                       fmt::format("'{}' is not a model directory (no config.json)", role.model),
-                      "point it at a Hugging Face model folder, or set " + name +
-                        ".init = \"qwen2:tiny\" to create a random one");
+                      missing_model_hint(name, role.model));
   auto first = spawn_generator(system, g);
   if (name == "tutor")
     return first; // its weights are the learner's: a crash ends the job, --resume continues

@@ -5,6 +5,7 @@
 #include "actors/checkpoints.hpp"
 #include "actors/run_folder.hpp"
 #include "actors/setup.hpp"
+#include "models/device.hpp"
 #include "models/sft.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
@@ -165,8 +166,7 @@ private:
         for (auto& m : step.micro_batches)
           val_batches_.push_back(std::move(m));
 
-    const at::Device device(cfg_.tutor.device == "auto" ? (at::hasCUDA() ? "cuda" : "cpu")
-                                                        : cfg_.tutor.device);
+    const at::Device device = models::device_from_config(cfg_.tutor.device, "tutor.device");
     auto model =
       models::transformer::load(resume_dir.empty() ? model_dir_ : resume_dir, device, at::kFloat);
     models::sft_options o;

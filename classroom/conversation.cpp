@@ -114,15 +114,16 @@ phase conversation::on_grades(std::vector<bool> correct) {
 }
 
 std::string visible_text(std::string_view text) {
+  // Each <think> up to the first </think> after it, as the reference's non-greedy regex; a
+  // </think> before any <think> is no block, and stays.
   std::string out(text);
   for (size_t open = out.find("<think>"); open != std::string::npos;
        open = out.find("<think>", open)) {
     const size_t close = out.find("</think>", open);
     out.erase(open, close == std::string::npos ? std::string::npos : close + 8 - open);
   }
-  for (std::string_view hidden : {std::string_view("</think>"), end_marker})
-    for (size_t at = out.find(hidden); at != std::string::npos; at = out.find(hidden, at))
-      out.erase(at, hidden.size());
+  for (size_t at = out.find(end_marker); at != std::string::npos; at = out.find(end_marker, at))
+    out.erase(at, end_marker.size());
   return out;
 }
 

@@ -120,8 +120,9 @@ private:
   std::vector<bool> grades_;
 };
 
-// What the student and the judges see of a message: <think> blocks removed (an unclosed one to
-// the end of the message) and end markers removed.
+// What the student and the judges see of a message: <think>...</think> blocks removed (an unclosed
+// one to the end of the message) and end markers removed. A stray </think> is text, as in the
+// reference.
 std::string visible_text(std::string_view text);
 
 // The scenario of a problem (dialog type, student name, persona), the same for every sample of it

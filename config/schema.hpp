@@ -151,7 +151,8 @@ struct openai_config {
 struct role_config {
   std::string model; // Hugging Face model directory (local path, no download)
   // When `model` does not exist, create a random-init model there ("<family>:<preset>", e.g.
-  // "qwen2:tiny", as `pedagogy init-model`); "" = the model must exist.
+  // "qwen2:tiny", as `pedagogy init-model`), unless it reads as org/name (a hub id: exit 2 with
+  // the download command); "" = the model must exist.
   std::string init;
   backend_kind backend = backend_kind::engine; // engine | openai | rule (rule: judge only)
   // "auto" (cuda:<local rank> when there is a GPU, else cpu), "cpu", "cuda", "cuda:N".

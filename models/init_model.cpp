@@ -2,6 +2,7 @@
 #include "models/init_model.hpp"
 
 #include "models/bpe.hpp"
+#include "models/safetensors.hpp"
 #include "models/tokenizer.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
@@ -9,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -68,6 +70,35 @@ std::string read_text(const std::filesystem::path& path) {
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
   files::write_atomically(path, text);
+}
+
+// `out` without a trailing separator or a "." at its end, so that it has a name.
+std::filesystem::path named(const std::filesystem::path& out) {
+  std::filesystem::path path = std::filesystem::absolute(out).lexically_normal();
+  return path.has_filename() ? path : path.parent_path();
+}
+
+// Moves the complete model in `partial` to `out`. A new (or empty) folder is one rename, so `out`
+// holds the whole model or nothing. Over an existing model (--force) the files move one by one
+// and config.json goes first and comes back last: in between, `out` is no model at all, and any
+// other files a person keeps there stay.
+void publish(const std::filesystem::path& partial, const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
+  if (std::error_code ec; !fs::exists(out) || fs::is_empty(out)) {
+    fs::rename(partial, out, ec);
+    if (!ec)
+      return; // else another process filled `out` meanwhile: replace its files as below
+  }
+  fs::remove(out / "config.json");
+  for (const auto& entry : fs::directory_iterator(out)) // weights of another shard count
+    if (is_weights_file(entry.path().filename().string()) &&
+        !fs::exists(partial / entry.path().filename()))
+      fs::remove(entry.path());
+  for (const auto& entry : fs::directory_iterator(partial))
+    if (entry.path().filename() != "config.json")
+      fs::rename(entry.path(), out / entry.path().filename());
+  fs::rename(partial / "config.json", out / "config.json");
+  fs::remove(partial);
 }
 
 } // namespace
@@ -258,10 +289,23 @@ model_config init_model(const init_options& options) {
       config.eos_token_ids.push_back(id(eos));
 
   auto model = transformer::random(config, options.seed, at::kCPU, options.dtype);
-  model.save(options.out);
-  write_text(options.out / "tokenizer.json", tokenizer_json);
-  if (!tokenizer_config.empty())
-    write_text(options.out / "tokenizer_config.json", tokenizer_config);
+  // The whole folder is written beside `out` under a hidden name and moved into place only once
+  // complete: a write that fails (a full disk) used to leave config.json alone in `out`, which
+  // the next run then refused as an existing model instead of creating it again.
+  const fs::path out = named(options.out);
+  const fs::path partial =
+    out.parent_path() / fmt::format(".{}.partial-{}", out.filename().string(), ::getpid());
+  fs::remove_all(partial);
+  try {
+    model.save(partial);
+    write_text(partial / "tokenizer.json", tokenizer_json);
+    if (!tokenizer_config.empty())
+      write_text(partial / "tokenizer_config.json", tokenizer_config);
+    publish(partial, out);
+  } catch (...) {
+    fs::remove_all(partial, ec);
+    throw;
+  }
   return model.config();
 }
 

@@ -20,7 +20,6 @@ using json = nlohmann::json;
 // Sizes above every released dense model (Llama-3.1-405B: hidden 16384, 126 layers, 128 heads,
 // head_dim 128; Gemma: a 262144-token vocabulary), so a typo or a hostile file is refused before
 // it can ask for petabytes, while every model we could run fits with room to spare.
-constexpr int64_t max_vocab_size = int64_t{1} << 22;
 constexpr int64_t max_hidden_size = int64_t{1} << 16;
 constexpr int64_t max_intermediate_size = int64_t{1} << 18;
 constexpr int64_t max_layers = 1024;

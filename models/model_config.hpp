@@ -17,6 +17,11 @@ namespace pedagogy::models {
 
 enum class model_family { qwen2, qwen3, llama };
 
+// Above every released vocabulary (Gemma's 262144 tokens), so that a token id or vocab_size past
+// it, in config.json or tokenizer.json, is refused as a typo or a corrupted file before a table
+// of that many entries is allocated.
+inline constexpr int64_t max_vocab_size = int64_t{1} << 22;
+
 struct rope_scaling_config {
   bool llama3 = false;                             // false: plain RoPE (or linear, below)
   bool linear = false;                             // every frequency divided by `factor`

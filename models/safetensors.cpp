@@ -424,6 +424,12 @@ void save_safetensors(const std::filesystem::path& path, const named_tensors& te
   write_atomically(path, text, payload);
 }
 
+bool is_weights_file(const std::string& name) {
+  return name == "model.safetensors" || name == "model.safetensors.index.json" ||
+         (name.rfind("model-", 0) == 0 && name.find("-of-") != std::string::npos &&
+          name.ends_with(".safetensors"));
+}
+
 void save_model_weights(const std::filesystem::path& dir, const named_tensors& tensors,
                         uint64_t max_shard_bytes,
                         const std::map<std::string, std::string>& metadata) {
@@ -462,11 +468,8 @@ void save_model_weights(const std::filesystem::path& dir, const named_tensors& t
   }
   // Remove what an earlier save left behind (other shard counts, a stale index).
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
-    bool weights = name == "model.safetensors" || name == "model.safetensors.index.json" ||
-                   (name.rfind("model-", 0) == 0 && name.find("-of-") != std::string::npos &&
-                    entry.path().extension() == ".safetensors");
-    if (weights && written.count(name) == 0)
+    const std::string name = entry.path().filename().string();
+    if (is_weights_file(name) && written.count(name) == 0)
       std::filesystem::remove(entry.path());
   }
 }

@@ -99,6 +99,10 @@ using named_tensors = std::vector<std::pair<std::string, at::Tensor>>;
 void save_safetensors(const std::filesystem::path& path, const named_tensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+// Whether a file name is one save_model_weights writes: model.safetensors, a shard
+// (model-0000k-of-0000n.safetensors) or the shard index.
+bool is_weights_file(const std::string& name);
+
 // Writes `dir/model.safetensors`, or, when the tensors exceed `max_shard_bytes`,
 // `dir/model-0000k-of-0000n.safetensors` plus `model.safetensors.index.json`, as
 // transformers' save_pretrained does. Stale shards of an earlier save are removed.

@@ -2,6 +2,7 @@
 #include "models/tokenizer.hpp"
 
 #include "models/bpe.hpp"
+#include "models/model_config.hpp"
 #include "models/model_files.hpp"
 #include "models/pretokenizer.hpp"
 #include "models/utf8.hpp"
@@ -81,6 +82,23 @@ std::string normalize(std::string_view text, const std::vector<normal_form>& for
 std::string text_of(const json& node, const char* key) {
   auto it = node.find(key);
   return it == node.end() || it->is_null() ? std::string{} : it->get<std::string>();
+}
+
+// A token id as tokenizer.json writes it. get<int32_t>() would wrap 2^40 to 0 and cut 1.5 to 1,
+// so a corrupted id would silently stand for another token: only integers below max_vocab_size
+// are ids. The error names the token: its `kind` ("added token") and `name`.
+int32_t token_id(const json& id, const std::string& where, const char* kind,
+                 const std::string& name) {
+  const bool in_range =
+    id.is_number_unsigned()  ? id.get<uint64_t>() < static_cast<uint64_t>(max_vocab_size)
+    : id.is_number_integer() ? id.get<int64_t>() >= 0 && id.get<int64_t>() < max_vocab_size
+                             : false;
+  if (!in_range)
+    throw input_error(where,
+                      fmt::format("{} '{}' has the id {}, which is not an integer in [0, {})", kind,
+                                  name, id.dump(), max_vocab_size),
+                      "the tokenizer.json is corrupted: copy it again from the model's source");
+  return static_cast<int32_t>(id.get<int64_t>());
 }
 
 } // namespace
@@ -197,7 +215,8 @@ void tokenizer::impl::load_post_processor(const json& node) {
           throw input_error(where,
                             fmt::format("post_processor uses '{}' without defining it", name),
                             "the tokenizer.json is corrupted");
-        entry.ids = specials.at(name).at("ids").get<std::vector<int32_t>>();
+        for (const auto& id : specials.at(name).at("ids"))
+          entry.ids.push_back(token_id(id, where, "post_processor token", name));
       } else {
         unsupported("TemplateProcessing entry", item);
       }
@@ -213,7 +232,14 @@ void tokenizer::impl::load_model(const json& node) {
       !text_of(node, "end_of_word_suffix").empty() || node.value("byte_fallback", false) ||
       !node.value("dropout", json()).is_null())
     unsupported("model", json{{"type", text_of(node, "type")}});
-  auto vocab = node.at("vocab").get<std::unordered_map<std::string, int32_t>>();
+  const json& vocab_node = node.at("vocab");
+  if (!vocab_node.is_object())
+    throw input_error(where, "model.vocab is not an object of token: id",
+                      "the tokenizer.json is corrupted: copy it again from the model's source");
+  std::unordered_map<std::string, int32_t> vocab;
+  vocab.reserve(vocab_node.size());
+  for (const auto& [token, id] : vocab_node.items())
+    vocab[token] = token_id(id, where, "vocabulary token", token);
   std::vector<std::pair<std::string, std::string>> merges;
   for (const auto& m : node.at("merges")) {
     if (m.is_array() && m.size() == 2) {
@@ -231,12 +257,8 @@ void tokenizer::impl::load_model(const json& node) {
     }
   }
   int32_t size = 0;
-  for (const auto& [token, id] : vocab) {
-    if (id < 0)
-      throw input_error(where, fmt::format("token '{}' has the negative id {}", token, id),
-                        "the tokenizer.json is corrupted");
+  for (const auto& [token, id] : vocab)
     size = std::max(size, id + 1);
-  }
   tokens.resize(static_cast<size_t>(size));
   for (const auto& [token, id] : vocab)
     tokens[static_cast<size_t>(id)] = token;
@@ -247,16 +269,15 @@ void tokenizer::impl::load_model(const json& node) {
 void tokenizer::impl::load_added_tokens(const json& node) {
   for (const auto& item : node) {
     added_token t;
-    t.id = item.at("id").get<int32_t>();
     t.content = item.at("content").get<std::string>();
+    t.id = token_id(item.at("id"), where, "added token", t.content);
     t.single_word = item.value("single_word", false);
     t.lstrip = item.value("lstrip", false);
     t.rstrip = item.value("rstrip", false);
     t.special = item.value("special", false);
     t.normalized = item.value("normalized", !t.special);
-    if (t.content.empty() || t.id < 0 || find_invalid_utf8(t.content) != std::string::npos)
-      throw input_error(where,
-                        fmt::format("added token {} is empty, negative or not UTF-8", item.dump()),
+    if (t.content.empty() || find_invalid_utf8(t.content) != std::string::npos)
+      throw input_error(where, fmt::format("added token {} is empty or not UTF-8", item.dump()),
                         "the tokenizer.json is corrupted");
     if (t.normalized)
       t.content = normalize(t.content, normal_forms);

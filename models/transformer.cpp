@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -56,6 +57,45 @@ const char* const dtype_rule_hint =
   "when it names none); converting to the dtype you run in happens once, at loading, only "
   "between float32, bfloat16 and float16: save the checkpoint again in one dtype, or correct "
   "torch_dtype";
+
+// The largest |weight| a checkpoint may hold: float16's largest finite value. Real checkpoints
+// stay orders of magnitude below it (projections and embeddings are O(0.01-1); norm weights and
+// biases, the largest, stay in the hundreds), and one past it could not even be served in half
+// precision, so it is corrupted or diverged: 1e38 is finite in float32, yet turns every logit into
+// inf or NaN.
+constexpr double max_weight_magnitude = 65504.0;
+
+// Refuses, by file and tensor, the first parameter holding a NaN, an infinity or a magnitude past
+// max_weight_magnitude: such weights load and generate garbage, and a NaN student trains to exit
+// 0. One reduction per tensor on its own device, and one host sync for the whole model.
+void require_sane_weights(const named_tensors& parameters, const checkpoint_reader& reader) {
+  if (parameters.empty())
+    return;
+  std::vector<at::Tensor> peaks; // max |w| of each parameter, NaN when it holds one
+  peaks.reserve(parameters.size());
+  for (const auto& [name, tensor] : parameters) {
+    auto [low, high] = at::aminmax(tensor);
+    peaks.push_back(at::maximum(low.neg(), high).to(at::kFloat));
+  }
+  const at::Tensor all = at::stack(peaks).cpu();
+  const float* peak = all.data_ptr<float>();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (peak[i] <= max_weight_magnitude) // false for NaN
+      continue;
+    const std::string& name = parameters[i].first;
+    const std::string value =
+      std::isnan(peak[i]) ? "NaN"
+      : std::isinf(peak[i])
+        ? "an infinite value"
+        : fmt::format("a weight of magnitude {:g}, past {:g} (float16's largest "
+                      "value), which no real checkpoint holds",
+                      static_cast<double>(peak[i]), max_weight_magnitude);
+    throw input_error(reader.file_of(name).string(),
+                      fmt::format("tensor '{}' holds {}", name, value),
+                      "the checkpoint is corrupted or its training diverged: download the model "
+                      "again, or load an earlier checkpoint");
+  }
+}
 
 std::string dtype_name(at::ScalarType dtype) {
   switch (dtype) {
@@ -188,6 +228,7 @@ transformer transformer::load(const std::filesystem::path& dir, at::Device devic
                         "the weights do not match config.json");
     tensor.copy_(stored);
   }
+  require_sane_weights(model.parameters_, reader);
   for (const auto& name : reader.names()) {
     bool tied_head = name == "lm_head.weight" && model.config_.tie_word_embeddings;
     bool rope_buffer = name.ends_with("rotary_emb.inv_freq"); // recomputed, never trained

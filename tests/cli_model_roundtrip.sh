@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# init-model -> tokenize -> decode -> chat-template through the `pedagogy` binary, for each family.
+# init-model -> tokenize -> decode -> chat-template through the `pedagogy` binary, for each family;
+# ids that are not in the vocabulary are refused.
 set -euo pipefail
 pedagogy=$1
 work=$2
@@ -16,6 +17,16 @@ for family in qwen2 qwen3 llama; do
   ids=$(printf '%s\n' "$text" | "$pedagogy" tokenize --model "$dir")
   back=$(printf '%s\n' "$ids" | "$pedagogy" tokenize --model "$dir" --decode)
   [ "$back" = "$text" ] || fail "$family: decode(encode(text)) = '$back'"
+  # Ids that are no integers in [0, vocab) exit 2 naming the id; they used to wrap or vanish
+  # (-1 decoded to '', 4294967400 to 'h', 1.5 to id 1) with exit 0.
+  for bad in -1 4294967400 1.5 100000; do
+    rc=0
+    err=$(printf '[104, %s]\n' "$bad" | "$pedagogy" tokenize --model "$dir" --decode 2>&1 >/dev/null) ||
+      rc=$?
+    [ "$rc" -eq 2 ] || fail "$family: decode [104, $bad] exited $rc: $err"
+    [[ "$err" == *"stdin line 1: token id $bad is not an integer in [0, "* ]] ||
+      fail "$family: decode [104, $bad] said '$err'"
+  done
   rendered=$(echo '[{"role":"user","content":"hi"}]' | "$pedagogy" chat-template --model "$dir" -g)
   case "$family" in
     llama) expect='<|start_header_id|>assistant<|end_header_id|>' ;;

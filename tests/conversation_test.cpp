@@ -156,6 +156,12 @@ TEST_CASE("students and judges do not see the tutor's thinking or end markers") 
   CHECK(visible_text("no thinking here") == "no thinking here");
 }
 
+TEST_CASE("a closing think tag outside any think block stays visible, as in the reference") {
+  CHECK(visible_text("Use </think> to close it.") == "Use </think> to close it.");
+  CHECK(visible_text("<think>a</think>b</think>") == "b</think>");
+  CHECK(visible_text("<think><think>a</think>b</think>c") == "b</think>c");
+}
+
 TEST_CASE("a problem's scenario is stable and problems spread over every choice") {
   auto a = choose_scenario("What is 2+2?", 0, 9, 1);
   auto b = choose_scenario("What is 2+2?", 0, 9, 1);

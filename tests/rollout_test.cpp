@@ -33,19 +33,23 @@ struct call_log {
 };
 
 // A script answers one request with n texts; "!fail" answers with a runtime error,
-// "!refuse" with invalid_argument (as a generator refusing a prompt that does not fit).
+// "!refuse" with invalid_argument (as a generator refusing a prompt that does not fit), and
+// "!stop-string:TEXT" with TEXT cut by a stop string (no end-of-turn token generated).
 using script = std::function<std::vector<std::string>(const generate_request&)>;
 
 generated_text fake_completion(const std::string& text) {
+  const std::string cut = "!stop-string:";
+  const bool stop_string = text.starts_with(cut);
   generated_text c;
-  c.text = text;
+  c.text = stop_string ? text.substr(cut.size()) : text;
   // One token per character and the end-of-turn token, so budgets are easy to reason about.
-  for (size_t i = 0; i <= text.size(); ++i) {
+  for (size_t i = 0; i < c.text.size() + (stop_string ? 0 : 1); ++i) {
     c.tokens.push_back(static_cast<int32_t>(i));
     c.logprobs.push_back(-0.5f);
     c.sampled.push_back(1);
   }
   c.finish_reason = "stop";
+  c.stop_token = !stop_string;
   return c;
 }
 
@@ -270,6 +274,24 @@ TEST_CASE("the token budget ends the dialog after the message that crosses it") 
   CHECK(r.messages.size() == 3);
   CHECK(r.tutor_turns == 2);
   CHECK(r.status == "ok");
+}
+
+TEST_CASE("a reply cut by a stop string counts every token it generated as content") {
+  classroom_fixture f;
+  f.setup->limits.max_tutor_turns = 1;
+  f.tutor = [](const generate_request& r) {
+    return repeat(r, "!stop-string:What is the first step?");
+  };
+  const auto r = only(f.run());
+  REQUIRE(r.messages.size() == 1);
+  CHECK(r.messages[0].content == "What is the first step?");
+  CHECK(r.messages[0].tokens == 23); // no end-of-turn token among its 23 generated tokens
+
+  classroom_fixture ended;
+  ended.setup->limits.max_tutor_turns = 1;
+  const auto e = only(ended.run());
+  REQUIRE(e.messages.size() == 1);
+  CHECK(e.messages[0].tokens == 23); // 24 generated, the last one the end-of-turn token
 }
 
 TEST_CASE("hard mode: a rejecting judge ends the dialog with -lambda and no solutions") {

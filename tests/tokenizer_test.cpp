@@ -252,6 +252,26 @@ TEST_CASE("a broken tokenizer.json gets a clear error") {
   CHECK_THROWS_AS(make(synthetic({})).id_to_token(100000), input_error);
 }
 
+TEST_CASE("token ids that are not integers below the vocabulary bound are refused by token") {
+  auto with_added_id = [](const json& id) {
+    return synthetic({}, json::array({{{"id", id}, {"content", "<|x|>"}, {"special", true}}}));
+  };
+  // 2^40 and 2^32 + 104 would wrap to 0 and 104 ('h') in an int32.
+  for (const json& id : {json(int64_t{1} << 40), json(4294967400), json(-1), json(1.5)}) {
+    CAPTURE(id.dump());
+    const std::string error = load_error(with_added_id(id).dump());
+    CHECK(contains(error, "broken.json"));
+    CHECK(contains(error, "added token '<|x|>'"));
+    CHECK(contains(error, id.dump()));
+  }
+  json j = synthetic({});
+  j["model"]["vocab"]["A"] = int64_t{1} << 40;
+  CHECK(contains(load_error(j.dump()), "vocabulary token 'A' has the id 1099511627776"));
+  j["model"]["vocab"]["A"] = 65.5;
+  CHECK(contains(load_error(j.dump()), "vocabulary token 'A' has the id 65.5"));
+  CHECK(make(with_added_id(256)).token_to_id("<|x|>") == 256);
+}
+
 TEST_CASE("Qwen2.5 ids and decoding equal Hugging Face's on the reference corpus") {
   check_conformance("qwen2_5");
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# How a run finds its models, through `pedagogy rollout` on the tiny preset (whose `init` creates
+# missing models): a path that reads as a Hugging Face hub id exits 2 with the download command
+# and creates nothing (it used to become a random qwen2 model in ./Qwen/...), and a device this
+# process cannot use exits 2 naming its key (it used to exit 1 with LibTorch's backend dump).
+#   cli_model_setup.sh PEDAGOGY SOURCE_DIR WORK_DIR
+set -euo pipefail
+pedagogy=$1
+src=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" # where the preset's relative model paths would land
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_refusal WHAT TEXT OVERRIDES...: the rollout exits 2 and stderr holds TEXT.
+expect_refusal() {
+  local what=$1 text=$2
+  shift 2
+  local rc=0 err
+  err=$(timeout 300 "$pedagogy" rollout --config "$src/config/tiny.toml" \
+    --problems "$src/data/problems_test.jsonl" --limit 1 --samples 1 --out "$work/out.jsonl" \
+    --force classroom.templates_dir="$src/prompt_templates" "$@" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" -eq 2 ] || fail "$what: exit $rc, expected 2: $(echo "$err" | head -5)"
+  [[ "$err" == *"$text"* ]] || fail "$what: stderr lacks '$text': $(echo "$err" | head -5)"
+  [[ "$err" != *"aten::"* ]] || fail "$what: LibTorch's dump instead of an error"
+}
+
+for hub in Qwen/Qwen2.5-0.5B-Instruct meta-llama/Llama-3.2-1B-Instruct; do
+  expect_refusal "$hub" "huggingface-cli download $hub --local-dir weights/${hub#*/}" \
+    tutor.model="$hub"
+  [ ! -e "${hub%%/*}" ] || fail "$hub: created ./${hub%%/*}"
+done
+
+"$pedagogy" init-model --family qwen2 --out "$work/model" > /dev/null
+# cuda:99: this LibTorch is a CPU-only build, or the machine has fewer GPUs.
+expect_refusal "a device not here" "tutor.device: 'cuda:99'" tutor.model="$work/model" \
+  student.model="$work/model" tutor.device=cuda:99
+echo "cli_model_setup: ok"
