@@ -169,7 +169,9 @@ memory_plan plan_memory(const config::config& cfg, const placement& where,
       continue;
     const double p = s->parameters;
     add(at, fmt::format("learner weights ({})", dtype_name(b)), p * b);
-    add(at, fmt::format("learner gradients ({})", dtype_name(b)), p * b);
+    // Float32 in either dtype: the bf16 learner accumulates its micro-batches' gradients in
+    // float32 buffers, as Megatron's main_grad (models/main_grads.hpp).
+    add(at, "learner gradients (fp32)", p * 4);
     add(at,
         fmt::format("AdamW moments{} (fp32{})", b == 2 ? " + master weights" : "",
                     shards > 1 ? fmt::format(", 1/{:.0f} with ZeRO-1", shards) : ""),

@@ -45,6 +45,7 @@ learner::learner(transformer policy, std::optional<transformer> reference, learn
       owned.push_back(owner == options_.shard_rank ? 1 : 0);
   }
   optimizer_ = std::make_unique<adamw>(parameters_, options_.adam, std::move(owned));
+  grads_ = std::make_unique<main_grads>(parameters_);
 }
 
 learn_report learner::learn(const std::vector<training_sequence>& batch, data_parallel* peers) {
@@ -125,7 +126,7 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
   const auto device_doubles = at::TensorOptions().dtype(at::kDouble).device(policy_.device());
   for (int64_t pass = 0; pass < options_.mu; ++pass) {
     computed_passes += 1;
-    optimizer_->zero_grad();
+    grads_->zero();
     at::Tensor sums = at::zeros({sums_size}, device_doubles);
     at::Tensor gate_min = at::ones({}, device_doubles);
     for (size_t i = 0; i < micro.size(); ++i) {
@@ -177,27 +178,26 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
     gate.below += v[gate_below_at];
     gate.loss += v[gate_loss_at];
     gate.min = std::min(gate.min, v[sums_size]);
+    // The clipping, the sum across ranks, the guard and the optimizer all read float32.
+    std::vector<at::Tensor> grads;
     if (peers != nullptr) {
       // A rank whose share left a parameter without gradient still takes part in the sum.
-      std::vector<at::Tensor> grads;
-      for (auto& [name, p] : parameters_) {
-        if (!p.grad().defined())
-          p.mutable_grad() = at::zeros_like(p);
-        grads.push_back(p.grad());
-      }
+      grads = grads_->all();
       peers->sum(grads);
       std::vector<double> total{objective};
       peers->sum(total);
       objective = total[0];
+    } else {
+      grads = grads_->arrived();
     }
-    const double norm = clip_grad_norm(parameters_, options_.max_grad_norm);
+    const double norm = clip_grad_norm(grads, options_.max_grad_norm);
     if (!std::isfinite(objective) || !std::isfinite(norm)) {
       // Refused before the optimizer sees it: one NaN in AdamW's moments poisons every later step.
       const auto what =
         fmt::format("{} in pass {} of {} (loss {}, gradient norm {})",
                     std::isfinite(objective) ? "non-finite gradient" : "non-finite loss", pass + 1,
                     options_.mu, objective, norm);
-      optimizer_->zero_grad();
+      grads_->zero();
       if (!options_.skip_non_finite)
         throw non_finite_error(what + "; the weights were not updated by this pass");
       report.skipped_passes = options_.mu - pass;
@@ -207,7 +207,7 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
     report.learning_rate =
       learning_rate(options_.lr_schedule, options_.learning_rate, options_.warmup_steps,
                     optimizer_->steps(), options_.total_steps);
-    optimizer_->step(report.learning_rate);
+    optimizer_->step(report.learning_rate, grads);
     if (peers != nullptr && options_.shard_count > 1) {
       // ZeRO-1: each learner updated its own parameters; every learner gets all of them.
       at::NoGradGuard no_grad;
@@ -221,7 +221,7 @@ learn_report learner::learn(const std::vector<training_sequence>& batch, data_pa
     }
     report.loss += objective;
   }
-  optimizer_->zero_grad();
+  grads_->zero();
   if (peers != nullptr) {
     std::vector<double> sums{totals.tokens,  totals.pg_loss, totals.kl,
                              totals.clipped, behaviour_gap,  gate.tokens,

@@ -6,6 +6,7 @@
 
 #include "models/grpo.hpp"
 #include "models/learn_report.hpp"
+#include "models/main_grads.hpp"
 #include "models/optimizer.hpp"
 #include "models/ped.hpp"
 #include "models/training_batch.hpp"
@@ -40,8 +41,9 @@ struct learner_options {
   bool recompute_old_logprobs = false;
   // The policy's and reference's weights and compute: float32, or bfloat16 with float32 master
   // weights and moments in the optimizer (the policy must be loaded in this dtype). bf16 halves
-  // weights, gradients and activations; the masters keep updates of lr 5e-7 from vanishing below
-  // bf16's 8 bits of mantissa.
+  // weights and activations; the masters keep updates of lr 5e-7 from vanishing below bf16's 8
+  // bits of mantissa, and the gradients accumulate over micro-batches in float32 buffers
+  // (models/main_grads.hpp) for the same reason.
   at::ScalarType dtype = at::kFloat;
   // ZeRO-1: this learner's place among `shard_count` data-parallel learners that split the
   // optimizer state (masters and moments) between them; 1 = every learner keeps all of it.
@@ -120,6 +122,7 @@ private:
   named_tensors parameters_;    // the policy's, requiring gradients
   std::vector<int64_t> owners_; // ZeRO-1: the learner that updates each parameter; empty = this
   std::unique_ptr<adamw> optimizer_;
+  std::unique_ptr<main_grads> grads_; // every parameter's float32 gradient, which all steps read
   std::function<void(int64_t, int64_t)> progress_;
 };
 

@@ -37,20 +37,37 @@ adamw::adamw(named_tensors parameters, adamw_options options, std::vector<uint8_
   }
 }
 
+namespace {
+
+std::vector<at::Tensor> grads_of(const named_tensors& parameters) {
+  std::vector<at::Tensor> grads;
+  for (const auto& [name, p] : parameters)
+    grads.push_back(p.grad());
+  return grads;
+}
+
+} // namespace
+
 void adamw::step(double lr) {
+  step(lr, grads_of(parameters_));
+}
+
+void adamw::step(double lr, const std::vector<at::Tensor>& grads) {
+  PEDAGOGY_CHECK(grads.size() == parameters_.size(), "{} gradients for {} parameters", grads.size(),
+                 parameters_.size());
   at::NoGradGuard no_grad;
   ++steps_;
   const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
   const double bias2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
   // The owned parameters with a gradient, as float32 lists for the foreach kernels.
-  std::vector<at::Tensor> weights, grads, m, v;
+  std::vector<at::Tensor> weights, g, m, v;
   std::vector<size_t> rounded; // parameters whose float32 master is rounded back into them
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const at::Tensor& p = parameters_[i].second;
-    if (!owns(i) || !p.grad().defined())
+    if (!owns(i) || !grads[i].defined())
       continue;
     weights.push_back(master_[i].defined() ? master_[i] : p);
-    grads.push_back(p.grad().to(at::kFloat));
+    g.push_back(grads[i].to(at::kFloat));
     m.push_back(exp_avg_[i]);
     v.push_back(exp_avg_sq_[i]);
     if (master_[i].defined())
@@ -62,9 +79,9 @@ void adamw::step(double lr) {
   if (options_.weight_decay != 0.0)
     at::_foreach_mul_(weights, 1.0 - lr * options_.weight_decay);
   at::_foreach_mul_(m, options_.beta1);
-  at::_foreach_add_(m, grads, 1.0 - options_.beta1);
+  at::_foreach_add_(m, g, 1.0 - options_.beta1);
   at::_foreach_mul_(v, options_.beta2);
-  at::_foreach_addcmul_(v, grads, grads, 1.0 - options_.beta2);
+  at::_foreach_addcmul_(v, g, g, 1.0 - options_.beta2);
   auto denom = at::_foreach_sqrt(v);
   at::_foreach_div_(denom, std::sqrt(bias2));
   at::_foreach_add_(denom, options_.eps);
@@ -157,20 +174,24 @@ std::vector<int64_t> shard_owners(const named_tensors& parameters, int64_t ranks
 }
 
 double clip_grad_norm(const named_tensors& parameters, double max_norm) {
+  return clip_grad_norm(grads_of(parameters), max_norm);
+}
+
+double clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
   at::NoGradGuard no_grad;
   // Every parameter's sum of squares stays on the device; the norm is read once.
   std::vector<at::Tensor> squares;
-  for (const auto& [name, p] : parameters)
-    if (p.grad().defined())
-      squares.push_back(p.grad().to(at::kDouble).pow(2).sum());
+  for (const auto& g : grads)
+    if (g.defined())
+      squares.push_back(g.to(at::kDouble).pow(2).sum());
   const double norm = squares.empty() ? 0.0 : std::sqrt(at::stack(squares).sum().item<double>());
   // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above. A
   // non-finite norm is left for the caller to refuse (scaling would only spread the NaN).
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
     const double scale = max_norm / (norm + 1e-6);
-    for (const auto& [name, p] : parameters)
-      if (p.grad().defined())
-        p.grad().mul_(scale);
+    for (const auto& g : grads)
+      if (g.defined())
+        g.mul_(scale);
   }
   return norm;
 }

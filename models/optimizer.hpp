@@ -5,8 +5,9 @@
 //
 // Mixed precision: a parameter that is not float32 (the bf16 learner's) gets a float32 master
 // copy here; the update is made to the master and rounded into the parameter, so small updates
-// accumulate instead of vanishing below bf16's precision. One step is a handful of foreach
-// kernels over all parameters (torch's foreach AdamW), without a host read.
+// accumulate instead of vanishing below bf16's precision; the learner passes it float32
+// gradients too (models/main_grads.hpp). One step is a handful of foreach kernels over all
+// parameters (torch's foreach AdamW), without a host read.
 //
 // ZeRO-1 (Rajbhandari et al. 2020, arXiv 1910.02054): with `owned`, this rank keeps master and
 // moments for its share of the parameters only and updates only those; the learner then
@@ -40,6 +41,9 @@ public:
   // One update of the owned parameters with the gradients they hold; parameters without one are
   // skipped.
   void step(double lr);
+  // The same with the gradients given, one per parameter (undefined = none), e.g. the bf16
+  // learner's float32 accumulation buffers (models/main_grads.hpp).
+  void step(double lr, const std::vector<at::Tensor>& grads);
   void zero_grad();
   int64_t steps() const {
     return steps_;
@@ -77,7 +81,9 @@ private:
 std::vector<int64_t> shard_owners(const named_tensors& parameters, int64_t ranks);
 
 // Scales all gradients so their global L2 norm is at most `max_norm` (0 = no clipping); returns
-// the norm before clipping.
+// the norm before clipping. `grads` may hold undefined tensors (no gradient).
+double clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm);
+// The same for the gradients the parameters hold.
 double clip_grad_norm(const named_tensors& parameters, double max_norm);
 
 enum class schedule { constant, cosine };

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <random>
 
 using namespace pedagogy::models;
 
@@ -335,4 +336,69 @@ TEST_CASE("a bf16 learner takes the fp32 learner's step: same direction, same si
   CHECK(ratio == doctest::Approx(1.0).epsilon(0.05));
   CHECK(rounding_gap == 0.0);            // the bf16 weights are the rounded masters
   CHECK(u.norm().item<double>() > 1e-3); // the step did something
+}
+
+namespace {
+
+// `count` sequences of `length` random tokens, the second half of each trained, with advantages
+// spread over [-1, 1]: micro-batch gradients that partly cancel, as GRPO's signed advantages make
+// them.
+std::vector<training_sequence> random_batch(int64_t count, int64_t length) {
+  std::mt19937_64 random(7);
+  std::vector<training_sequence> batch(static_cast<size_t>(count));
+  for (auto& s : batch) {
+    for (int64_t t = 0; t < length; ++t) {
+      s.tokens.push_back(static_cast<int32_t>(random() % 256));
+      s.trained.push_back(t >= length / 2 ? 1 : 0);
+      s.behaviour_logprobs.push_back(0.0f); // recomputed: the ratio is 1
+    }
+    s.advantage = static_cast<double>(random() % 2001) / 1000.0 - 1.0;
+  }
+  return batch;
+}
+
+// The gradient one GRPO pass of a bf16 learner accumulates over `batch` in micro-batches of one
+// sequence, flattened: with beta1 = 0 the first AdamW step's first moment is that gradient.
+at::Tensor accumulated_gradient(const std::vector<training_sequence>& batch) {
+  learner_options o;
+  o.dtype = at::kBFloat16;
+  o.learning_rate = 1e-9;
+  o.mu = 1;
+  o.max_grad_norm = 0;
+  o.adam.beta1 = 0;
+  o.recompute_old_logprobs = true;
+  o.micro_batch_size = 1;
+  learner l(transformer::random(tiny, 21, at::kCPU, at::kBFloat16), std::nullopt, o);
+  l.learn(batch);
+  std::vector<at::Tensor> parts;
+  for (const auto& [name, t] : l.optimizer().state())
+    if (name.starts_with("exp_avg."))
+      parts.push_back(t.flatten().to(at::kDouble));
+  return at::cat(parts);
+}
+
+} // namespace
+
+TEST_CASE("a bf16 learner sums the gradients of 32 micro-batches in float32, not in bf16") {
+  // The reference: the same 32 bf16 micro-batch gradients summed in float64. A learner given
+  // one sequence of the batch computes that sequence's micro-batch gradient times 32, exactly:
+  // every sequence has the same trained tokens, so only the token-mean's power-of-two divisor
+  // differs, and scaling by a power of two commutes with rounding.
+  const int64_t n = 32;
+  const auto batch = random_batch(n, 48);
+  at::Tensor reference;
+  for (const auto& s : batch) {
+    const at::Tensor g = accumulated_gradient({s}) / static_cast<double>(n);
+    reference = reference.defined() ? reference + g : g;
+  }
+  const at::Tensor summed = accumulated_gradient(batch);
+  const at::Tensor error = (summed - reference).abs();
+  const double relative = (error.norm() / reference.norm()).item<double>();
+  MESSAGE("the learner's sum of ", n,
+          " micro-batch gradients against their float64 sum: "
+          "relative error ",
+          relative, ", largest element error ", error.max().item<double>(),
+          " (largest gradient element ", reference.abs().max().item<double>(), ")");
+  // Float32 sums of 32 terms err by ~1e-7 of the sum; bf16 sums by ~1e-3 (8 bits of mantissa).
+  CHECK(relative < 1e-5);
 }

@@ -1,8 +1,9 @@
 // The learner's optimizer: AdamW against LibTorch's own torch::optim::AdamW on the same
-// gradients, gradient clipping against its definition, the schedule's shape, and state that
-// restores exactly.
+// gradients, gradient clipping against its definition, the schedule's shape, state that
+// restores exactly, and the float32 gradient buffers of bf16 parameters.
 #include "models/checkpoint_files.hpp"
 #include "models/init_model.hpp"
+#include "models/main_grads.hpp"
 #include "models/optimizer.hpp"
 #include "runtime/errors.hpp"
 #include "torch_doctest.hpp"
@@ -177,6 +178,43 @@ TEST_CASE("bf16 parameters keep float32 masters: the weights are the rounded mas
     tiny_steps.step(1e-4);
   }
   CHECK(w.to(at::kFloat).max().item<double>() < 0.98);
+}
+
+TEST_CASE(
+  "a bf16 parameter's gradients add up in its float32 buffer, which bf16 would round away") {
+  // 1 and then 256 x 2^-9: in bf16 each 2^-9 is below half the spacing at 1 (2^-7) and is lost.
+  at::Tensor w = at::zeros({4}, at::kBFloat16).set_requires_grad(true);
+  at::Tensor unused = at::zeros({2}, at::kBFloat16).set_requires_grad(true);
+  at::Tensor bias = at::zeros({2}, at::kFloat).set_requires_grad(true);
+  const int steps = 256;
+  double expected = 1.0;
+  {
+    main_grads grads({{"w", w}, {"unused", unused}, {"bias", bias}});
+    CHECK(grads.bytes() == 6 * 4);
+    (w.sum() + bias.sum()).backward();
+    for (int i = 0; i < steps; ++i) {
+      (w.sum() * std::ldexp(1.0, -9)).backward();
+      expected += std::ldexp(1.0, -9);
+    }
+    CHECK_FALSE(w.grad().defined()); // added into the buffer and freed
+    const auto arrived = grads.arrived();
+    REQUIRE(arrived[0].defined());
+    CHECK(at::toString(arrived[0].scalar_type()) == std::string("Float"));
+    CHECK(arrived[0].max().item<double>() == expected);
+    CHECK(arrived[0].min().item<double>() == expected);
+    CHECK_FALSE(arrived[1].defined());             // no backward reached it: the optimizer skips it
+    CHECK(arrived[2].sum().item<double>() == 2.0); // a float32 parameter keeps its own .grad
+    CHECK(grads.all()[1].abs().sum().item<double>() == 0.0);
+    grads.zero();
+    CHECK(grads.arrived()[0].defined() == false);
+    CHECK_FALSE(bias.grad().defined());
+  }
+  // Without the buffer (its hooks gone with it), autograd sums in bf16 and loses the small ones.
+  w.sum().backward();
+  for (int i = 0; i < steps; ++i)
+    (w.sum() * std::ldexp(1.0, -9)).backward();
+  MESSAGE("1 + 256 x 2^-9 = ", expected, "; summed in bf16: ", w.grad()[0].item<double>());
+  CHECK(w.grad()[0].item<double>() == 1.0);
 }
 
 TEST_CASE("ZeRO-1 shards: every parameter has one owner, shards balance, and together they "

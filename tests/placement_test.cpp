@@ -160,10 +160,11 @@ TEST_CASE("the 7B preset's memory plan fits 8 GPUs of 79 GiB, and only with bf16
     CHECK(gib_of(r) < 79.0);
     CHECK(gib_of(r) > 30.0); // every rank holds a model
   }
-  // The tutor's 7.6 B parameters: bf16 weights and gradients, a quarter of 12 bytes each.
+  // The tutor's 7.6 B parameters: bf16 weights, float32 gradients, a quarter of 12 bytes each.
   const auto& learner = plan.ranks[0];
   const double p = 7'615'616'512.0; // Qwen2.5-7B: embeddings, 28 layers, lm_head
   CHECK(item(learner, "learner weights") == doctest::Approx(2 * p));
+  CHECK(item(learner, "learner gradients") == doctest::Approx(4 * p));
   CHECK(item(learner, "AdamW moments") == doctest::Approx(12 * p / 4));
 
   // Each of the three is needed.
