@@ -2,6 +2,7 @@
 #include "actors/eval_files.hpp"
 
 #include "runtime/errors.hpp"
+#include "runtime/json_excerpt.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -43,8 +44,8 @@ void claim_output(const fs::path& out, const json& manifest, bool resume) {
       if (!old.contains(key) || old[key] != value)
         throw input_error(file.string(),
                           fmt::format("--resume would change '{}' from {} to {}", key,
-                                      old.contains(key) ? old[key].dump() : "nothing",
-                                      value.dump()),
+                                      old.contains(key) ? json_excerpt(old[key]) : "nothing",
+                                      json_excerpt(value)),
                           "resume with the same config, flags and problems file, or evaluate "
                           "into another --out");
     return;

@@ -221,6 +221,17 @@ call_result call(const openai_setup& setup, const endpoint& where, const std::st
         hint = fmt::format(" (hint: set {}.openai.send_top_k = false for an endpoint that does "
                            "not take top_k)",
                            setup.role);
+      else if (response->status == 401 || response->status == 403)
+        hint = fmt::format(" (hint: the server refused the key: check {}.openai.api_key_env)",
+                           setup.role);
+      else if (response->status >= 300 && response->status < 400)
+        hint = fmt::format(" (hint: the server redirects; set {}.openai.base_url to the address "
+                           "it redirects to)",
+                           setup.role);
+      else
+        hint = fmt::format(" (hint: check that {}.openai.base_url ends in /v1 and that "
+                           "{}.openai.model = \"{}\" is a model the server serves)",
+                           setup.role, setup.role, setup.model);
       return {false,
               {},
               fmt::format("HTTP {} from {}: {}{}", response->status, url,
@@ -231,7 +242,11 @@ call_result call(const openai_setup& setup, const endpoint& where, const std::st
       result.reply = parse_answer(response->body, n, tokenizer, result.counted);
       return result;
     } catch (const std::exception& e) { // json::exception or malformed
-      return {false, {}, fmt::format("unreadable answer from {}: {}", url, e.what())};
+      return {false,
+              {},
+              fmt::format("unreadable answer from {}: {} (hint: {}.openai.base_url must be an "
+                          "OpenAI-compatible server that answers /chat/completions with JSON)",
+                          url, e.what(), setup.role)};
     }
   }
   if (timed_out)

@@ -36,6 +36,15 @@ bool retryable(const caf::error& e) {
            e.code() == static_cast<uint8_t>(caf::sec::invalid_argument));
 }
 
+// What a generator said when it failed a call: the text it put into the error (which names its
+// role and, where one is known, a hint), not CAF's "system_error(runtime_error, (...))" wrapping.
+std::string failure_text(caf::actor_system& system, const caf::error& e) {
+  const auto& context = e.context();
+  if (context.match_elements<std::string>())
+    return context.get_as<std::string>(0);
+  return system.render(e);
+}
+
 std::optional<dialog_call> next_call(dialog_runner& runner) {
   try {
     return runner.next();
@@ -71,7 +80,7 @@ void advance(conversation_pointer self, const role_generators& generators, int64
   }
   const auto& generator = generator_for(generators, call->role);
   auto on_error = [=](caf::error& e) {
-    self->state.runner->on_failure(self->system().render(e), retryable(e));
+    self->state.runner->on_failure(failure_text(self->system(), e), retryable(e));
     advance(self, generators, index, reply_to);
   };
   if (!generator) {
@@ -387,7 +396,7 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
         members.push_back(i);
     auto on_error = [&](size_t i) {
       return [&, i](caf::error& e) {
-        runners[i].on_failure(system.render(e), retryable(e));
+        runners[i].on_failure(failure_text(system, e), retryable(e));
       };
     };
     if (*stage == call_stage::close) {

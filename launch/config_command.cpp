@@ -95,8 +95,15 @@ void add_config_command(CLI::App& app, command_action& action) {
   auto opts = std::make_shared<show_options>();
   auto* show_cmd = config->add_subcommand(
     "show", "Print the resolved config (file, then overrides) as TOML; it loads back unchanged");
-  show_cmd->add_option("--config,-c", opts->config_path,
-                       "TOML config file (default: the built-in defaults)");
+  show_cmd
+    ->add_option("--config,-c", opts->config_path,
+                 "TOML config file (default: the built-in defaults)")
+    ->check(CLI::Validator(
+      [](std::string& path) {
+        return path.empty() ? "an empty path: leave --config out for the built-in defaults"
+                            : std::string();
+      },
+      "FILE"));
   show_cmd->add_option("overrides", opts->overrides,
                        "Overrides section.key=value, applied in order (e.g. train.mu=1)");
   show_cmd->callback([opts, &action] {

@@ -14,6 +14,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 
@@ -52,6 +53,16 @@ CLI::Validator output_file() {
       return {};
     },
     "FILE");
+}
+
+// "train " for `pedagogy train ...`, "" before a subcommand was recognised.
+std::string subcommand_of(const CLI::App& app) {
+  std::string path;
+  for (const CLI::App* at = &app; !at->get_subcommands().empty();) {
+    at = at->get_subcommands().front();
+    path += at->get_name() + " ";
+  }
+  return path;
 }
 
 } // namespace pedagogy::launch
@@ -111,10 +122,22 @@ int main(int argc, char** argv) {
     pedagogy::log::setup(log_options);
     return action ? action() : static_cast<int>(exit_code::ok);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : static_cast<int>(exit_code::bad_input);
+    if (e.get_exit_code() == 0) // --help, --version
+      return app.exit(e);
+    // The same shape as every other refusal, so that scripts and people find "error:".
+    std::cerr << "error: " << e.what() << "\n  hint: `pedagogy "
+              << pedagogy::launch::subcommand_of(app) << "--help` lists the flags and arguments\n";
+    return static_cast<int>(exit_code::bad_input);
   } catch (const pedagogy::input_error& e) {
     std::cerr << pedagogy::describe(e) << '\n';
+    return static_cast<int>(exit_code::bad_input);
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the person gave that is not what it must be (a file where a folder goes, a link
+    // loop, no permission): name it, and what to do.
+    std::cerr << "error: " << e.path1().string() << ": " << e.code().message()
+              << "\n  hint: check that path (a folder where one is needed, a file where a file "
+                 "is, and that you may write there)\n";
+    pedagogy::log::flush();
     return static_cast<int>(exit_code::bad_input);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';

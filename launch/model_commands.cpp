@@ -5,6 +5,7 @@
 #include "models/init_model.hpp"
 #include "models/tokenizer.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/json_excerpt.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -41,9 +42,9 @@ std::vector<int32_t> ids_of(const json& list, int32_t vocab) {
                                                : id.is_number_integer() && id.get<int64_t>() >= 0 &&
                                                    id.get<int64_t>() < vocab;
     if (!valid)
-      throw input_error("",
-                        fmt::format("token id {} is not an integer in [0, {})", id.dump(), vocab),
-                        "decode ids this tokenizer gave (`pedagogy tokenize --model ...`)");
+      throw input_error(
+        "", fmt::format("token id {} is not an integer in [0, {})", json_excerpt(id), vocab),
+        "decode ids this tokenizer gave (`pedagogy tokenize --model ...`)");
     ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
   }
   return ids;

@@ -153,6 +153,7 @@ int rollout(const rollout_options& opts) {
                             problems_path, out.string());
 
   tally t;
+  std::string first_failure;
   const bool tty = isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -171,8 +172,11 @@ int rollout(const rollout_options& opts) {
     [&](const actors::dialog_result& result) {
       file.append(classroom::to_json_line(result.record));
       t.add(result.record);
-      if (result.record.status != "ok")
+      if (result.record.status != "ok") {
         log::get("rollout")->warn("dialog {} failed: {}", result.record.id, result.record.error);
+        if (first_failure.empty())
+          first_failure = result.record.error;
+      }
       // On a terminal the line updates in place; in a log, about every 10%.
       if (tty) {
         std::cerr << '\r' << t.line(total, elapsed()) << std::flush;
@@ -196,7 +200,13 @@ int rollout(const rollout_options& opts) {
   actors::stop_generators(system, generators);
   std::cout << fmt::format("wrote {} dialogs to {} in {:.1f} s ({} failed)\n", t.done, out.string(),
                            seconds, t.failed);
-  return static_cast<int>(t.failed == t.done ? exit_code::failure : exit_code::ok);
+  if (t.done > 0 && t.failed == t.done) {
+    std::cerr << fmt::format("error: every dialog failed (the first: {})\n  hint: the reasons are "
+                             "in each record's \"error\" field of {}\n",
+                             first_failure.empty() ? "see the log" : first_failure, out.string());
+    return static_cast<int>(exit_code::failure);
+  }
+  return static_cast<int>(exit_code::ok);
 }
 
 } // namespace

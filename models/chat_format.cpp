@@ -354,13 +354,22 @@ chat_format chat_format::from_template(std::string_view jinja, const std::string
 chat_format chat_format::from_model_dir(const std::filesystem::path& dir) {
   // Recent transformers save the template as a file of its own, which then takes precedence.
   const auto jinja_path = dir / "chat_template.jinja";
+  // A link to nothing is read too, so that it is refused instead of quietly passed over.
+  const auto present = [](const std::filesystem::path& path) {
+    std::error_code ec;
+    return std::filesystem::symlink_status(path, ec).type() !=
+           std::filesystem::file_type::not_found;
+  };
   std::error_code ec;
-  if (std::filesystem::exists(jinja_path, ec))
+  if (present(jinja_path))
     return from_template(read_regular_file(jinja_path, template_file_hint), jinja_path.string());
   const auto config_path = dir / "tokenizer_config.json";
-  if (std::filesystem::exists(config_path, ec)) {
+  if (present(config_path)) {
     json config = read_json(config_path);
-    auto it = config.is_object() ? config.find("chat_template") : config.end();
+    if (!config.is_object())
+      throw input_error(config_path.string(), "is not a JSON object",
+                        "copy the model's original tokenizer_config.json");
+    auto it = config.find("chat_template");
     if (it != config.end() && !it->is_null())
       return from_template(template_text(*it, config_path.string()), config_path.string());
   }

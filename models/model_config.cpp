@@ -3,6 +3,7 @@
 
 #include "models/model_files.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/json_excerpt.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -80,7 +81,7 @@ int64_t token_id(const json& id, int64_t vocab_size, const std::string& where,
   if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= vocab_size)
     throw input_error(where,
                       fmt::format("\"{}\" holds {}, which is not a token id below vocab_size = {}",
-                                  name, id.dump(), vocab_size),
+                                  name, json_excerpt(id), vocab_size),
                       "the config.json does not belong to these weights, or is corrupted");
   return id.get<int64_t>();
 }
@@ -97,7 +98,8 @@ struct rope_settings {
 rope_settings read_rope(const json& j, const std::string& source, const std::string& where) {
   const json& s = j.at(source);
   if (!s.is_object())
-    throw input_error(where, fmt::format("\"{}\" = {} is not a JSON object", source, s.dump()),
+    throw input_error(where,
+                      fmt::format("\"{}\" = {} is not a JSON object", source, json_excerpt(s)),
                       not_a_model_hint);
   rope_settings r;
   r.source = source;
@@ -337,7 +339,8 @@ model_config model_config::parse(const std::string& json_text, const std::string
       const json& act = j["hidden_act"];
       // transformers maps both names to the same SiLU; anything else is another MLP.
       if (!act.is_string() || (act != "silu" && act != "swish"))
-        throw input_error(where, fmt::format("\"hidden_act\" = {} is not supported", act.dump()),
+        throw input_error(where,
+                          fmt::format("\"hidden_act\" = {} is not supported", json_excerpt(act)),
                           "the MLP here is SwiGLU, whose activation is silu");
     }
     c.tie_word_embeddings = flag(j, "tie_word_embeddings", false, where);

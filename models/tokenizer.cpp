@@ -7,6 +7,7 @@
 #include "models/pretokenizer.hpp"
 #include "models/utf8.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/json_excerpt.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -96,7 +97,7 @@ int32_t token_id(const json& id, const std::string& where, const char* kind,
   if (!in_range)
     throw input_error(where,
                       fmt::format("{} '{}' has the id {}, which is not an integer in [0, {})", kind,
-                                  name, id.dump(), max_vocab_size),
+                                  name, json_excerpt(id), max_vocab_size),
                       "the tokenizer.json is corrupted: copy it again from the model's source");
   return static_cast<int32_t>(id.get<int64_t>());
 }
@@ -125,8 +126,7 @@ struct tokenizer::impl {
   mutable std::unordered_map<std::string, std::vector<int32_t>> word_cache;
 
   [[noreturn]] void unsupported(const std::string& component, const json& value) const {
-    throw input_error(where,
-                      fmt::format("unsupported {}: {}", component, value.dump().substr(0, 200)),
+    throw input_error(where, fmt::format("unsupported {}: {}", component, json_excerpt(value, 200)),
                       "only byte-level BPE tokenizers (GPT-2, Qwen2/2.5/3, Llama-3) are supported");
   }
 
@@ -252,7 +252,8 @@ void tokenizer::impl::load_model(const json& node) {
                           "the tokenizer.json is corrupted");
       merges.emplace_back(text.substr(0, space), text.substr(space + 1));
     } else {
-      throw input_error(where, fmt::format("merge {} is neither \"a b\" nor [a, b]", m.dump()),
+      throw input_error(where,
+                        fmt::format("merge {} is neither \"a b\" nor [a, b]", json_excerpt(m)),
                         "the tokenizer.json is corrupted");
     }
   }
@@ -277,12 +278,19 @@ void tokenizer::impl::load_added_tokens(const json& node) {
     t.special = item.value("special", false);
     t.normalized = item.value("normalized", !t.special);
     if (t.content.empty() || find_invalid_utf8(t.content) != std::string::npos)
-      throw input_error(where, fmt::format("added token {} is empty or not UTF-8", item.dump()),
+      throw input_error(where,
+                        fmt::format("added token {} is empty or not UTF-8", json_excerpt(item)),
                         "the tokenizer.json is corrupted");
     if (t.normalized)
       t.content = normalize(t.content, normal_forms);
     if (static_cast<size_t>(t.id) >= tokens.size())
       tokens.resize(static_cast<size_t>(t.id) + 1);
+    for (const auto& other : added)
+      if (other.id == t.id && other.content != t.content)
+        throw input_error(
+          where,
+          fmt::format("added tokens '{}' and '{}' share the id {}", other.content, t.content, t.id),
+          "the tokenizer.json is corrupted: copy it again from the model's source");
     tokens[static_cast<size_t>(t.id)] = t.content;
     added_ids[t.content] = t.id;
     added.push_back(std::move(t));

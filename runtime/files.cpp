@@ -22,6 +22,10 @@ std::string reason(int error) {
   std::string text = std::strerror(error);
   if (error == ENOSPC || error == EDQUOT)
     text += " (hint: free space on that disk, or point the output somewhere else)";
+  else if (error == ENOENT || error == ENOTDIR)
+    text += " (hint: create the folder it goes into first)";
+  else if (error == EACCES || error == EPERM || error == EROFS)
+    text += " (hint: write somewhere you may write, or change the folder's permissions)";
   return text;
 }
 
@@ -113,7 +117,8 @@ reader::reader(const fs::path& path, std::string hint) : path_(path), hint_(std:
   // a regular file, the only kind read past the fstat below.
   fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd_ < 0)
-    throw input_error(path_.string(), fmt::format("cannot open: {}", std::strerror(errno)), hint_);
+    throw input_error(path_.string(), fmt::format("cannot read it: {}", std::strerror(errno)),
+                      hint_);
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
     const int error = errno;

@@ -208,7 +208,7 @@ PY
     "$pedagogy" inspect "127.0.0.1:$port" --once --token open-sesame | grep -q "^tutor " ||
       fail "inspect --token did not show the actors"
     # Once the step is done and the inspector lingers, Ctrl-C ends the job with the run's 0.
-    wait_for_text "$work/out.log" "still serving" "$job" || fail "the run did not finish"
+    wait_for_text "$work/out.log" "waiting for Ctrl-C" "$job" || fail "the run did not finish"
     pkill -INT -P "$job"
     expect_exit "$job" 0
     echo "ok: refused without a token; 401 without it, 200 with it"

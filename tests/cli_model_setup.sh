@@ -36,4 +36,33 @@ done
 # cuda:99: this LibTorch is a CPU-only build, or the machine has fewer GPUs.
 expect_refusal "a device not here" "tutor.device: 'cuda:99'" tutor.model="$work/model" \
   student.model="$work/model" tutor.device=cuda:99
+
+# A list of token ids nested 100,000 deep is refused; quoting it in the error must not recurse.
+rc=0
+err=$(python3 -c "print('[' * 100000 + ']' * 100000)" |
+  "$pedagogy" tokenize --decode --model "$work/model" 2>&1 >/dev/null) || rc=$?
+[ "$rc" -eq 2 ] && [[ $err == *"is not an integer"* ]] || fail "deep ids: exit $rc: ${err:0:300}"
+
+# An empty --config is refused, not read as "no config".
+rc=0
+err=$("$pedagogy" config show --config '' 2>&1 >/dev/null) || rc=$?
+[ "$rc" -eq 2 ] && [[ $err == *"--config: an empty path"* ]] || fail "--config '': exit $rc: $err"
+
+# A corrupted tokenizer.json or tokenizer_config.json is refused, naming the file.
+broken() { # broken NAME PYTHON: a copy of the model whose files PYTHON edits
+  rm -rf "$work/$1"
+  cp -r "$work/model" "$work/$1"
+  (cd "$work/$1" && python3 -c "$2")
+}
+broken dup_id 'import json; t = json.load(open("tokenizer.json"))
+a = t["added_tokens"]; a.append(dict(a[0], content="<|dup|>"))
+json.dump(t, open("tokenizer.json", "w"))'
+expect_refusal "two added tokens with one id" "share the id" tutor.model="$work/model" \
+  student.model="$work/dup_id"
+broken list_config 'open("tokenizer_config.json", "w").write("[]")'
+expect_refusal "tokenizer_config.json not an object" "tokenizer_config.json: is not a JSON object" \
+  tutor.model="$work/model" student.model="$work/list_config"
+broken dangling_config 'import os; os.remove("tokenizer_config.json"); os.symlink("gone.json", "tokenizer_config.json")'
+expect_refusal "tokenizer_config.json links to nothing" "tokenizer_config.json" \
+  tutor.model="$work/model" student.model="$work/dangling_config"
 echo "cli_model_setup: ok"

@@ -229,7 +229,9 @@ TEST_CASE("server errors are retried with backoff, what cannot succeed is report
   CHECK(server.flaky_failures == 2);
 
   auto garbled = spawn_openai_generator(*f.system, setup_for(server.url(), "garbled"));
-  CHECK(ask(self, garbled, chat("x")).second.find("unreadable answer") != std::string::npos);
+  const auto unreadable = ask(self, garbled, chat("x")).second;
+  CHECK(unreadable.find("unreadable answer") != std::string::npos);
+  CHECK(unreadable.find("hint:") != std::string::npos);
 
   auto unreachable = spawn_openai_generator(*f.system, setup_for(closed_port_url(), "m"));
   const auto failure = ask(self, unreachable, chat("anyone?")).second;
@@ -418,6 +420,9 @@ TEST_CASE("a dialog whose HTTP calls fail records the server's error as its caus
   CHECK(record.status == "failed");
   CHECK(record.error.find("HTTP 500") != std::string::npos);
   CHECK(record.error.find("exists") == std::string::npos);
+  // The generator's own words, with its hint, not CAF's "system_error(runtime_error, (...))".
+  CHECK(record.error.find("system_error") == std::string::npos);
+  CHECK(record.error.find("hint:") != std::string::npos);
 }
 
 TEST_CASE("a dialog whose first HTTP call fails once is retried and completes") {

@@ -161,7 +161,7 @@ TEST_CASE("the 7B preset's learners need more than a 79 GiB GPU with float32 gra
   for (int r = 0; r < 8; ++r) {
     CAPTURE(r);
     const auto& rank = plan.ranks[static_cast<size_t>(r)];
-    CHECK(gib_of(rank) > 30.0); // every rank holds a model
+    CHECK(gib_of(rank) > 30.0);     // every rank holds a model
     CHECK(rank.fits() == (r >= 4)); // the generators fit, the learners do not
   }
   // The tutor's 7.6 B parameters: bf16 weights, float32 gradients, a quarter of 12 bytes each.
