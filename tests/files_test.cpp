@@ -1,6 +1,7 @@
 // Checked file writes: a line that does not fit is cut back whole, a failed atomic write keeps
 // the old file, a partial last line left by a crash is dropped. RLIMIT_FSIZE stands in for a full
 // disk: writes past the limit fail (EFBIG) exactly where ENOSPC would.
+#include "file_size_limit.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 
@@ -16,6 +17,8 @@
 
 using namespace pedagogy;
 namespace fs = std::filesystem;
+
+using pedagogy::testing::file_size_limit;
 
 namespace {
 
@@ -33,21 +36,6 @@ std::string read(const fs::path& path) {
   out << in.rdbuf();
   return out.str();
 }
-
-// While alive, files of this process cannot grow past `bytes` (as if the disk were full there).
-struct file_size_limit {
-  rlimit before{};
-  explicit file_size_limit(rlim_t bytes) {
-    std::signal(SIGXFSZ, SIG_IGN); // a failed write, not a killed process
-    ::getrlimit(RLIMIT_FSIZE, &before);
-    rlimit limit = before;
-    limit.rlim_cur = bytes;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  }
-  ~file_size_limit() {
-    ::setrlimit(RLIMIT_FSIZE, &before);
-  }
-};
 
 } // namespace
 
@@ -169,7 +157,8 @@ TEST_CASE("reading refuses a FIFO, a folder and a file that fails its read, with
   // "Regular" to stat, but its first read fails: never taken for an empty file.
   CHECK(contains(input_error_of([&] { files::read_regular_file("/proc/self/mem"); }),
                  "reading failed"));
-  CHECK(contains(input_error_of([&] { files::read_regular_file(dir / "absent"); }), "cannot open"));
+  CHECK(
+    contains(input_error_of([&] { files::read_regular_file(dir / "absent"); }), "cannot read it"));
 }
 
 TEST_CASE("a reader gives lines without their ends, and says which last line was cut short") {

@@ -1,6 +1,7 @@
 // Random-init model folders: a failed write leaves nothing that looks like a model, so the next
 // run creates it again, and --force replaces a model's weights without touching other files.
 // RLIMIT_FSIZE stands in for a full disk: writes past it fail (EFBIG) where ENOSPC would.
+#include "file_size_limit.hpp"
 #include "models/init_model.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
@@ -19,6 +20,8 @@
 namespace fs = std::filesystem;
 using namespace pedagogy::models;
 
+using pedagogy::testing::file_size_limit;
+
 namespace {
 
 fs::path scratch(const std::string& name) {
@@ -28,21 +31,6 @@ fs::path scratch(const std::string& name) {
   fs::create_directories(dir);
   return dir;
 }
-
-// While alive, files of this process cannot grow past `bytes` (as if the disk were full there).
-struct file_size_limit {
-  rlimit before{};
-  explicit file_size_limit(rlim_t bytes) {
-    std::signal(SIGXFSZ, SIG_IGN); // a failed write, not a killed process
-    ::getrlimit(RLIMIT_FSIZE, &before);
-    rlimit limit = before;
-    limit.rlim_cur = bytes;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  }
-  ~file_size_limit() {
-    ::setrlimit(RLIMIT_FSIZE, &before);
-  }
-};
 
 std::vector<std::string> entries(const fs::path& dir) {
   std::vector<std::string> names;

@@ -12,6 +12,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 using namespace pedagogy;
 using namespace pedagogy::actors;
@@ -138,7 +139,9 @@ TEST_CASE("the loop learns: the tutor's reward rises within a few dozen CPU step
     first += m[static_cast<size_t>(i)]["reward"].get<double>() / 5;
     last += m[m.size() - 1 - static_cast<size_t>(i)]["reward"].get<double>() / 5;
   }
-  MESSAGE("mean reward of the first 5 steps " << first << ", of the last 5 " << last);
+  // Printed on success too (ctest -V), so that the spread of repeated runs can be read off.
+  std::cout << "loop learns: mean reward of the first 5 steps " << first << ", of the last 5 "
+            << last << std::endl;
   CHECK(last > first + 0.25);
   for (const auto& line : m)
     CHECK(std::abs(line["behaviour_kl"].get<double>()) < 1e-4);
@@ -212,8 +215,8 @@ TEST_CASE("max_staleness = 1: the next dialogs start under the previous weights 
       first += m[static_cast<size_t>(i)]["reward"].get<double>() / 5;
       last += m[m.size() - 1 - static_cast<size_t>(i)]["reward"].get<double>() / 5;
     }
-    MESSAGE("staleness " << staleness << ": reward " << first << " -> " << last << ", " << stale
-                         << " dialogs began under older weights");
+    std::cout << "staleness " << staleness << ": reward " << first << " -> " << last << ", "
+              << stale << " dialogs began under older weights" << std::endl;
     // Timing decides which tokens come from which weights, so this run varies a little
     // (measured gains 0.24-0.31 over several runs); the margin leaves room for that.
     CHECK(last > first + 0.1);
