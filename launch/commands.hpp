@@ -5,7 +5,9 @@
 #include "config/schema.hpp"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -23,6 +25,10 @@ config::config load_job_config(const std::string& path, const std::vector<std::s
 // A CLI11 check for an option that names a file to write: a new path or an existing regular
 // file. A device, FIFO or folder is refused before any work starts (exit 2), never written over.
 CLI::Validator output_file();
+
+// A JSON list of token ids from stdin, each an integer in [0, vocab); anything else (-1,
+// 4294967400, 1.5, a nested list) is an input_error, where nlohmann's get<> would wrap or round it.
+std::vector<int32_t> token_ids_of(const nlohmann::json& list, int64_t vocab);
 
 // `pedagogy config show`; sets `action` when chosen.
 void add_config_command(CLI::App& app, command_action& action);

@@ -28,20 +28,24 @@ struct logits_options {
   std::filesystem::path out;
 };
 
-std::vector<int64_t> read_ids(const std::string& line, int64_t vocab, const std::string& where) {
-  std::vector<int64_t> ids;
+std::vector<int64_t> read_ids(const std::string& line, const models::model_config& config,
+                              const std::string& where) {
+  std::vector<int32_t> ids;
   try {
-    ids = json::parse(line).get<std::vector<int64_t>>();
+    ids = token_ids_of(json::parse(line), config.vocab_size);
   } catch (const json::exception& e) {
     throw input_error(where, "expected a JSON list of token ids, e.g. [9707, 1879]", e.what());
+  } catch (const input_error& e) {
+    throw input_error(where, e.problem(), e.hint());
   }
   if (ids.empty())
     throw input_error(where, "no token ids", "give at least one id per line");
-  for (int64_t id : ids)
-    if (id < 0 || id >= vocab)
-      throw input_error(where, fmt::format("token id {} is outside the vocabulary", id),
-                        fmt::format("ids run from 0 to {}", vocab - 1));
-  return ids;
+  if (static_cast<int64_t>(ids.size()) > config.max_position_embeddings)
+    throw input_error(where,
+                      fmt::format("{} ids, more than the model's max_position_embeddings = {}",
+                                  ids.size(), config.max_position_embeddings),
+                      "split the sequence");
+  return {ids.begin(), ids.end()};
 }
 
 // Each line is its own batch of one, so no padding or mask enters the comparison.
@@ -59,7 +63,7 @@ int logits(const logits_options& options) {
   for (size_t number = 1; std::getline(std::cin, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos)
       continue;
-    const auto ids = read_ids(line, vocab, fmt::format("stdin line {}", number));
+    const auto ids = read_ids(line, model.config(), fmt::format("stdin line {}", number));
     const auto start = std::chrono::steady_clock::now();
     const auto input = at::tensor(ids, at::kLong).to(device).unsqueeze(0);        // [1, T]
     const auto values = model.forward(input).squeeze(0).to(at::kCPU, at::kFloat); // [T, V]

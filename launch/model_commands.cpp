@@ -31,25 +31,6 @@ models::tokenizer load_tokenizer(const std::string& model) {
   return models::tokenizer::from_file(path);
 }
 
-// A JSON list of token ids, each an integer in [0, vocab): get<std::vector<int32_t>>() would turn
-// -1 into nothing, 4294967400 into 104 ('h') and 1.5 into 1, and print a wrong text with exit 0.
-std::vector<int32_t> ids_of(const json& list, int32_t vocab) {
-  if (!list.is_array())
-    throw input_error("", "expected a JSON list of token ids", "give token ids as [9707, 1879]");
-  std::vector<int32_t> ids;
-  for (const json& id : list) {
-    const bool valid = id.is_number_unsigned() ? id.get<uint64_t>() < static_cast<uint64_t>(vocab)
-                                               : id.is_number_integer() && id.get<int64_t>() >= 0 &&
-                                                   id.get<int64_t>() < vocab;
-    if (!valid)
-      throw input_error(
-        "", fmt::format("token id {} is not an integer in [0, {})", json_excerpt(id), vocab),
-        "decode ids this tokenizer gave (`pedagogy tokenize --model ...`)");
-    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
-  }
-  return ids;
-}
-
 struct tokenize_options {
   std::string model;
   bool decode = false;
@@ -71,7 +52,7 @@ int tokenize(const tokenize_options& opts) {
         std::cout << json(tokenizer.encode(text, opts.add_special_tokens)).dump() << std::endl;
         continue;
       }
-      std::string text = tokenizer.decode(ids_of(json::parse(line), tokenizer.vocab_size()),
+      std::string text = tokenizer.decode(token_ids_of(json::parse(line), tokenizer.vocab_size()),
                                           opts.skip_special_tokens);
       std::cout << (opts.json_lines ? json(text).dump() : text) << std::endl;
     } catch (const json::exception& e) {
@@ -154,6 +135,23 @@ int init_model(init_cli& cli) {
 }
 
 } // namespace
+
+std::vector<int32_t> token_ids_of(const json& list, int64_t vocab) {
+  if (!list.is_array())
+    throw input_error("", "expected a JSON list of token ids", "give token ids as [9707, 1879]");
+  std::vector<int32_t> ids;
+  for (const json& id : list) {
+    const bool valid = id.is_number_unsigned() ? id.get<uint64_t>() < static_cast<uint64_t>(vocab)
+                                               : id.is_number_integer() && id.get<int64_t>() >= 0 &&
+                                                   id.get<int64_t>() < vocab;
+    if (!valid)
+      throw input_error(
+        "", fmt::format("token id {} is not an integer in [0, {})", json_excerpt(id), vocab),
+        "give ids this model's tokenizer gave (`pedagogy tokenize --model ...`)");
+    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return ids;
+}
 
 void add_model_commands(CLI::App& app, command_action& action) {
   auto i = std::make_shared<init_cli>();

@@ -43,6 +43,19 @@ err=$(python3 -c "print('[' * 100000 + ']' * 100000)" |
   "$pedagogy" tokenize --decode --model "$work/model" 2>&1 >/dev/null) || rc=$?
 [ "$rc" -eq 2 ] && [[ $err == *"is not an integer"* ]] || fail "deep ids: exit $rc: ${err:0:300}"
 
+# logits takes only integer ids, and no more of them than the model has positions for (40,000
+# ids once ran for minutes before failing).
+rc=0
+err=$(echo '[72, 1.5]' | "$pedagogy" logits --model "$work/model" --out "$work/l.safetensors" 2>&1) ||
+  rc=$?
+[ "$rc" -eq 2 ] && [[ $err == *"token id 1.5 is not an integer"* ]] || fail "logits [1.5]: exit $rc: $err"
+rc=0
+err=$(python3 -c "import json; n = json.load(open('$work/model/config.json'))['max_position_embeddings']
+print([72] * (n + 1))" | "$pedagogy" logits --model "$work/model" --out "$work/l.safetensors" 2>&1) ||
+  rc=$?
+[ "$rc" -eq 2 ] && [[ $err == *"max_position_embeddings"* ]] || fail "logits past positions: exit $rc: $err"
+[ ! -e "$work/l.safetensors" ] || fail "logits wrote output for refused input"
+
 # An empty --config is refused, not read as "no config".
 rc=0
 err=$("$pedagogy" config show --config '' 2>&1 >/dev/null) || rc=$?
