@@ -261,8 +261,8 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   } catch (const std::exception& e) {
     mpi.abort(fmt::format("writing the job's TLS key failed: {}", e.what()));
   }
-  // CAF reads the key files for every new connection; there are none once rank 0 is connected,
-  // so the folder goes then (and on every way out before).
+  // CAF reads the key files for every new connection; there are none once rank 0 is connected
+  // and the ports are closed, so the folder goes then (and on every way out before).
   struct private_folder {
     fs::path path;
     void remove() {
@@ -411,13 +411,15 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
     // go of the actors, which the actor system's destructor waits for.
     const auto connected =
       mpi.all_gather(world, "", "rank 0 connecting to every rank", startup_limit_s);
-    tls.remove();
     caf::scoped_actor self{system};
     self->request(network, patience, caf::unpublish_atom::value, keeper.address(), keeper_port)
       .receive([] {},
                [&](caf::error& e) {
                  logger->warn("closing port {} failed: {}", keeper_port, system.render(e));
                });
+    // Only now: CAF reads the key files for each connection it accepts, and throws (ending the
+    // process) for a stranger's connection that arrives while the port is open without them.
+    tls.remove();
     if (!connected.front().empty())
       finish(static_cast<int>(exit_code::failure));
     logger->info("pid {}: serving {} actor(s) until rank 0 ends the job", ::getpid(), mine.size());

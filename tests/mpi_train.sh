@@ -18,6 +18,8 @@
 #   sigterm_one    SIGTERM to one rank other than 0 stops the whole job after the step in flight,
 #                  with a checkpoint and exit 143, instead of being ignored
 #   port_wrap      cluster.port = 65534 on 4 ranks is refused (ports past 65535 once wrapped to 2)
+#   stranger       a local client spraying the actor ports during start-up never kills a rank:
+#                  the job trains, or fails naming the rank it could not reach
 set -u
 mpiexec=$5
 source "$(dirname "$0")/fault_common.sh"
@@ -333,6 +335,55 @@ PY
       { cat "$work/out.log"; fail "no message naming cluster.port"; }
     [ ! -e "$work/w" ] || fail "a model was created before the ports were checked"
     echo "ok: refused with rc $rc"
+    ;;
+  stranger)
+    # A local stranger sprays the actor ports (cluster.port + rank) from the start: garbage, a
+    # cut-off TLS record, silence. CAF reads the job's key files for each connection it accepts,
+    # so removing them before a port closed let one such connection end the rank with SIGABRT
+    # ("cannot load certificate"; seen by hand, not reproduced here on demand). A stranger in the
+    # middle of a handshake also stalls CAF 0.17's network thread, so the job may fail: it must end
+    # by itself, done or naming the rank, and no rank may die of a signal.
+    run=(--config config/tiny-mpi.toml "${common[@]}" train.max_steps=2 cluster.port=25100
+         cluster.collective_timeout_s=30 logging.run_dir="$work/run"
+         tutor.model="$work/w/tutor" student.model="$work/w/student")
+    timeout 300 "$mpiexec" -np 4 --oversubscribe "$pedagogy" train --force "${run[@]}" \
+      > "$work/out.log" 2>&1 &
+    launcher=$!
+    trap 'kill "$launcher" 2> /dev/null || true' EXIT
+    python3 - "$launcher" <<'PY'
+import os, random, socket, sys, time
+launcher, rng, held = int(sys.argv[1]), random.Random(7), []
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    try:
+        os.kill(launcher, 0)
+    except OSError:
+        break
+    for port in range(25101, 25104):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=1)
+            s.sendall(rng.choice([rng.randbytes(300), b"\x16\x03\x01\x00\x05hello",
+                                  bytes.fromhex("16030100a5010000a10303") + rng.randbytes(20)]))
+            if rng.random() < 0.5:
+                s.close()
+            else:
+                held.append(s)
+        except OSError:
+            pass
+    time.sleep(0.02)
+PY
+    set +e
+    wait "$launcher"
+    rc=$?
+    set -e
+    ! grep -q "terminate called\|on signal\|Signal:" "$work/out.log" ||
+      { tail -30 "$work/out.log"; fail "a rank died of a signal (rc $rc)"; }
+    [ "$rc" -ne 124 ] || fail "the job did not end within 300 s"
+    if [ "$rc" -ne 0 ]; then
+      grep -q "error: rank 0 cannot reach rank [1-3]\|rank [1-3] (.*) is gone" "$work/out.log" ||
+        { tail -30 "$work/out.log"; fail "rc $rc without naming the rank"; }
+    fi
+    echo "ok: rc $rc"
     ;;
   *)
     fail "unknown case"
