@@ -99,12 +99,16 @@ struct malformed : std::runtime_error {
 // sample stopped): the server's usage when it tells each sample's count (n = 1), else the role's
 // tokenizer, else the usage shared out by text length (servers report only the sum over the n
 // samples). False when nothing can count them.
-bool count_tokens(std::vector<generated_text>& samples, const json& answer,
+bool count_tokens(std::vector<generated_text>& samples, const json& answer, int64_t max_new_tokens,
                   const models::tokenizer* tokenizer) {
   int64_t usage = -1;
   if (auto u = answer.find("usage"); u != answer.end() && u->is_object())
     if (auto c = u->find("completion_tokens"); c != u->end() && c->is_number_integer())
       usage = c->get<int64_t>();
+  // A count no request of max_new_tokens (plus an end token) per sample can produce is not
+  // trusted: it would reach the token budget and the length penalty as it stands.
+  if (usage > (max_new_tokens + 1) * static_cast<int64_t>(samples.size()))
+    usage = -1;
   if (usage >= 0 && samples.size() == 1) {
     samples[0].token_count = usage;
     return true;
@@ -134,8 +138,8 @@ bool count_tokens(std::vector<generated_text>& samples, const json& answer,
   return true;
 }
 
-generate_reply parse_answer(const std::string& text, int64_t n, const models::tokenizer* tokenizer,
-                            bool& counted) {
+generate_reply parse_answer(const std::string& text, int64_t n, int64_t max_new_tokens,
+                            const models::tokenizer* tokenizer, bool& counted) {
   const json answer = json::parse(text);
   const json& choices = answer.at("choices");
   if (!choices.is_array() || static_cast<int64_t>(choices.size()) != n)
@@ -149,7 +153,7 @@ generate_reply parse_answer(const std::string& text, int64_t n, const models::to
     t.finish_reason = reason.is_string() && reason == "length" ? "length" : "stop";
     reply.completions.push_back(std::move(t));
   }
-  counted = count_tokens(reply.completions, answer, tokenizer);
+  counted = count_tokens(reply.completions, answer, max_new_tokens, tokenizer);
   return reply;
 }
 
@@ -164,7 +168,7 @@ struct call_result {
 // One blocking chat-completion call with retries, all within setup.timeout_s (runs in a detached
 // worker).
 call_result call(const openai_setup& setup, const endpoint& where, const std::string& body,
-                 int64_t n, const models::tokenizer* tokenizer) {
+                 int64_t n, int64_t max_new_tokens, const models::tokenizer* tokenizer) {
   const auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(
                                           std::chrono::duration<double>(setup.timeout_s));
   std::string key;
@@ -239,7 +243,7 @@ call_result call(const openai_setup& setup, const endpoint& where, const std::st
     }
     try {
       call_result result{true, {}, {}};
-      result.reply = parse_answer(response->body, n, tokenizer, result.counted);
+      result.reply = parse_answer(response->body, n, max_new_tokens, tokenizer, result.counted);
       return result;
     } catch (const std::exception& e) { // json::exception or malformed
       return {false,
@@ -265,6 +269,7 @@ call_result call(const openai_setup& setup, const endpoint& where, const std::st
 struct queued {
   std::string body; // the JSON request
   int64_t n = 1;
+  int64_t max_new_tokens = 1;
   caf::typed_response_promise<generate_reply> promise;
   // The session the call changes when it succeeds ("" = none: a one-off prompt or n > 1 branches of
   // a session), what it was sent, and the ticket that marks it busy.
@@ -294,8 +299,8 @@ using call_atom = caf::atom_constant<caf::atom("call")>;
 // A detached worker: makes one blocking call (with its retries), answers, and stops.
 caf::behavior call_worker(caf::event_based_actor* self, openai_setup setup, endpoint where,
                           std::shared_ptr<const models::tokenizer> tokenizer) {
-  return {[=](call_atom, const std::string& body, int64_t n) {
-    call_result result = call(setup, where, body, n, tokenizer.get());
+  return {[=](call_atom, const std::string& body, int64_t n, int64_t max_new_tokens) {
+    call_result result = call(setup, where, body, n, max_new_tokens, tokenizer.get());
     self->quit();
     return caf::make_message(result.ok, result.error, std::move(result.reply), result.counted);
   }};
@@ -322,7 +327,9 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
     // worker that never reports.
     const auto guard =
       std::chrono::milliseconds(static_cast<int64_t>(s.setup.timeout_s * 1000.0) + 30'000);
-    self->request(worker, caf::duration{guard}, call_atom::value, job->body, job->n)
+    self
+      ->request(worker, caf::duration{guard}, call_atom::value, job->body, job->n,
+                job->max_new_tokens)
       .then(
         [=](bool ok, const std::string& error, generate_reply& reply, bool counted) {
           auto& st = self->state;
@@ -395,6 +402,7 @@ generator_actor spawn_openai_generator(caf::actor_system& system, const openai_s
                                     r.n, r.temperature, r.top_p, r.max_new_tokens));
         queued job;
         job.n = r.n;
+        job.max_new_tokens = r.max_new_tokens;
         job.dialog = r.messages;
         if (!r.session.empty()) {
           auto it = s.sessions.find(r.session);

@@ -491,6 +491,13 @@ TEST_CASE("token counts come from the server's usage, else from the role's token
   REQUIRE(three.completions.size() == 2);
   CHECK(three.completions[0].token_count ==
         static_cast<int64_t>(std::string("echo: hi #0").size()) + 1);
+  // A usage no request could produce (more than max_new_tokens + 1) is not trusted: the
+  // tokenizer counts instead.
+  server.completion_tokens = 999999999999;
+  auto [four, four_error] = ask(self, counted, chat("hi"));
+  REQUIRE(four.completions.size() == 1);
+  CHECK(four.completions[0].token_count ==
+        static_cast<int64_t>(std::string("echo: hi #0").size()) + 1);
   std::filesystem::remove_all(dir);
   s.tokenizer = dir / "tokenizer.json";
   CHECK_THROWS_AS(spawn_openai_generator(*f.system, s), input_error);
