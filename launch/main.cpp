@@ -133,12 +133,20 @@ int main(int argc, char** argv) {
     return static_cast<int>(exit_code::bad_input);
   } catch (const std::filesystem::filesystem_error& e) {
     // A path the person gave that is not what it must be (a file where a folder goes, a link
-    // loop, no permission): name it, and what to do.
-    std::cerr << "error: " << e.path1().string() << ": " << e.code().message()
-              << "\n  hint: check that path (a folder where one is needed, a file where a file "
-                 "is, and that you may write there)\n";
+    // loop, no permission) is bad input; anything else (a full disk, an I/O error) a failure.
+    using std::errc;
+    const auto code = e.code();
+    const bool path_shaped = code == errc::not_a_directory || code == errc::is_a_directory ||
+                             code == errc::no_such_file_or_directory ||
+                             code == errc::too_many_symbolic_link_levels ||
+                             code == errc::file_exists || code == errc::filename_too_long ||
+                             code == errc::permission_denied || code == errc::read_only_file_system;
+    std::cerr << "error: " << e.path1().string() << ": " << code.message() << "\n";
+    if (path_shaped)
+      std::cerr << "  hint: check that path (a folder where one is needed, a file where a file "
+                   "is, and that you may write there)\n";
     pedagogy::log::flush();
-    return static_cast<int>(exit_code::bad_input);
+    return static_cast<int>(path_shaped ? exit_code::bad_input : exit_code::failure);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     pedagogy::log::flush();

@@ -56,6 +56,15 @@ print([72] * (n + 1))" | "$pedagogy" logits --model "$work/model" --out "$work/l
 [ "$rc" -eq 2 ] && [[ $err == *"max_position_embeddings"* ]] || fail "logits past positions: exit $rc: $err"
 [ ! -e "$work/l.safetensors" ] || fail "logits wrote output for refused input"
 
+# A path that cannot be what it must be (here a link loop) is bad input with a hint, not a
+# bare "filesystem error".
+ln -sfn loop-b "$work/loop-a"
+ln -sfn loop-a "$work/loop-b"
+rc=0
+err=$("$pedagogy" tokenize --model "$work/loop-a" < /dev/null 2>&1) || rc=$?
+[ "$rc" -eq 2 ] && [[ $err == *"loop-a: Too many levels of symbolic links"*"hint:"* ]] ||
+  fail "link loop: exit $rc: $err"
+
 # An empty --config is refused, not read as "no config".
 rc=0
 err=$("$pedagogy" config show --config '' 2>&1 >/dev/null) || rc=$?

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -345,9 +346,10 @@ TEST_CASE("every key is listed once, in schema order") {
 
 namespace {
 
-// The integer keys of the schema, found in the printed defaults ("key = 123" under a header),
-// so that a key added later is covered without editing this test.
-std::vector<std::string> integer_keys() {
+// The keys of the schema whose printed default ("key = value" under a header) `is_kind` accepts,
+// so that a key added later is covered without editing these tests.
+std::vector<std::string>
+keys_whose_default(const std::function<bool(const std::string&)>& is_kind) {
   std::vector<std::string> keys;
   std::string table;
   std::istringstream lines(cfg::to_toml(cfg::config{}));
@@ -357,13 +359,23 @@ std::vector<std::string> integer_keys() {
       continue;
     }
     auto eq = line.find(" = ");
-    if (eq == std::string::npos)
-      continue;
-    std::string value = line.substr(eq + 3);
-    if (!value.empty() && value.find_first_not_of("-0123456789") == std::string::npos)
+    if (eq != std::string::npos && is_kind(line.substr(eq + 3)))
       keys.push_back(table + line.substr(0, eq));
   }
   return keys;
+}
+
+std::vector<std::string> integer_keys() {
+  return keys_whose_default([](const std::string& value) {
+    return !value.empty() && value.find_first_not_of("-0123456789") == std::string::npos;
+  });
+}
+
+std::vector<std::string> real_keys() {
+  return keys_whose_default([](const std::string& value) {
+    return !value.empty() && value.find_first_not_of("-0123456789.e+") == std::string::npos &&
+           value.find_first_of(".e") != std::string::npos;
+  });
 }
 
 } // namespace
@@ -389,31 +401,6 @@ TEST_CASE("every integer key has a maximum, and a value beyond it names key, val
     CHECK(contains(e.problem(), "9223372036854775807"));
   }
 }
-
-namespace {
-
-// The real keys of the schema, found in the printed defaults as integer_keys() finds those.
-std::vector<std::string> real_keys() {
-  std::vector<std::string> keys;
-  std::string table;
-  std::istringstream lines(cfg::to_toml(cfg::config{}));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.size() > 2 && line.front() == '[') {
-      table = line.substr(1, line.size() - 2) + ".";
-      continue;
-    }
-    auto eq = line.find(" = ");
-    if (eq == std::string::npos)
-      continue;
-    std::string value = line.substr(eq + 3);
-    if (!value.empty() && value.find_first_not_of("-0123456789.e+") == std::string::npos &&
-        value.find_first_of(".e") != std::string::npos)
-      keys.push_back(table + line.substr(0, eq));
-  }
-  return keys;
-}
-
-} // namespace
 
 TEST_CASE("every real key has a range, and a value past it names key, value and range") {
   // 1e308 in train.epsilon_high or ped.max_gap stopped a run with "value cannot be converted to
