@@ -5,6 +5,7 @@
 #include "models/safetensors.hpp"
 #include "models/transformer.hpp"
 #include "runtime/errors.hpp"
+#include "tiny_config.hpp"
 #include "torch_doctest.hpp"
 
 #include <nlohmann/json.hpp>
@@ -19,24 +20,9 @@ namespace fs = std::filesystem;
 using namespace pedagogy::models;
 using pedagogy::input_error;
 
-namespace {
+using pedagogy::testing::tiny_config;
 
-model_config tiny(model_family family) {
-  model_config c;
-  c.family = family;
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.attention_bias = family == model_family::qwen2;
-  c.rope_theta = family == model_family::llama ? 500000.0 : 1000000.0;
-  c.rope_scaling.llama3 = family == model_family::llama;
-  c.tie_word_embeddings = family != model_family::llama;
-  return c;
-}
+namespace {
 
 struct temp_dir {
   fs::path path;
@@ -79,7 +65,7 @@ std::string device_error(const std::string& text) {
 
 TEST_CASE("weights that do not fit config.json are refused by name") {
   temp_dir dir("strict");
-  auto model = transformer::random(tiny(model_family::llama), 2, at::kCPU, at::kFloat);
+  auto model = transformer::random(tiny_config(model_family::llama), 2, at::kCPU, at::kFloat);
   model.save(dir.path);
   named_tensors tensors = model.named_parameters();
 
@@ -116,7 +102,7 @@ TEST_CASE("weights that do not fit config.json are refused by name") {
 
 TEST_CASE("stored dtypes must be the one config.json names, in every tensor") {
   temp_dir dir("dtype");
-  auto model = transformer::random(tiny(model_family::qwen3), 2, at::kCPU, at::kFloat);
+  auto model = transformer::random(tiny_config(model_family::qwen3), 2, at::kCPU, at::kFloat);
   model.save(dir.path); // float32, and config.json says so
   auto error_for = [&](const fs::path& d, at::ScalarType requested) -> std::string {
     try {
@@ -161,7 +147,7 @@ TEST_CASE("stored dtypes must be the one config.json names, in every tensor") {
 
 TEST_CASE("weights that are NaN, infinite or absurdly large are refused by file and tensor") {
   temp_dir dir("insane");
-  auto model = transformer::random(tiny(model_family::qwen2), 2, at::kCPU, at::kFloat);
+  auto model = transformer::random(tiny_config(model_family::qwen2), 2, at::kCPU, at::kFloat);
   model.save(dir.path);
   const std::string target = "model.layers.1.mlp.down_proj.weight";
   // Each case: the value written, whether it fills the whole tensor, what the tensor "holds".

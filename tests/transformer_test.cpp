@@ -1,6 +1,7 @@
 // Decoder models: the KV cache against the full forward, padding, saving and loading, and each
 // family's distinctive feature (the weights loading refuses: transformer_load_test.cpp).
 #include "models/transformer.hpp"
+#include "tiny_config.hpp"
 #include "torch_doctest.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -14,27 +15,9 @@
 namespace fs = std::filesystem;
 using namespace pedagogy::models;
 
-namespace {
+using pedagogy::testing::tiny_config;
 
-model_config tiny(model_family family) {
-  model_config c;
-  c.family = family;
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2; // grouped-query attention
-  c.head_dim = 8;
-  c.attention_bias = family == model_family::qwen2;
-  c.rope_theta = family == model_family::llama ? 500000.0 : 1000000.0;
-  if (family == model_family::llama) {
-    c.rope_scaling.llama3 = true;
-    c.rope_scaling.original_max_position_embeddings = 64; // small, so the scaling matters here
-  }
-  c.tie_word_embeddings = family != model_family::llama;
-  return c;
-}
+namespace {
 
 const model_family families[] = {model_family::qwen2, model_family::qwen3, model_family::llama};
 
@@ -63,7 +46,7 @@ struct temp_dir {
 TEST_CASE("incremental decoding with the KV cache matches the full forward (fp32, 1e-5)") {
   for (auto family : families) {
     CAPTURE(to_string(family));
-    auto model = transformer::random(tiny(family), 7, at::kCPU, at::kFloat);
+    auto model = transformer::random(tiny_config(family), 7, at::kCPU, at::kFloat);
     at::Tensor ids = random_ids(2, 12, 97, 1);
     at::Tensor full = model.forward(ids); // [2, 12, V]
 
@@ -84,7 +67,7 @@ TEST_CASE("packed forwards over a paged KV pool match the full forward (fp32, 1e
   // logits are held against the full forward of its whole sequence.
   for (auto family : families) {
     CAPTURE(to_string(family));
-    auto model = transformer::random(tiny(family), 7, at::kCPU, at::kFloat);
+    auto model = transformer::random(tiny_config(family), 7, at::kCPU, at::kFloat);
     at::NoGradGuard no_grad;
     auto pool = model.new_kv_pool(/*block_tokens=*/4);
     at::Tensor ids = random_ids(4, 16, 97, 3); // sequences a, b, c, and d: b's fork after 9
@@ -136,7 +119,7 @@ TEST_CASE("packed forwards over a paged KV pool match the full forward (fp32, 1e
 TEST_CASE("padding changes nothing for the real tokens, left or right") {
   for (auto family : families) {
     CAPTURE(to_string(family));
-    auto model = transformer::random(tiny(family), 3, at::kCPU, at::kFloat);
+    auto model = transformer::random(tiny_config(family), 3, at::kCPU, at::kFloat);
     at::Tensor a = random_ids(1, 9, 97, 2);
     at::Tensor b = random_ids(1, 5, 97, 3);
     at::Tensor alone_a = model.forward(a);
@@ -174,7 +157,7 @@ TEST_CASE("saving and loading gives bit-identical logits, sharded or not") {
   for (auto family : families) {
     CAPTURE(to_string(family));
     temp_dir dir("save");
-    auto model = transformer::random(tiny(family), 11, at::kCPU, at::kFloat);
+    auto model = transformer::random(tiny_config(family), 11, at::kCPU, at::kFloat);
     at::Tensor ids = random_ids(1, 6, 97, 4);
     model.save(dir.path);
     auto loaded = transformer::load(dir.path, at::kCPU, at::kFloat);
@@ -189,9 +172,9 @@ TEST_CASE("saving and loading gives bit-identical logits, sharded or not") {
 }
 
 TEST_CASE("random initialisation is seeded") {
-  auto a = transformer::random(tiny(model_family::qwen2), 5, at::kCPU, at::kFloat);
-  auto b = transformer::random(tiny(model_family::qwen2), 5, at::kCPU, at::kFloat);
-  auto c = transformer::random(tiny(model_family::qwen2), 6, at::kCPU, at::kFloat);
+  auto a = transformer::random(tiny_config(model_family::qwen2), 5, at::kCPU, at::kFloat);
+  auto b = transformer::random(tiny_config(model_family::qwen2), 5, at::kCPU, at::kFloat);
+  auto c = transformer::random(tiny_config(model_family::qwen2), 6, at::kCPU, at::kFloat);
   at::Tensor ids = random_ids(1, 4, 97, 0);
   CHECK(at::equal(a.forward(ids), b.forward(ids)));
   CHECK_FALSE(at::equal(a.forward(ids), c.forward(ids)));
@@ -208,7 +191,7 @@ TEST_CASE("each family's distinctive parts are there and matter") {
   at::NoGradGuard no_grad;
 
   // Qwen2: biases on q, k and v.
-  auto qwen2 = transformer::random(tiny(model_family::qwen2), 1, at::kCPU, at::kFloat);
+  auto qwen2 = transformer::random(tiny_config(model_family::qwen2), 1, at::kCPU, at::kFloat);
   at::Tensor bias = parameter(qwen2, "model.layers.0.self_attn.q_proj.bias");
   REQUIRE(bias.defined());
   at::Tensor before = qwen2.forward(ids);
@@ -216,7 +199,7 @@ TEST_CASE("each family's distinctive parts are there and matter") {
   CHECK(max_diff(qwen2.forward(ids), before) > 1e-4);
 
   // Qwen3: RMSNorm of q and k per head, no biases.
-  auto qwen3 = transformer::random(tiny(model_family::qwen3), 1, at::kCPU, at::kFloat);
+  auto qwen3 = transformer::random(tiny_config(model_family::qwen3), 1, at::kCPU, at::kFloat);
   CHECK_FALSE(parameter(qwen3, "model.layers.0.self_attn.q_proj.bias").defined());
   at::Tensor q_norm = parameter(qwen3, "model.layers.0.self_attn.q_norm.weight");
   REQUIRE(q_norm.defined());
@@ -226,21 +209,21 @@ TEST_CASE("each family's distinctive parts are there and matter") {
 
   // Tied embeddings: no lm_head parameter, and the head reads the embedding.
   CHECK_FALSE(parameter(qwen3, "lm_head.weight").defined());
-  CHECK(parameter(transformer::random(tiny(model_family::llama), 1, at::kCPU, at::kFloat),
+  CHECK(parameter(transformer::random(tiny_config(model_family::llama), 1, at::kCPU, at::kFloat),
                   "lm_head.weight")
           .defined());
 
   // Llama-3.1 RoPE scaling: long wavelengths divided by the factor, short ones untouched.
-  model_config plain = tiny(model_family::llama);
+  model_config plain = tiny_config(model_family::llama);
   plain.rope_scaling.llama3 = false;
   at::Tensor base = rope_inverse_frequencies(plain);
-  at::Tensor scaled = rope_inverse_frequencies(tiny(model_family::llama));
+  at::Tensor scaled = rope_inverse_frequencies(tiny_config(model_family::llama));
   CHECK(scaled[0].item<float>() == doctest::Approx(base[0].item<float>()));       // wavelength 2*pi
   CHECK(scaled[3].item<float>() == doctest::Approx(base[3].item<float>() / 8.0)); // very long
 }
 
 TEST_CASE("rotary embeddings rotate each pair of halves by position x frequency") {
-  model_config c = tiny(model_family::qwen2);
+  model_config c = tiny_config(model_family::qwen2);
   c.head_dim = 4;
   c.rope_theta = 100.0;
   at::Tensor inv = rope_inverse_frequencies(c); // [1, 1/10]
@@ -256,8 +239,8 @@ TEST_CASE("rotary embeddings rotate each pair of halves by position x frequency"
 }
 
 TEST_CASE("bf16 weights run and stay close to fp32") {
-  auto fp32 = transformer::random(tiny(model_family::qwen2), 9, at::kCPU, at::kFloat);
-  auto bf16 = transformer::random(tiny(model_family::qwen2), 9, at::kCPU, at::kBFloat16);
+  auto fp32 = transformer::random(tiny_config(model_family::qwen2), 9, at::kCPU, at::kFloat);
+  auto bf16 = transformer::random(tiny_config(model_family::qwen2), 9, at::kCPU, at::kBFloat16);
   at::Tensor ids = random_ids(1, 8, 97, 6);
   at::Tensor out = bf16.forward(ids);
   CHECK(std::string(at::toString(out.scalar_type())) == "BFloat16");
@@ -266,7 +249,7 @@ TEST_CASE("bf16 weights run and stay close to fp32") {
 
 TEST_CASE("config.json in the v4 and the v5 RoPE layout gives the same logits") {
   temp_dir dir("rope_layout");
-  auto model = transformer::random(tiny(model_family::llama), 12, at::kCPU, at::kFloat);
+  auto model = transformer::random(tiny_config(model_family::llama), 12, at::kCPU, at::kFloat);
   model.save(dir.path);
   at::Tensor ids = random_ids(1, 40, 97, 8);
   const at::Tensor v4 = transformer::load(dir.path, at::kCPU, at::kFloat).forward(ids);
@@ -310,11 +293,12 @@ TEST_CASE("attention_bias puts a bias on o_proj for Llama and Qwen3, not for Qwe
   };
   const std::string o_bias = "model.layers.1.self_attn.o_proj.bias";
   CHECK_FALSE(
-    parameter(transformer::random(tiny(model_family::qwen2), 1, at::kCPU, at::kFloat), o_bias)
+    parameter(transformer::random(tiny_config(model_family::qwen2), 1, at::kCPU, at::kFloat),
+              o_bias)
       .defined());
   for (auto family : {model_family::llama, model_family::qwen3}) {
     CAPTURE(to_string(family));
-    model_config c = tiny(family);
+    model_config c = tiny_config(family);
     c.attention_bias = true;
     auto model = transformer::random(c, 4, at::kCPU, at::kFloat);
     CHECK(model.config().parameter_count() == [&] {
