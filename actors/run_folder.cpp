@@ -27,11 +27,11 @@ namespace fs = std::filesystem;
 constexpr const char* lock_name = ".pedagogy.lock";
 
 // The files a run (`pedagogy train` or `pedagogy sft`) writes into logging.run_dir (and the
-// temporary names they pass through).
+// temporary names they pass through), and `pedagogy plot RUN`'s picture of it.
 bool is_run_output(const std::string& name) {
-  static const std::set<std::string> outputs = {"metrics.jsonl",     "dialogs.jsonl",
-                                                "sft_metrics.jsonl", "pedagogy.log",
-                                                "config.toml",       lock_name};
+  static const std::set<std::string> outputs = {
+    "metrics.jsonl", "dialogs.jsonl", "sft_metrics.jsonl", "pedagogy.log",
+    "config.toml",   "metrics.svg",   lock_name};
   for (const auto& output : outputs)
     if (name == output || name == output + ".tmp" || name == output + ".partial")
       return true;

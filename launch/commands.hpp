@@ -63,6 +63,9 @@ void add_bench_command(CLI::App& app, command_action& action);
 // `pedagogy inspect HOST:PORT` and `pedagogy plot RUN_DIR`.
 void add_inspect_command(CLI::App& app, command_action& action);
 
+// `pedagogy plot RUN [RUN ...]`: runs' metrics as charts in one SVG.
+void add_plot_command(CLI::App& app, command_action& action);
+
 // `pedagogy ranks`: the ranks of an mpirun/srun job, from MPI.
 void add_ranks_command(CLI::App& app, command_action& action);
 

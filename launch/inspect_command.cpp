@@ -1,11 +1,9 @@
-// Looking at a run: `pedagogy inspect HOST:PORT` (a live view of a running job's inspector, like
-// top; --once prints it once, --json prints /status for scripts) and `pedagogy plot RUN_DIR --out
-// FILE.svg` (a finished or running run's metrics.jsonl as charts).
+// Looking at a running job: `pedagogy inspect HOST:PORT` (a live view of its inspector, like
+// top; --once prints it once, --json prints /status for scripts).
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/http_server.hpp"
-#include "runtime/plot.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -99,7 +97,7 @@ std::string render(const json& st, const std::string& address) {
     fmt::format("pedagogy {}  run {}  step {} of {} ({} done)  dialogs {}/{} this step  weights "
                 "v{}  up {:.0f} s\n",
                 address, run["state"].get<std::string>(),
-                std::min(run["step"].get<int64_t>() + 1, run["total_steps"].get<int64_t>()),
+                std::min(run["step"].get<int64_t>(), run["total_steps"].get<int64_t>()),
                 run["total_steps"].get<int64_t>(), run["completed_steps"].get<int64_t>(),
                 run["dialogs_done"].get<int64_t>(), run["dialogs_total"].get<int64_t>(),
                 run["weights_version"].get<int64_t>(), run["uptime_s"].get<double>());
@@ -132,7 +130,7 @@ std::string render(const json& st, const std::string& address) {
   if (last.is_object())
     out += fmt::format("step {}: reward {}  solve rate {}  rejected {}  kl {}  loss {}  "
                        "step {} s (rollout {} s, learn {} s, sync {} s)\n",
-                       last.value("step", int64_t{0}) + 1, number_or(last, "reward"),
+                       last.value("step", int64_t{0}), number_or(last, "reward"),
                        number_or(last, "solve_rate"), number_or(last, "rejected"),
                        number_or(last, "kl", "{:.5f}"), number_or(last, "loss", "{:.4f}"),
                        number_or(last, "step_s", "{:.1f}"), number_or(last, "rollout_s", "{:.1f}"),
@@ -178,57 +176,6 @@ int inspect(const inspect_options& opts) {
   }
 }
 
-struct plot_options {
-  std::string run_dir;
-  std::string out;
-};
-
-int plot_run(const plot_options& opts) {
-  namespace fs = std::filesystem;
-  const fs::path out = opts.out;
-  if (out.extension() != ".svg")
-    throw input_error("--out", fmt::format("'{}' is not an .svg file", opts.out),
-                      out.extension() == ".png"
-                        ? "pedagogy writes SVG (every browser shows it); for a PNG, convert it "
-                          "(rsvg-convert run.svg -o run.png) or screenshot the live page"
-                        : "name the picture FILE.svg");
-  const auto path = fs::path(opts.run_dir) / "metrics.jsonl";
-  files::reader in(path, "give the run folder of a `pedagogy train` run (its logging.run_dir)");
-  std::vector<json> steps;
-  std::string line;
-  bool whole = true;
-  for (int64_t number = 1; in.next_line(line, &whole); ++number) {
-    if (line.empty())
-      continue;
-    auto j = json::parse(line, nullptr, false);
-    if (!j.is_object()) {
-      if (!whole) // a line still being written by a running job
-        break;
-      throw input_error(fmt::format("{}:{}", path.string(), number), "not a JSON object",
-                        "the file is pedagogy's metrics.jsonl, one JSON object per line");
-    }
-    steps.push_back(std::move(j));
-  }
-  if (steps.empty())
-    throw input_error(path.string(), "no finished step yet", "plot again once a step is done");
-  const std::vector<std::pair<std::string, std::string>> wanted = {
-    {"reward", "reward"},     {"solve_rate", "solve rate"},
-    {"rejected", "rejected"}, {"kl", "KL to reference"},
-    {"loss", "loss"},         {"step_s", "step time (s)"}};
-  std::vector<plot::series> charts;
-  for (const auto& [key, title] : wanted) {
-    plot::series s{title, {}};
-    for (const auto& j : steps)
-      if (j.contains(key) && j[key].is_number())
-        s.points.emplace_back(j.value("step", 0.0), j[key].get<double>());
-    charts.push_back(std::move(s));
-  }
-  files::write_atomically(
-    out, plot::svg(fmt::format("{}: {} steps", opts.run_dir, steps.size()), charts));
-  std::cout << fmt::format("wrote {} ({} steps)\n", out.string(), steps.size());
-  return static_cast<int>(exit_code::ok);
-}
-
 } // namespace
 
 void add_inspect_command(CLI::App& app, command_action& action) {
@@ -247,20 +194,6 @@ void add_inspect_command(CLI::App& app, command_action& action) {
   cmd->callback([opts, &action] {
     action = [opts] {
       return inspect(*opts);
-    };
-  });
-
-  auto plot_opts = std::make_shared<plot_options>();
-  auto* plot_cmd =
-    app.add_subcommand("plot", "Draw a run's metrics (reward, solve rate, KL, ...) as an SVG");
-  plot_cmd->add_option("run_dir", plot_opts->run_dir, "The run folder (holds metrics.jsonl)")
-    ->required();
-  plot_cmd->add_option("--out,-o", plot_opts->out, "The picture to write, FILE.svg")
-    ->required()
-    ->check(output_file());
-  plot_cmd->callback([plot_opts, &action] {
-    action = [plot_opts] {
-      return plot_run(*plot_opts);
     };
   });
 }

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   pedagogy::launch::add_eval_command(app, action);
   pedagogy::launch::add_bench_command(app, action);
   pedagogy::launch::add_inspect_command(app, action);
+  pedagogy::launch::add_plot_command(app, action);
   pedagogy::launch::add_ranks_command(app, action);
 
   try {

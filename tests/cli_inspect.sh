@@ -157,8 +157,8 @@ PY
 
     # The same curves from the run folder, as an SVG; a broken row is named by its line.
     "$pedagogy" plot "$work/run" --out "$work/metrics.svg" > /dev/null || fail "plot failed"
-    [ "$(grep -o 'data-points="4"' "$work/metrics.svg" | wc -l)" -eq 6 ] ||
-      fail "plot: not 6 charts of 4 points: $(grep -o 'data-points="[0-9]*"' "$work/metrics.svg")"
+    [ "$(grep -o 'data-points="4"' "$work/metrics.svg" | wc -l)" -eq 8 ] ||
+      fail "plot: not 8 charts of 4 points: $(grep -o 'data-points="[0-9]*"' "$work/metrics.svg")"
     mkdir -p "$work/broken"
     sed '2s/.*/{"step": 1, "reward": /' "$work/run/metrics.jsonl" > "$work/broken/metrics.jsonl"
     set +e
