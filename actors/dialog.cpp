@@ -52,7 +52,8 @@ const char* role_name(role_kind role) {
 } // namespace
 
 std::string dialog_id(const dialog_job& job) {
-  auto id = fmt::format("{}/{}/{}", job.step, job.problem_index, job.sample);
+  // Counted as a person counts: step N, the problem on line P of its file, sample K of G.
+  auto id = fmt::format("{}/{}/{}", job.step + 1, job.problem_index + 1, job.sample + 1);
   if (job.attempt_only)
     id += "/attempt";
   if (job.privileged)
@@ -78,9 +79,9 @@ dialog_runner::dialog_runner(std::shared_ptr<const classroom_setup> setup, dialo
   id_ = dialog_id(job_);
   auto& r = record_;
   r.id = id_;
-  r.step = job_.step;
+  r.step = job_.step + 1;
   r.problem_index = job_.problem_index;
-  r.sample = job_.sample;
+  r.sample = job_.sample + 1;
   r.problem = job_.problem.text;
   r.answer = job_.problem.answer;
   r.type = job_.attempt_only                        ? "attempt"
@@ -445,7 +446,7 @@ std::vector<bool> dialog_runner::grade_solutions() {
 dialog_progress dialog_runner::progress() const {
   dialog_progress p;
   p.id = id_;
-  p.step = job_.step;
+  p.step = job_.step + 1;
   p.phase = failed_                               ? "failed"
             : setup_->solver || job_.attempt_only ? "solving"
                                                   : classroom::to_string(dialog_.current());

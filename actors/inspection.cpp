@@ -56,15 +56,16 @@ size_t inspection::join(const inspected_actor& who, clock::time_point now) {
 }
 
 void inspection::count_tokens(row& r, int64_t tokens, clock::time_point now) {
-  // The rate over the last interval of at least half a second (reports come about once a second).
-  if (!r.reported) {
-    r.rate_tokens = tokens;
-    r.rate_time = now;
-  } else if (const double dt = seconds(now - r.rate_time); dt >= 0.5) {
-    r.tokens_per_s = static_cast<double>(std::max<int64_t>(0, tokens - r.rate_tokens)) / dt;
-    r.rate_tokens = tokens;
-    r.rate_time = now;
-  }
+  // The rate over the last 10 s of reports (they come about once a second).
+  constexpr double rate_window_s = 10;
+  auto& samples = r.rate_samples;
+  samples.emplace_back(now, tokens);
+  while (samples.size() > 2 && seconds(now - samples[1].first) >= rate_window_s)
+    samples.pop_front();
+  const auto& [first_time, first_tokens] = samples.front();
+  const double dt = seconds(now - first_time);
+  r.tokens_per_s =
+    dt >= 0.5 ? static_cast<double>(std::max<int64_t>(0, tokens - first_tokens)) / dt : 0.0;
   r.tokens = tokens;
 }
 

@@ -66,8 +66,10 @@ private:
     int64_t queue = 0, in_flight = 0, sessions = 0;
     int64_t tokens = 0; // generated (generators) or trained (learners), monotonic
     double tokens_per_s = 0;
-    int64_t rate_tokens = 0; // at rate_time, for tokens_per_s over the last interval
-    clock::time_point rate_time;
+    // (time, tokens) of the reports of the last rate_window, for tokens_per_s: a learner's tokens
+    // arrive once per learn() and a generator idles while the learner works, so the rate of the
+    // last report alone would read 0 most of the time.
+    std::deque<std::pair<clock::time_point, int64_t>> rate_samples;
     int64_t kv_used = 0, kv_capacity = 0;
     int64_t weights_version = 0;
     int64_t host_memory = 0, device_memory = -1;

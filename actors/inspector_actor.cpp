@@ -119,6 +119,8 @@ inspector_actor::behavior_type inspector(inspector_pointer self, inspector_setup
         return text(p.dialogs());
       if (path == "/steps")
         return text(p.steps());
+      if (path == "/initial") // the page's first paint
+        return text({{"status", p.status(now)}, {"steps", p.steps()}, {"dialogs", p.dialogs()}});
       return caf::make_error(caf::sec::invalid_argument, "no such page: " + path);
     },
     [self](poll_atom) {
@@ -138,8 +140,21 @@ inspection_server::inspection_server(caf::actor_system& system, inspector_actor 
                                      const http::server_options& options) {
   auto handle = [&system, inspector](const std::string& path,
                                      const http::query&) -> http::response {
-    if (path == "/" || path == "/index.html")
-      return {200, "text/html; charset=utf-8", inspection_page()};
+    if (path == "/" || path == "/index.html") {
+      // The page carries the current picture, so its first paint shows it. "</" is escaped so
+      // that no text in a dialog can end the script element that holds the data.
+      std::string data = "{}";
+      caf::scoped_actor self{system};
+      self->request(inspector, std::chrono::seconds(5), render_atom::value, std::string("/initial"))
+        .receive([&](std::string& body) { data = std::move(body); }, [](caf::error&) {});
+      for (size_t at = data.find("</"); at != std::string::npos; at = data.find("</", at + 3))
+        data.replace(at, 2, "<\\/");
+      auto page = inspection_page();
+      const std::string marker = "@INITIAL_DATA@";
+      if (const auto at = page.find(marker); at != std::string::npos)
+        page.replace(at, marker.size(), data);
+      return {200, "text/html; charset=utf-8", page};
+    }
     if (path != "/status" && path != "/metrics" && path != "/dialogs" && path != "/steps")
       return {404, "text/plain; charset=utf-8",
               "no such page; try /, /status, /metrics, /dialogs or /steps\n"};

@@ -29,6 +29,7 @@ struct learner_state {
   // Live inspection: what it is doing, and whom to tell while a long learn() runs.
   learner_status status;
   caf::actor_addr inspector; // weak: the inspector holds this learner's handle
+  caf::actor_addr learn_asker; // of the learn() running: told its micro-batches
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::steady_clock::time_point last_report;
   static inline const char* name = "learner";
@@ -113,17 +114,20 @@ learner_actor spawn_learner(caf::actor_system& system, const learner_setup& setu
       s.status.micro_done = done;
       s.status.micro_total = total;
       const auto now = std::chrono::steady_clock::now();
-      if (!s.inspector || now - s.last_report < s.heartbeat)
+      if (now - s.last_report < s.heartbeat)
         return;
       s.last_report = now;
       if (auto inspector = caf::actor_cast<inspector_actor>(s.inspector))
         self->send(inspector, status_atom::value, current_status(s));
+      if (auto asker = caf::actor_cast<caf::actor>(s.learn_asker))
+        caf::anon_send(asker, learning_atom::value, done, total);
     });
     return {
       [=](learn_atom, const rollout_batch& batch) -> caf::result<models::learn_report> {
         try {
           auto& s = self->state;
           s.status.micro_done = s.status.micro_total = 0;
+          s.learn_asker = caf::actor_cast<caf::actor_addr>(self->current_sender());
           auto report = busy(self, "learning", [&] {
             if (!s.peers)
               return s.learner->learn(batch.sequences);

@@ -23,6 +23,8 @@ using learn_atom = caf::atom_constant<caf::atom("learn")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
 using score_atom = caf::atom_constant<caf::atom("score")>;
+// (learning, done, total): a learn()'s micro-batches so far, sent unasked to its asker.
+using learning_atom = caf::atom_constant<caf::atom("learning")>;
 
 // learn: GRPO (and gated imitation) on a rollout batch; publish: offer the weights as version v;
 // save: write a checkpoint folder; score: Pedagogical RL's learnability of each sequence under the
@@ -48,8 +50,9 @@ struct learner_setup {
   int64_t index = 0;
   // How `score` measures learnability (Pedagogical RL's G).
   models::spike_options spike;
-  // While a learn() runs, the learner reports its progress unasked to whoever last asked for its
-  // status (the inspector), at most this often.
+  // While a learn() runs, the learner reports its progress unasked, at most this often: its
+  // status to whoever last asked for it (the inspector), and a learning_atom to the learn()'s
+  // asker (the trainer's progress line).
   std::chrono::milliseconds heartbeat{1000};
 };
 

@@ -121,12 +121,12 @@ caf::behavior conversation(conversation_pointer self, std::shared_ptr<const clas
 dialog_result lost(const dialog_job& job, const std::string& reason,
                    const std::string& status = "failed") {
   dialog_result r;
-  r.record.id = fmt::format("{}/{}/{}", job.step, job.problem_index, job.sample);
+  r.record.id = dialog_id(job);
   r.record.status = status;
   r.record.error = reason;
-  r.record.step = job.step;
+  r.record.step = job.step + 1;
   r.record.problem_index = job.problem_index;
-  r.record.sample = job.sample;
+  r.record.sample = job.sample + 1;
   r.record.problem = job.problem.text;
   r.record.answer = job.problem.answer;
   return r;

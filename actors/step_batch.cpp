@@ -36,6 +36,10 @@ step_batch make_step_batch(const std::vector<dialog_result>& results,
   mean_of reward, end, thinking, end_marker, length, solve_rate, turns, tutor_tokens, rejected;
   std::map<std::string, mean_of> rule_rejects;
   std::vector<double> advantages;
+  mean_of flat;
+  for (const auto& r : results)
+    s.generated_tokens += r.record.tutor_tokens + r.record.student_tokens + r.record.judge_tokens +
+                          r.record.solution_tokens;
   const auto g = static_cast<size_t>(options.group_size);
   for (size_t group = 0; group < results.size(); group += g) {
     std::vector<double> rewards;
@@ -67,6 +71,10 @@ step_batch make_step_batch(const std::vector<dialog_result>& results,
     }
     if (rewards.empty())
       continue;
+    flat.add(std::all_of(rewards.begin(), rewards.end(),
+                         [&](double x) { return x == rewards.front(); })
+               ? 1.0
+               : 0.0);
     const auto adv = models::group_advantages(rewards, static_cast<int64_t>(rewards.size()),
                                               options.scale_rewards, options.std_eps);
     for (size_t k = 0; k < members.size(); ++k) {
@@ -83,6 +91,7 @@ step_batch make_step_batch(const std::vector<dialog_result>& results,
   s.rejected = rejected.value();
   s.tutor_turns = turns.value();
   s.tutor_tokens = tutor_tokens.value();
+  s.flat_groups = flat.value();
   for (const auto& [rule, m] : rule_rejects)
     s.reject_rate_by_rule[rule] = m.value();
   if (!advantages.empty()) {

@@ -31,6 +31,10 @@ struct step_stats {
   std::map<std::string, double> reject_rate_by_rule;
   double tutor_turns = 0, tutor_tokens = 0;
   double advantage_mean = 0, advantage_std = 0, advantage_min = 0, advantage_max = 0;
+  // The share of groups (with a finished dialog) whose rewards are all equal: their advantages
+  // are zero, so they teach the learner nothing.
+  double flat_groups = 0;
+  int64_t generated_tokens = 0; // by every role in every dialog, failed ones included
 };
 
 struct step_batch {

@@ -1,6 +1,8 @@
 // The metrics line and the progress line of a step (see step_metrics.hpp).
 #include "actors/step_metrics.hpp"
 
+#include "runtime/progress.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,7 @@ std::string metrics_line(const step_identity& id, const step_stats& stats,
     {"weights_version", id.weights_version},
     {"dialogs", stats.dialogs},
     {"failed_dialogs", stats.failed},
+    {"flat_groups", stats.flat_groups},
     {"reward", stats.reward},
     {"reward_end", stats.reward_end},
     {"reward_thinking", stats.reward_thinking},
@@ -39,6 +42,7 @@ std::string metrics_line(const step_identity& id, const step_stats& stats,
     {"advantage_max", stats.advantage_max},
     {"tutor_turns", stats.tutor_turns},
     {"tutor_tokens", stats.tutor_tokens},
+    {"generated_tokens", stats.generated_tokens},
     {"trained_tokens", report.trained_tokens},
     {"sequences", report.sequences},
     {"optimizer_steps", report.optimizer_steps},
@@ -49,6 +53,9 @@ std::string metrics_line(const step_identity& id, const step_stats& stats,
     {"sync_s", time.sync_s},
     {"checkpoint_s", time.checkpoint_s},
     {"step_s", time.step_s},
+    {"rollout_tokens_per_s", per_second(static_cast<double>(stats.generated_tokens), time.rollout_s)},
+    {"learn_tokens_per_s", per_second(report.trained_tokens, time.learn_s)},
+    {"elapsed_s", time.elapsed_s},
   };
   if (ped == nullptr)
     return line.dump();
@@ -84,14 +91,24 @@ std::string metrics_line(const step_identity& id, const step_stats& stats,
   return out.dump();
 }
 
-std::string progress_line(int64_t step, int64_t total_steps, const step_stats& stats,
-                          const models::learn_report& report, const step_timings& time) {
-  return fmt::format("step {}/{} | reward {:+.3f} | solve {:.2f} | rejected {:.0f}% | loss "
-                     "{:+.4f} | kl(behaviour) {:.1e} | {:.1f}s (rollout {:.1f}, learn {:.1f}, "
-                     "sync {:.2f})",
-                     step + 1, total_steps, stats.reward, stats.solve_rate, 100 * stats.rejected,
-                     report.loss, report.behaviour_kl, time.step_s, time.rollout_s, time.learn_s,
-                     time.sync_s);
+double per_second(double tokens, double seconds) {
+  return seconds > 0 ? tokens / seconds : 0.0;
+}
+
+std::string step_line(const run_position& at, const step_stats& stats,
+                      const models::learn_report& report, const step_timings& time) {
+  return fmt::format(
+    "step {}/{} | {}, ETA {} | reward {:+.3f} | solve {:.2f} | rejected {:.0f}% | flat {:.0f}% | "
+    "failed {} | loss {:+.4f} | kl {:.1e} | grad {:.3g} | lr {:.1e} | {:.0f} tok/s rollout, "
+    "{:.0f} tok/s learn | {:.1f}s (rollout {:.1f}, learn {:.1f}, sync {:.2f}) | kl(behaviour) "
+    "{:.1e}",
+    at.step, at.total_steps, duration_text(at.elapsed_s),
+    at.step >= at.total_steps ? "0:00:00" : duration_text(at.eta_s), stats.reward,
+    stats.solve_rate, 100 * stats.rejected, 100 * stats.flat_groups, stats.failed, report.loss,
+    report.kl, report.grad_norm, report.learning_rate,
+    per_second(static_cast<double>(stats.generated_tokens), time.rollout_s),
+    per_second(report.trained_tokens, time.learn_s), time.step_s, time.rollout_s, time.learn_s,
+    time.sync_s, report.behaviour_kl);
 }
 
 } // namespace pedagogy::actors

@@ -19,6 +19,7 @@
 // and ends with 128 + the signal.
 #include "actors/checkpoints.hpp"
 #include "actors/inspector_actor.hpp"
+#include "actors/learner_actor.hpp"
 #include "actors/ped_step.hpp"
 #include "actors/setup.hpp"
 #include "actors/step_batch.hpp"
@@ -29,16 +30,19 @@
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/process_info.hpp"
+#include "runtime/progress.hpp"
 #include "runtime/seeds.hpp"
 #include "runtime/signals.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -71,11 +75,23 @@ std::vector<int64_t> epoch_order(int64_t problems, int64_t epoch, int64_t seed, 
 }
 
 // dialogs.jsonl, appended to by the rollouts' schedules (on their threads) and synced and closed
-// by the trainer. A failed write is kept and raised by the trainer.
+// by the trainer. A failed write is kept and raised by the trainer. It also counts the finished
+// dialogs of each rollout, for the progress line.
 struct dialog_file {
   std::mutex mutex;
   files::line_appender out;
   std::exception_ptr failure;
+  std::map<int64_t, int64_t> finished; // by rollout tag
+
+  void count(int64_t tag) {
+    std::lock_guard guard{mutex};
+    ++finished[tag];
+  }
+  int64_t finished_of(int64_t tag) {
+    std::lock_guard guard{mutex};
+    const auto it = finished.find(tag);
+    return it == finished.end() ? 0 : it->second;
+  }
 
   void append(const std::string& line) {
     std::lock_guard guard{mutex};
@@ -146,7 +162,7 @@ public:
       for (const auto& [step, rollout] : rollouts_)
         if (rollout.address() == down.source)
           guard([&] {
-            throw std::runtime_error(fmt::format("the rollout of step {} stopped: {}", step,
+            throw std::runtime_error(fmt::format("the rollout of step {} stopped: {}", step >= 0 ? step + 1 : -step,
                                                  system().render(down.reason)));
           });
     });
@@ -156,6 +172,10 @@ public:
         guard([&] { on_rolled(step, std::move(results)); });
       },
       [this](tick_atom) { guard([this] { on_tick(); }); },
+      [this](learning_atom, int64_t done, int64_t total) {
+        micro_done_ = done;
+        micro_total_ = total;
+      },
     };
   }
 
@@ -173,6 +193,7 @@ private:
   }
 
   void fail(std::exception_ptr error) {
+    end_live_line();
     if (!outcome_->error)
       outcome_->error = error;
     try {
@@ -221,7 +242,7 @@ private:
       return;
     trainer_status st;
     st.state = state != nullptr ? state : name_of(phase_);
-    st.step = step_;
+    st.step = step_ + 1; // 1-based, as every output counts steps
     st.total_steps = run_.total_steps;
     st.completed = completed_;
     st.dialogs_total = t_.problems_per_step * t_.samples_per_problem;
@@ -256,13 +277,13 @@ private:
     logger_->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
                   run.problems.size(), run.total_steps, t_.problems_per_step,
                   t_.samples_per_problem, run.run_dir.string());
-    run_start_ = clock_type::now();
+    run_start_ = last_progress_ = clock_type::now();
     step_ = completed_ = saved_ = run.start_step;
     delayed_send(this, std::chrono::milliseconds(200), tick_atom::value);
     auto first = [this] {
       if (step_ >= run_.total_steps)
         return finish_job();
-      step_start_ = clock_type::now();
+      step_start_ = last_progress_ = clock_type::now();
       start_rollout(step_);
       enter(phase::rolling_out);
     };
@@ -318,7 +339,8 @@ private:
     };
     auto rollout = spawn_rollout(
       system(), setup_, to, std::move(jobs),
-      [file, inspector](const dialog_result& r) {
+      [file, inspector, tag](const dialog_result& r) {
+        file->count(tag);
         file->append(classroom::to_json_line(r.record));
         if (inspector)
           caf::anon_send(inspector, r.record);
@@ -371,12 +393,13 @@ private:
     if (made.batch.sequences.empty()) {
       const auto& first = rolled.results.front().record;
       throw std::runtime_error(fmt::format(
-        "every dialog of step {} failed; the first ({}) with: {}", step_, first.id, first.error));
+        "every dialog of step {} failed; the first ({}) with: {}", step_ + 1, first.id, first.error));
     }
     if (faults::fault_injected("non_finite_advantage"))
       made.batch.sequences.front().advantage = std::numeric_limits<double>::quiet_NaN();
     enter(phase::learning);
     learn_start_ = clock_type::now();
+    micro_done_ = micro_total_ = 0;
     ped_ = {};
     switch (cfg_.ped.mode) {
       case config::ped_mode::off:
@@ -426,10 +449,11 @@ private:
     reports_.clear();
     learn_s_ = since(learn_start_);
     optimizer_steps_ = report_.optimizer_steps;
+    end_live_line();
     if (report_.skipped_passes > 0)
       logger_->warn("step {}: {} of {} optimizer passes skipped for a non-finite loss or gradient "
                     "(train.on_non_finite = skip)",
-                    step_, report_.skipped_passes, t_.mu);
+                    step_ + 1, report_.skipped_passes, t_.mu);
     enter(phase::syncing);
     sync_start_ = clock_type::now();
     sync(step_ + 1, [this] {
@@ -492,7 +516,7 @@ private:
         teacher_batch(*shared, rewards, t_.samples_per_problem, t_.scale_rewards, t_.std_eps);
       if (batch.sequences.empty())
         throw std::runtime_error(
-          fmt::format("every ped_teacher dialog of step {} failed; the first with: {}", step_,
+          fmt::format("every ped_teacher dialog of step {} failed; the first with: {}", step_ + 1,
                       shared->front().record.error));
       for (const auto& r : *shared)
         if (std::find(round_problems_.begin(), round_problems_.end(), r.record.problem_index) ==
@@ -510,7 +534,7 @@ private:
           },
           [this](caf::error& e) {
             guard(
-              [&] { fail(fmt::format("the ped_teacher failed to learn at step {}", step_), e); });
+              [&] { fail(fmt::format("the ped_teacher failed to learn at step {}", step_ + 1), e); });
           });
     });
   }
@@ -529,9 +553,10 @@ private:
     corpus_from(std::exchange(round_problems_, {}), 1.0,
                 [this](std::vector<models::training_sequence> corpus) {
                   if (corpus.empty()) {
+                    end_live_line();
                     logger_->warn("step {}: the ped_teacher's corpus kept no trajectory; the "
                                   "ped_learner is unchanged",
-                                  step_);
+                                  step_ + 1);
                     report_ = {};
                     report_.optimizer_steps = optimizer_steps_;
                     return on_learned();
@@ -608,7 +633,7 @@ private:
         },
         [this](caf::error& e) {
           guard([&] {
-            fail(fmt::format("scoring the ped_teacher's dialogs failed at step {}", step_), e);
+            fail(fmt::format("scoring the ped_teacher's dialogs failed at step {}", step_ + 1), e);
           });
         });
   }
@@ -687,6 +712,7 @@ private:
       prune_checkpoints(run_.checkpoint_dir, cfg_.checkpoint.keep_last,
                         {cfg_.tutor.model, cfg_.student.model, cfg_.judge.model});
       saved_ = step;
+      end_live_line();
       logger_->info("checkpoint {}", dir.string());
       then();
     });
@@ -714,27 +740,35 @@ private:
     time.sync_s = sync_s_;
     time.checkpoint_s = since(checkpoint_start_);
     time.step_s = since(step_start_);
+    time.elapsed_s = since(run_start_);
     // rounds: the step's dialogs are the ped_teacher's own, counted once; a round's end adds its
     // corpus pass.
     const bool rounds = cfg_.ped.mode == config::ped_mode::rounds;
     ped_.rollouts = stats_.dialogs + (!rounds || corpus_sampled_ ? ped_.teacher_dialogs : 0);
     corpus_sampled_ = false;
     const ped_step_metrics ped{ped_, teacher_report_};
-    const auto line = metrics_line({step_, epoch_, step_ + 1}, stats_, report_, time,
+    const auto line = metrics_line({step_ + 1, epoch_ + 1, step_ + 1}, stats_, report_, time,
                                    cfg_.ped.mode == config::ped_mode::off ? nullptr : &ped);
     metrics_.append(line);
     metrics_.sync();
     if (inspector_)
       send(inspector_, metrics_atom::value, line);
-    if (cfg_.logging.print_every_steps > 0 && (step_ + 1) % cfg_.logging.print_every_steps == 0)
-      logger_->info("{}", progress_line(step_, run_.total_steps, stats_, report_, time));
+    if (cfg_.logging.print_every_steps > 0 && (step_ + 1) % cfg_.logging.print_every_steps == 0) {
+      // The ETA from this process's pace: a resumed run's earlier steps took no time here.
+      const auto done_here = static_cast<double>(step_ + 1 - run_.start_step);
+      const run_position at{step_ + 1, run_.total_steps, time.elapsed_s,
+                            time.elapsed_s / done_here *
+                              static_cast<double>(run_.total_steps - step_ - 1)};
+      end_live_line();
+      logger_->info("{}", step_line(at, stats_, report_, time));
+    }
     check_log();
     if (step_ + 1 == run_.total_steps)
       return finish_job(); // a signal now finds the run complete
     if (signals::stop_requested() != 0)
       return stop();
     ++step_;
-    step_start_ = clock_type::now();
+    step_start_ = last_progress_ = clock_type::now();
     enter(phase::rolling_out);
     if (t_.max_staleness == 0)
       start_rollout(step_);
@@ -748,6 +782,59 @@ private:
     delayed_send(this, std::chrono::milliseconds(200), tick_atom::value);
     if (clock_type::now() - last_report_ >= std::chrono::milliseconds(cfg_.inspect.heartbeat_ms))
       report();
+    show_progress();
+  }
+
+  // ---- progress within a step: a live line on a terminal, else a log line every
+  // logging.progress_s seconds --------------------------------------------------------------------
+
+  std::string progress_text() {
+    const int64_t total = t_.problems_per_step * t_.samples_per_problem;
+    std::string doing;
+    switch (phase_) {
+      case phase::rolling_out:
+        doing = fmt::format("dialogs {}/{}", dialogs_->finished_of(step_), total);
+        break;
+      case phase::learning:
+        doing = micro_total_ > 0
+                  ? fmt::format("learning, micro-batch {}/{}", micro_done_, micro_total_)
+                  : std::string("learning");
+        if (t_.max_staleness == 1 && step_ + 1 < run_.total_steps)
+          doing += fmt::format(" | next step's dialogs {}/{}", dialogs_->finished_of(step_ + 1),
+                               total);
+        break;
+      case phase::syncing:
+        doing = fmt::format("sending weights v{}", step_ + 1);
+        break;
+      case phase::checkpointing:
+        doing = "saving a checkpoint";
+        break;
+      case phase::stopping:
+        doing = "stopping";
+        break;
+    }
+    return fmt::format("step {}/{} | {} | {} in this step, {} in all", step_ + 1,
+                       run_.total_steps, doing, duration_text(since(step_start_)),
+                       duration_text(since(run_start_)));
+  }
+
+  void show_progress() {
+    if (cfg_.logging.print_every_steps == 0 || phase_ == phase::stopping)
+      return;
+    if (live_terminal_) {
+      std::cerr << '\r' << progress_text() << "\x1b[K" << std::flush;
+      live_open_ = true;
+    } else if (since(last_progress_) >= cfg_.logging.progress_s) {
+      last_progress_ = clock_type::now();
+      logger_->info("{}", progress_text());
+    }
+  }
+
+  // Clears the live line before a log line takes its place.
+  void end_live_line() {
+    if (live_open_)
+      std::cerr << "\r\x1b[K" << std::flush;
+    live_open_ = false;
   }
 
   // ---- stopping (a signal)
@@ -767,6 +854,7 @@ private:
     stopping_started_ = true;
     auto leave = [this] {
       const int signal = signals::stop_requested();
+      end_live_line();
       dialogs_->close();
       metrics_.close();
       if (saved_ > 0)
@@ -792,6 +880,7 @@ private:
   void finish_job() {
     dialogs_->close();
     metrics_.close();
+    end_live_line();
     logger_->info("done: {} steps in {:.1f} s; metrics in {}", run_.total_steps - run_.start_step,
                   since(run_start_), (run_.run_dir / "metrics.jsonl").string());
     check_log();
@@ -843,6 +932,11 @@ private:
   bool corpus_sampled_ = false;         // rounds: this step ended a round with a corpus pass
   std::map<size_t, models::learn_report> reports_; // the other learners'
   clock_type::time_point run_start_, step_start_, learn_start_, sync_start_, checkpoint_start_;
+  // Progress within a step: the learner's micro-batches, and where the progress goes.
+  int64_t micro_done_ = 0, micro_total_ = 0;
+  bool live_terminal_ = isatty(STDERR_FILENO) != 0;
+  bool live_open_ = false;
+  clock_type::time_point last_progress_;
   double rollout_s_ = 0, rollout_wait_s_ = 0, learn_s_ = 0, sync_s_ = 0;
 };
 

@@ -327,6 +327,10 @@ void describe(V& v, logging_config& c) {
   v.field("save_dialogs", c.save_dialogs, {});
   v.field("print_every_steps", c.print_every_steps,
           range(0, limits::steps, "0 prints no progress"));
+  v.field("progress_s", c.progress_s,
+          real(1, limits::week_s,
+               "seconds between progress lines within a step, when the log is not a terminal "
+               "(a terminal gets a live line)"));
 }
 
 template <class V>

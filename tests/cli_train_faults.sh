@@ -137,11 +137,11 @@ case $case in
     train train.max_steps=$((steps + 1)) checkpoint.every_steps=0 --resume > "$work/resume.log" 2>&1 ||
       fail "resume: $(cat "$work/resume.log")"
     [ "$(whole_lines "$run/metrics.jsonl")" -eq $((steps + 1)) ] || fail "resume did not add a step"
-    # The resumed step's dialogs ran under the checkpoint's weights, version $steps.
+    # The resumed step (number $steps + 1) ran under the checkpoint's weights, version $steps.
     python3 - "$run/dialogs.jsonl" "$steps" <<'PY' || fail "resumed dialogs carry the wrong weights version"
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
-versions = {r["weights_version"] for r in records if r["step"] == int(sys.argv[2])}
+versions = {r["weights_version"] for r in records if r["step"] == int(sys.argv[2]) + 1}
 sys.exit(0 if versions == {int(sys.argv[2])} else f"versions {versions}")
 PY
     ;;

@@ -85,22 +85,31 @@ TEST_CASE("a lost actor is unresponsive at once and says why") {
   CHECK(a["last_error"].get<std::string>().find("remote_link_unreachable") != std::string::npos);
 }
 
-TEST_CASE("tokens per second are measured over the last report interval") {
+TEST_CASE("tokens per second are measured over the last 10 seconds of reports") {
   const auto t0 = clock_type::now();
   inspection picture({5.0, 20, "", "n"}, t0);
   const auto row = picture.join(who("tutor", "generator"), t0);
+  auto rate_at = [&](std::chrono::seconds t) {
+    return row_of(picture.status(t0 + t), "tutor")["tokens_per_s"].get<double>();
+  };
   generator_status st;
   st.generated = 100;
   picture.on_generator(row, st, t0);
+  CHECK(rate_at(0s) == 0.0); // one report: no rate yet
   st.generated = 300;
   picture.on_generator(row, st, t0 + 2s);
-  CHECK(row_of(picture.status(t0 + 2s), "tutor")["tokens_per_s"].get<double>() ==
-        doctest::Approx(100.0));
+  CHECK(rate_at(2s) == doctest::Approx(100.0));
   st.generated = 1300;
   picture.on_generator(row, st, t0 + 3s);
-  CHECK(row_of(picture.status(t0 + 3s), "tutor")["tokens_per_s"].get<double>() ==
-        doctest::Approx(1000.0));
-  CHECK(row_of(picture.status(t0 + 3s), "tutor")["tokens"] == 1300);
+  CHECK(rate_at(3s) == doctest::Approx(400.0)); // 1200 tokens in 3 s
+  // Idle reports (a generator while the learner works) keep the window's rate, not 0 ...
+  picture.on_generator(row, st, t0 + 4s);
+  CHECK(rate_at(4s) == doctest::Approx(300.0));
+  // ... until the burst leaves the window.
+  for (int t = 5; t <= 14; ++t)
+    picture.on_generator(row, st, t0 + std::chrono::seconds(t));
+  CHECK(rate_at(14s) == doctest::Approx(0.0));
+  CHECK(row_of(picture.status(t0 + 14s), "tutor")["tokens"] == 1300);
 }
 
 TEST_CASE("a learner's row shows its state and progress through the batch") {

@@ -194,12 +194,12 @@ PY
       fail "no router"
     [ "$(whole_lines "$work/run/metrics.jsonl")" -eq 2 ] || fail "not 2 metrics lines"
     [ -f "$work/run/checkpoints/step-000002/model.safetensors" ] || fail "no final checkpoint"
-    # Step 1's dialogs were generated after the sync of version 1, by either replica: both
+    # Step 2's dialogs were generated after the sync of version 1, by either replica: both
     # must have taken it (a replica left behind would tag its tokens 0).
     python3 - "$work/run/dialogs.jsonl" <<'PY' || fail "a replica missed a weight version"
 import json, sys
 records = [json.loads(l) for l in open(sys.argv[1])]
-step1 = [r for r in records if r["step"] == 1]
+step1 = [r for r in records if r["step"] == 2]
 assert len(step1) == 4, len(step1)
 assert all(r["weights_version"] == 1 and r["status"] == "ok" for r in step1), step1
 PY

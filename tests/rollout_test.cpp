@@ -561,7 +561,7 @@ TEST_CASE("an attempt job: the student alone solves K times from the attempt pro
   for (auto* g : {&generators.tutor, &generators.student, &generators.judge})
     caf::anon_send_exit(*g, caf::exit_reason::user_shutdown);
   CHECK(r.status == "ok");
-  CHECK(r.id == "0/0/0/attempt");
+  CHECK(r.id == "1/1/1/attempt"); // step 1, the problem on line 1, sample 1
   CHECK(r.type == "attempt");
   CHECK(r.messages.empty());
   CHECK(r.judgements.empty());

@@ -1,5 +1,5 @@
-// The metrics line carries every field the README names, each from its own source, and the
-// progress line counts steps from 1.
+// The metrics line carries every documented field, each from its own source, and the step line
+// counts steps from 1 and carries the figures a person watches.
 #include "actors/step_metrics.hpp"
 
 #include <doctest/doctest.h>
@@ -27,6 +27,9 @@ TEST_CASE("the metrics line has every documented field, each from its own source
   step_timings time;
   time.learn_s = 4.0;
   time.rollout_wait_s = 1.5;
+  time.rollout_s = 2.0;
+  stats.generated_tokens = 500;
+  stats.flat_groups = 0.25;
   const auto line = nlohmann::json::parse(metrics_line({3, 1, 4}, stats, report, time));
   std::set<std::string> keys;
   for (const auto& [key, value] : line.items())
@@ -36,6 +39,7 @@ TEST_CASE("the metrics line has every documented field, each from its own source
                                             "weights_version",
                                             "dialogs",
                                             "failed_dialogs",
+                                            "flat_groups",
                                             "reward",
                                             "reward_end",
                                             "reward_thinking",
@@ -56,6 +60,10 @@ TEST_CASE("the metrics line has every documented field, each from its own source
                                             "advantage_min",
                                             "advantage_max",
                                             "tutor_turns",
+                                            "generated_tokens",
+                                            "rollout_tokens_per_s",
+                                            "learn_tokens_per_s",
+                                            "elapsed_s",
                                             "tutor_tokens",
                                             "trained_tokens",
                                             "sequences",
@@ -79,11 +87,37 @@ TEST_CASE("the metrics line has every documented field, each from its own source
   CHECK(line["skipped_passes"] == 1);
   CHECK(line["learn_s"] == 4.0);
   CHECK(line["rollout_wait_s"] == 1.5);
+  CHECK(line["flat_groups"] == 0.25);
+  CHECK(line["rollout_tokens_per_s"] == 250.0);
+  CHECK(line["learn_tokens_per_s"] == 75.0);
 }
 
-TEST_CASE("the progress line counts steps from 1") {
+TEST_CASE("the step line counts steps from 1 and shows time, signal and throughput") {
   step_stats stats;
   stats.reward = 0.5;
-  const auto line = progress_line(0, 40, stats, {}, {});
-  CHECK(line.rfind("step 1/40 | reward +0.500", 0) == 0);
+  stats.flat_groups = 0.25;
+  stats.failed = 2;
+  stats.generated_tokens = 1000;
+  models::learn_report report;
+  report.kl = 0.0012;
+  report.grad_norm = 0.85;
+  report.learning_rate = 1e-6;
+  report.trained_tokens = 600;
+  step_timings time;
+  time.rollout_s = 4.0;
+  time.learn_s = 3.0;
+  time.step_s = 7.5;
+  const auto line = step_line({1, 40, 83.0, 720.0}, stats, report, time);
+  CAPTURE(line);
+  CHECK(line.rfind("step 1/40 | 0:01:23, ETA 0:12:00 | reward +0.500", 0) == 0);
+  CHECK(line.find("| flat 25% |") != std::string::npos);
+  CHECK(line.find("| failed 2 |") != std::string::npos);
+  CHECK(line.find("| kl 1.2e-03 |") != std::string::npos);
+  CHECK(line.find("| grad 0.85 |") != std::string::npos);
+  CHECK(line.find("| lr 1.0e-06 |") != std::string::npos);
+  CHECK(line.find("| 250 tok/s rollout, 200 tok/s learn |") != std::string::npos);
+  // The last step has nothing left; an unknown ETA is "?".
+  CHECK(step_line({40, 40, 10.0, -1.0}, stats, report, time).find("ETA 0:00:00") !=
+        std::string::npos);
+  CHECK(step_line({2, 40, 10.0, -1.0}, stats, report, time).find("ETA ?") != std::string::npos);
 }

@@ -199,7 +199,9 @@ TEST_CASE("max_staleness = 1: the next dialogs start under the previous weights 
     std::ifstream in(run.dir / "run" / "dialogs.jsonl");
     for (std::string line; std::getline(in, line); ++dialogs) {
       const auto r = nlohmann::json::parse(line);
-      const auto step = r["step"].get<int64_t>(), version = r["weights_version"].get<int64_t>();
+      // Step N (1-based) starts from the weights of N - 1 steps.
+      const auto step = r["step"].get<int64_t>() - 1,
+                 version = r["weights_version"].get<int64_t>();
       CHECK(version >= step - staleness);
       CHECK(version <= step);
       stale += version < step;
