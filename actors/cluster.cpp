@@ -17,6 +17,7 @@
 #include "actors/inspector_actor.hpp"
 #include "actors/memory_plan.hpp"
 #include "actors/placement.hpp"
+#include "actors/preflight.hpp"
 #include "actors/rank_watch.hpp"
 #include "actors/replica_router.hpp"
 #include "actors/setup.hpp"
@@ -178,6 +179,7 @@ int train_multi_rank(const config::config& cfg, const std::string& resolved_toml
   const auto seed = static_cast<uint64_t>(cfg.train.seed);
   if (root) {
     try {
+      check_before_loading(cfg);
       run = prepare_run(cfg, resolved_toml, opts);
       ensure_model(cfg.tutor, "tutor", seed);
       ensure_model(cfg.student, "student", seed + 1);

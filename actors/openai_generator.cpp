@@ -13,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -371,6 +373,44 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
 }
 
 } // namespace
+
+void check_openai_endpoint(const std::string& role, const std::string& base_url,
+                           const std::string& api_key_env, double timeout_s) {
+  const auto where = parse_url(base_url, role);
+  const std::string path = where.path.substr(0, where.path.size() - std::strlen("/chat/completions")) +
+                           "/models";
+  httplib::Client client(where.scheme_host_port);
+  const auto limit = std::chrono::duration_cast<std::chrono::microseconds>(
+    std::chrono::duration<double>(timeout_s));
+  client.set_connection_timeout(limit);
+  client.set_read_timeout(limit);
+  client.set_write_timeout(limit);
+  httplib::Headers headers;
+  if (!api_key_env.empty())
+    if (const char* key = std::getenv(api_key_env.c_str()); key != nullptr && *key != '\0')
+      headers.emplace("Authorization", std::string("Bearer ") + key);
+  deadline_watch watch(client, steady::now() + std::chrono::duration_cast<steady::duration>(
+                                                 std::chrono::duration<double>(timeout_s)));
+  const auto response = client.Get(path, headers);
+  const bool timed_out = watch.finish() && !response;
+  const std::string key = role + ".openai.base_url";
+  if (!response)
+    throw input_error(key,
+                      fmt::format("cannot reach {}{}: {}", where.scheme_host_port, path,
+                                  timed_out ? fmt::format("no answer within {:g} s", timeout_s)
+                                            : httplib::to_string(response.error())),
+                      "start the server first (e.g. vllm serve MODEL --port 8000), or fix the "
+                      "address: http://HOST:PORT/v1");
+  if (response->status == 401 || response->status == 403)
+    throw input_error(key,
+                      fmt::format("{}{} refused the request (HTTP {})", where.scheme_host_port,
+                                  path, response->status),
+                      api_key_env.empty()
+                        ? fmt::format("the server wants a key: set {}.openai.api_key_env to the "
+                                      "environment variable that holds it",
+                                      role)
+                        : fmt::format("check the key in ${}", api_key_env));
+}
 
 generator_actor spawn_openai_generator(caf::actor_system& system, const openai_setup& setup) {
   endpoint where = parse_url(setup.base_url, setup.role);

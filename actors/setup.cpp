@@ -218,10 +218,14 @@ std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config
   return s;
 }
 
-bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed) {
-  const std::filesystem::path dir = role.model;
-  if (role.init.empty() || std::filesystem::exists(dir / "config.json"))
-    return false;
+void check_model_available(const config::role_config& role, const std::string& name) {
+  if (role.backend != config::backend_kind::engine ||
+      std::filesystem::exists(std::filesystem::path(role.model) / "config.json"))
+    return;
+  if (role.init.empty())
+    throw input_error(fmt::format("{}.model", name),
+                      fmt::format("'{}' is not a model directory (no config.json)", role.model),
+                      missing_model_hint(name, role.model));
   // `init` stays set when an override points `model` elsewhere: a hub id must not quietly become
   // a random model (of whatever family the preset names) in a folder of that name.
   if (looks_like_hub_id(role.model))
@@ -232,6 +236,13 @@ bool ensure_model(const config::role_config& role, const std::string& name, uint
                   "weights/NAME); it does at deeper paths such as runs/NAME/weights/{}",
                   role.model, name, name),
       missing_model_hint(name, role.model));
+}
+
+bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed) {
+  const std::filesystem::path dir = role.model;
+  if (role.init.empty() || std::filesystem::exists(dir / "config.json"))
+    return false;
+  check_model_available(role, name);
   const auto colon = role.init.find(':');
   models::init_options options;
   options.family = models::family_from_name(role.init.substr(0, colon), name + ".init");

@@ -34,6 +34,10 @@ std::shared_ptr<const classroom_setup> make_classroom_setup(const config::config
 // broken tokenizer or chat template.
 void attach_prompt_renderer(classroom_setup& setup, const std::filesystem::path& model_dir);
 
+// Throws input_error (naming `<name>.model`, with a hint) unless the role's model folder holds a
+// config.json or `init` may create one there. Loads and writes nothing.
+void check_model_available(const config::role_config& role, const std::string& name);
+
 // Creates the model of a role with `init` when its directory does not exist yet. Returns true
 // when it wrote one.
 bool ensure_model(const config::role_config& role, const std::string& name, uint64_t seed);

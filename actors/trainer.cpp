@@ -6,11 +6,13 @@
 #include "actors/inspector_actor.hpp"
 #include "actors/learner_actor.hpp"
 #include "actors/memory_plan.hpp"
+#include "actors/preflight.hpp"
 #include "actors/rollout.hpp"
 #include "actors/run_folder.hpp"
 #include "actors/setup.hpp"
 #include "actors/training_run.hpp"
 #include "classroom/problems.hpp"
+#include "config/config.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/logging.hpp"
@@ -21,6 +23,7 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -29,6 +32,62 @@
 namespace pedagogy::actors {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// `--resume step-N`: the checkpoint named "step-N", "N" or by its folder.
+checkpoint_entry choose_checkpoint(const std::vector<checkpoint_entry>& found,
+                                   const std::string& wanted, const fs::path& ckpt_dir) {
+  std::string names;
+  for (const auto& c : found) {
+    const auto name = c.dir.filename().string();
+    if (wanted == name || wanted == std::to_string(c.step) ||
+        wanted == fmt::format("step-{}", c.step) ||
+        fs::weakly_canonical(fs::absolute(wanted)) == fs::weakly_canonical(fs::absolute(c.dir)))
+      return c;
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  throw input_error("flag --resume", fmt::format("no checkpoint '{}' in {}", wanted,
+                                                 ckpt_dir.string()),
+                    fmt::format("the checkpoints there: {}", names));
+}
+
+// Keys whose change makes a resumed run a different run: its groups, problems, models or reward.
+bool changes_meaning(const std::string& key) {
+  static const char* const keys[] = {
+    "train.samples_per_problem", "train.problems_per_step", "train.seed",
+    "tutor.model",               "student.model",           "judge.model",
+    "judge.backend",             "data.train",              "data.max_problems",
+    "data.problem_field",        "data.answer_field",       "data.shuffle",
+    "classroom.rejection_penalty", "classroom.judge_rules", "classroom.ignore_rejected_judge"};
+  for (const char* k : keys)
+    if (key == k)
+      return true;
+  return key.rfind("reward.", 0) == 0;
+}
+
+// Refuses a resume whose config changes the run's meaning, naming every such key.
+void refuse_changed_meaning(const fs::path& checkpoint, const std::string& resolved_toml) {
+  const auto state_path = checkpoint / "trainer_state.json";
+  const auto state = nlohmann::json::parse(files::read_regular_file(state_path), nullptr, false);
+  if (!state.is_object() || !state.contains("config") || !state["config"].is_string())
+    return; // checkpoint_problem() vouched for the file; an older one may lack the config
+  std::vector<std::string> changed;
+  for (const auto& d : config::differences(resolved_toml, state["config"].get<std::string>()))
+    if (changes_meaning(d.substr(0, d.find(':'))))
+      changed.push_back(d);
+  if (changed.empty())
+    return;
+  throw input_error(
+    state_path.string(),
+    fmt::format("--resume with a config that changes what the run means ({} key(s), now vs the "
+                "checkpoint):\n  {}",
+                changed.size(), fmt::join(changed, "\n  ")),
+    "resume with the checkpoint's values (its config is in the run folder's config.toml), or start "
+    "a new run: --force, or another logging.run_dir");
+}
+
+} // namespace
 
 prepared_run prepare_run(const config::config& cfg, const std::string& resolved_toml,
                          const train_options& opts) {
@@ -43,6 +102,20 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
   run.checkpoint_dir = ckpt_dir;
   const run_layout layout{run_dir, ckpt_dir, {cfg.tutor.model, cfg.student.model, cfg.judge.model}};
 
+  // The same seeded sample as `pedagogy rollout` takes with this config.
+  auto problems =
+    classroom::load_problems(cfg.data.train, {cfg.data.problem_field, cfg.data.answer_field},
+                             cfg.data.max_problems, static_cast<uint64_t>(t.seed));
+  const int64_t per_step = t.problems_per_step;
+  const auto steps_per_epoch = static_cast<int64_t>(problems.size()) / per_step;
+  if (steps_per_epoch == 0)
+    throw input_error(cfg.data.train,
+                      fmt::format("{} problems, fewer than train.problems_per_step = {}",
+                                  problems.size(), per_step),
+                      "lower train.problems_per_step or add problems");
+  // Templates too: nothing is written before the input is known to be good.
+  make_classroom_setup(cfg);
+
   // One run per folder: a second one refuses here instead of deleting the first one's files.
   fs::create_directories(run_dir);
   run.lock = std::make_unique<run_lock>(run_dir);
@@ -54,7 +127,8 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
   }
   std::vector<std::string> notes; // said once the log file is set up
 
-  // What to continue from, decided before anything is written: the newest intact checkpoint.
+  // What to continue from, decided before anything is written: the chosen checkpoint, else the
+  // newest intact one.
   int64_t start_step = 0;
   fs::path resume_dir;
   if (opts.resume) {
@@ -62,6 +136,13 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
     if (found.empty())
       throw input_error(ckpt_dir.string(), "no checkpoint to resume from",
                         "run without --resume to start, or point checkpoint.dir at the run");
+    if (!opts.resume_from.empty()) {
+      const auto chosen = choose_checkpoint(found, opts.resume_from, ckpt_dir);
+      if (auto problem = checkpoint_problem(chosen.dir); !problem.empty())
+        throw input_error(chosen.dir.string(), "the checkpoint is damaged: " + problem,
+                          "resume from another one (--resume alone takes the newest intact one)");
+      found = {chosen};
+    }
     std::string broken;
     for (auto it = found.rbegin(); it != found.rend() && resume_dir.empty(); ++it) {
       if (auto problem = checkpoint_problem(it->dir); !problem.empty()) {
@@ -76,23 +157,13 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
     if (resume_dir.empty())
       throw input_error(ckpt_dir.string(), "every checkpoint is damaged; the newest: " + broken,
                         "start over with --force, or restore a checkpoint from a copy");
+    refuse_changed_meaning(resume_dir, resolved_toml);
   } else if ((non_empty(metrics_path) || !list_checkpoints(ckpt_dir).empty()) && !opts.force) {
     throw input_error(run_dir.string(), "the run folder holds an earlier run (metrics.jsonl)",
                       "pass --resume to continue it, --force to start over, or choose another "
                       "logging.run_dir");
   }
 
-  // The same seeded sample as `pedagogy rollout` takes with this config.
-  auto problems =
-    classroom::load_problems(cfg.data.train, {cfg.data.problem_field, cfg.data.answer_field},
-                             cfg.data.max_problems, static_cast<uint64_t>(t.seed));
-  const int64_t per_step = t.problems_per_step;
-  const auto steps_per_epoch = static_cast<int64_t>(problems.size()) / per_step;
-  if (steps_per_epoch == 0)
-    throw input_error(cfg.data.train,
-                      fmt::format("{} problems, fewer than train.problems_per_step = {}",
-                                  problems.size(), per_step),
-                      "lower train.problems_per_step or add problems");
   const int64_t total_steps = t.max_steps > 0 ? t.max_steps : t.epochs * steps_per_epoch;
   if (start_step > total_steps)
     throw input_error(resume_dir.string(),
@@ -101,8 +172,6 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
                       fmt::format("raise train.max_steps (or train.epochs) above {} to train on, "
                                   "or start over with --force",
                                   start_step));
-  // Templates are checked before anything is deleted or loaded.
-  make_classroom_setup(cfg);
   if (!opts.resume)
     refuse_models_in_checkpoints(layout);
 
@@ -125,8 +194,8 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
   files::write_atomically(run_dir / "config.toml", resolved_toml);
   // The files hold exactly the steps the run starts after: a run stopped before its first
   // checkpoint (or its first metrics line) left records of a step that is now done again.
-  keep_steps_before(metrics_path, start_step);
-  keep_steps_before(dialogs_path, start_step);
+  keep_steps_before(metrics_path, start_step + 1); // steps 1..start_step stay
+  keep_steps_before(dialogs_path, start_step + 1);
   if (opts.resume)
     logger->info("resuming from {} (step {})", resume_dir.string(), start_step);
   run.problems = std::move(problems);
@@ -140,6 +209,8 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
 int train(const config::config& cfg, const std::string& resolved_toml, const train_options& opts) {
   if (ranks::launched_by_mpi() || cfg.cluster.mode == config::cluster_mode::mpi)
     return train_multi_rank(cfg, resolved_toml, opts);
+  // Mistakes the disk, the network or another process can tell now, before minutes of loading.
+  check_before_loading(cfg);
   // Refuses multi-rank knobs in one process, and a plan that does not fit the device.
   const auto where = plan_placement(cfg, 1);
   check_inspect_config(cfg.inspect);

@@ -9,8 +9,11 @@
 #include "runtime/errors.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -46,10 +49,34 @@ struct plan_options {
   std::vector<std::string> overrides;
   int world = 0;
   bool cpu = false;
+  std::string shapes; // a folder of model folders holding config.json only
 };
 
+// The folder under `shapes` for a role's model: its own name, compared without case
+// ("weights/Qwen2.5-7B-Instruct" -> SHAPES/qwen2.5-7b-instruct).
+std::string shape_folder(const std::string& shapes, const std::string& model) {
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  const auto name = lower(std::filesystem::path(model).filename().string());
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(shapes, ec))
+    if (lower(entry.path().filename().string()) == name)
+      return entry.path().string();
+  return model;
+}
+
 int plan(const plan_options& opts) {
-  const auto cfg = config::load_file(opts.config_path, opts.overrides);
+  auto cfg = config::load_file(opts.config_path, opts.overrides);
+  if (!opts.shapes.empty()) {
+    if (!std::filesystem::is_directory(opts.shapes))
+      throw input_error("flag --shapes", fmt::format("'{}' is not a folder", opts.shapes),
+                        "give a folder of model folders, e.g. tests/data/shapes");
+    for (auto* role : {&cfg.tutor, &cfg.student, &cfg.judge})
+      if (!role->model.empty())
+        role->model = shape_folder(opts.shapes, role->model);
+  }
   int world = opts.world;
   if (world <= 0) {
     // Enough ranks for every rank the config names.
@@ -61,7 +88,13 @@ int plan(const plan_options& opts) {
       highest = std::max(highest, r);
     world = static_cast<int>(highest + 1);
   }
-  const bool gpu = !opts.cpu;
+  // GPU ranks unless told otherwise or every role of the config runs on the CPU (tiny presets).
+  bool any_gpu = false;
+  for (const auto* role : {&cfg.tutor, &cfg.student})
+    any_gpu = any_gpu || role->device != "cpu";
+  if (actors::needs_judge_generator(cfg))
+    any_gpu = any_gpu || cfg.judge.device != "cpu";
+  const bool gpu = !opts.cpu && any_gpu;
   const auto where = actors::plan_placement(cfg, world, gpu);
   std::vector<ranks::rank_info> infos(static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
@@ -82,7 +115,24 @@ int plan(const plan_options& opts) {
             << "):\n"
             << memory.table();
   actors::check_memory_plan(memory);
-  std::cout << (capacity > 0 ? "the plan fits\n" : "");
+  // "fits" only when every rank's need is known and there is a size to hold it against.
+  std::vector<std::string> unknown;
+  for (const auto& note : memory.notes)
+    if (note.find(": no shape") != std::string::npos ||
+        note.find(": shape unknown") != std::string::npos)
+      unknown.push_back(note.substr(0, note.find(':')));
+  if (!unknown.empty())
+    std::cout << fmt::format(
+      "verdict: unknown: no config.json for {} (give the model folder, or --shapes DIR with a "
+      "folder of that name holding its config.json)\n",
+      fmt::join(unknown, ", "));
+  else if (!gpu)
+    std::cout << "verdict: CPU ranks use host memory: nothing to hold the plan against\n";
+  else if (capacity <= 0)
+    std::cout << "verdict: unknown: set cluster.device_memory_gib (e.g. 79 for an 80 GB GPU) to "
+                 "check the plan\n";
+  else
+    std::cout << "verdict: the plan fits\n";
   return static_cast<int>(exit_code::ok);
 }
 
@@ -119,7 +169,12 @@ void add_config_command(CLI::App& app, command_action& action) {
   plan_cmd->add_option("--config,-c", popts->config_path, "TOML config file")->required();
   plan_cmd->add_option("--world", popts->world,
                        "Ranks of the job (default: enough for every rank the config names)");
-  plan_cmd->add_flag("--cpu", popts->cpu, "Plan CPU ranks (default: one GPU per rank)");
+  plan_cmd->add_flag("--cpu", popts->cpu,
+                     "Plan CPU ranks (default: one GPU per rank, unless every role's device is "
+                     "cpu)");
+  plan_cmd->add_option("--shapes", popts->shapes,
+                       "A folder of model folders with config.json only (e.g. tests/data/shapes): "
+                       "each role's model is looked up there by its folder name");
   plan_cmd->add_option(
     "overrides", popts->overrides,
     "Overrides section.key=value, applied in order (e.g. train.micro_batch_size=1)");

@@ -1,0 +1,185 @@
+# A new user's first hour, as the README leads it (tests/CMakeLists.txt runs each case):
+#   <script> PEDAGOGY SOURCE_DIR WORK_DIR CASE
+#   one_folder      plot, then the quick start's train (--force), then --resume, in one folder:
+#                   the picture belongs to the run folder, so none of them refuses
+#   step_numbers    steps count from 1 in the log, metrics.jsonl, checkpoints, dialog records and
+#                   ids, and the inspector's /status
+#   progress        the step line carries elapsed, ETA, flat groups, failures, KL, gradient norm,
+#                   learning rate and token rates; without a terminal, a line within a step
+#   early_errors    a port in use, an unreachable endpoint, a run folder that cannot be made, a
+#                   missing model folder and a GPU asked of this build: exit 2, nothing written,
+#                   no model loaded
+#   resume_meaning  --resume with a changed samples_per_problem is refused naming both values;
+#                   --resume step-N continues from the chosen checkpoint
+#   plot_runs       two runs in one picture: every chart has a series per run and a legend
+#   plan            `config plan`: the tiny preset on the CPU, "unknown" without config.json,
+#                   and the shapes folder reachable with --shapes
+set -u
+source "$(dirname "$0")/fault_common.sh"
+run=$work/run
+models=(tutor.model="$work/w/tutor" student.model="$work/w/student")
+train() {
+  "$pedagogy" train --config config/tiny.toml logging.run_dir="$run" "${models[@]}" \
+    inspect.port=0 train.max_steps=2 "$@"
+}
+# The steps of a JSONL file's records, one per line.
+steps_of() {
+  python3 -c 'import json, sys
+for line in open(sys.argv[1]): print(json.loads(line)["step"])' "$1"
+}
+
+case $case in
+  one_folder)
+    train --force > "$work/1.log" 2>&1 || fail "first train: $(tail -5 "$work/1.log")"
+    "$pedagogy" plot "$run" > "$work/plot.log" 2>&1 || fail "plot: $(cat "$work/plot.log")"
+    [ -s "$run/metrics.svg" ] || fail "plot RUN did not write RUN/metrics.svg"
+    # What launch/run.sh runs: train --force in the same folder.
+    train --force > "$work/2.log" 2>&1 || fail "train --force after plot: $(tail -5 "$work/2.log")"
+    [ ! -e "$run/metrics.svg" ] || fail "--force kept the old run's picture"
+    "$pedagogy" plot "$run" > "$work/plot2.log" 2>&1 || fail "plot again: $(cat "$work/plot2.log")"
+    train --resume train.max_steps=3 > "$work/3.log" 2>&1 ||
+      fail "--resume after plot: $(tail -5 "$work/3.log")"
+    [ -s "$run/metrics.svg" ] || fail "--resume removed the picture"
+    [ "$(whole_lines "$run/metrics.jsonl")" -eq 3 ] || fail "not 3 steps after the resume"
+    ;;
+  step_numbers)
+    train --force checkpoint.every_steps=1 checkpoint.keep_last=0 > "$work/out.log" 2>&1 &
+    pid=$!
+    wait_for_text "$work/out.log" "live inspection at" $pid || fail "no inspector: $(cat "$work/out.log")"
+    address=$(grep -o 'pedagogy inspect [0-9.]*:[0-9]*' "$work/out.log" | head -1 | cut -d' ' -f3)
+    wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no first step"
+    # The first step is done: /status counts it as step 1 done, and works on step 2 (or is done).
+    "$pedagogy" inspect "$address" --json > "$work/status.json" 2> /dev/null ||
+      fail "inspect --json failed"
+    expect_exit $pid 0
+    [ "$(steps_of "$run/metrics.jsonl" | tr '\n' ' ')" = "1 2 " ] || fail "metrics steps: $(steps_of "$run/metrics.jsonl")"
+    grep -q "step 1/2 |" "$work/out.log" && grep -q "step 2/2 |" "$work/out.log" || fail "log steps"
+    [ -d "$run/checkpoints/step-000001" ] && [ -d "$run/checkpoints/step-000002" ] ||
+      fail "checkpoints: $(ls "$run/checkpoints")"
+    python3 - "$run" "$work/status.json" <<'PY' || fail "records, ids or /status count from 0"
+import json, sys
+run, status = sys.argv[1], json.load(open(sys.argv[2]))
+records = [json.loads(l) for l in open(run + "/dialogs.jsonl")]
+assert {r["step"] for r in records} == {1, 2}, {r["step"] for r in records}
+for r in records:
+    step, problem, sample = (int(x) for x in r["id"].split("/")[:3])
+    assert step == r["step"] and problem == r["problem_index"] + 1 and sample == r["sample"], r["id"]
+    assert 1 <= sample <= 4, r["id"]
+assert {r["sample"] for r in records} == {1, 2, 3, 4}
+state = json.load(open(run + "/checkpoints/step-000001/trainer_state.json"))
+assert state["step"] == 1 and state["weights_version"] == 1, state
+s = status["run"]
+assert s["completed_steps"] >= 1 and s["step"] in (2,) or s["state"] == "finished", s
+assert status["latest_step"]["step"] >= 1, status["latest_step"]
+PY
+    ;;
+  progress)
+    train --force logging.progress_s=1 train.max_steps=1 > "$work/out.log" 2>&1 ||
+      fail "train: $(tail -5 "$work/out.log")"
+    line=$(grep -o 'step 1/1 | .*' "$work/out.log" | tail -1)
+    for field in "ETA 0:00:00" "| reward " "| solve " "| rejected " "| flat " "| failed " "| loss " \
+                 "| kl " "| grad " "| lr " " tok/s rollout, " " tok/s learn |" "(rollout "; do
+      [[ $line == *"$field"* ]] || fail "the step line lacks '$field': $line"
+    done
+    [[ $line =~ ^step\ 1/1\ \|\ [0-9]+:[0-9]{2}:[0-9]{2}, ]] || fail "no elapsed time: $line"
+    # Not a terminal: within the step, a log line at least every logging.progress_s (the tiny
+    # step takes several seconds).
+    grep -qE 'step 1/1 \| (dialogs [0-9]+/16|learning|sending weights|saving)' "$work/out.log" ||
+      fail "no progress line within the step: $(cat "$work/out.log")"
+    grep -q '"flat_groups"' "$run/metrics.jsonl" || fail "metrics.jsonl has no flat_groups"
+    ;;
+  early_errors)
+    # Each mistake: exit 2 before a model loads (none is created either) or a file is written.
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$port" &
+    holder=$!
+    trap 'kill $holder 2> /dev/null || true' EXIT
+    for _ in $(seq 1 100); do
+      ss -ltnH "sport = :$port" | grep -q . && break
+      sleep 0.05
+    done
+    touch "$work/a_file"
+    i=0
+    for mistake in "inspect.port=$port|inspect.port" \
+                   "student.backend=openai student.init='\"\"' student.openai.base_url=http://127.0.0.1:9/v1|student.openai.base_url" \
+                   "logging.run_dir=$work/a_file/run|logging.run_dir" \
+                   "tutor.model=$work/nowhere tutor.init='\"\"'|tutor.model" \
+                   "tutor.device=cuda|tutor.device"; do
+      i=$((i + 1))
+      args=${mistake%%|*}
+      key=${mistake##*|}
+      [ "$key" = tutor.device ] && "$pedagogy" --version | grep -q "CUDA build" && continue
+      # shellcheck disable=SC2086 # the overrides are words
+      eval "set -- $args"
+      "$pedagogy" train --config config/tiny.toml logging.run_dir="$work/run$i" \
+        tutor.model="$work/w$i/tutor" student.model="$work/w$i/student" "$@" > "$work/$i.log" 2>&1
+      code=$?
+      [ $code = 2 ] || fail "$key: exit $code, not 2: $(tail -3 "$work/$i.log")"
+      grep -q "error: $key" "$work/$i.log" || fail "$key not named: $(cat "$work/$i.log")"
+      ! grep -q "generator ready\|learner ready\|created a random-init" "$work/$i.log" ||
+        fail "$key: a model loaded or was made first: $(cat "$work/$i.log")"
+      [ ! -e "$work/run$i" ] && [ ! -e "$work/w$i" ] || fail "$key: files were written: $(ls "$work")"
+    done
+    [ $i = 5 ] || fail "$i cases"
+    ;;
+  resume_meaning)
+    train --force checkpoint.every_steps=1 checkpoint.keep_last=0 > "$work/1.log" 2>&1 ||
+      fail "train: $(tail -5 "$work/1.log")"
+    train --resume train.max_steps=3 train.samples_per_problem=2 > "$work/2.log" 2>&1
+    code=$?
+    [ $code = 2 ] || fail "a changed group size resumed (exit $code)"
+    grep -q "train.samples_per_problem: 2 vs 4" "$work/2.log" || fail "no key named: $(cat "$work/2.log")"
+    ! grep -q "generator ready" "$work/2.log" || fail "models loaded before the refusal"
+    # Changing how long it runs is not a change of meaning; and step-1 can be chosen.
+    train --resume step-1 > "$work/3.log" 2>&1 || fail "--resume step-1: $(tail -5 "$work/3.log")"
+    grep -q "resuming from .*step-000001 (step 1)" "$work/3.log" || fail "not from step 1: $(cat "$work/3.log")"
+    [ "$(steps_of "$run/metrics.jsonl" | tr '\n' ' ')" = "1 2 " ] || fail "steps after resume"
+    train --resume step-7 > "$work/4.log" 2>&1
+    [ $? = 2 ] && grep -q "no checkpoint 'step-7'" "$work/4.log" || fail "step-7: $(cat "$work/4.log")"
+    ;;
+  plot_runs)
+    for seed in 1 2; do
+      "$pedagogy" train --config config/tiny.toml --force logging.run_dir="$work/run$seed" \
+        "${models[@]}" inspect.port=0 train.max_steps=2 train.seed=$seed > "$work/$seed.log" 2>&1 ||
+        fail "train $seed: $(tail -5 "$work/$seed.log")"
+    done
+    "$pedagogy" plot "$work/run1" "$work/run2" > "$work/plot.log" 2>&1 && fail "two runs without --out"
+    grep -q "out" "$work/plot.log" || fail "no hint about --out: $(cat "$work/plot.log")"
+    "$pedagogy" plot "$work/run1" "$work/run2" --out "$work/both.svg" --smooth 2 > "$work/plot.log" 2>&1 ||
+      fail "plot: $(cat "$work/plot.log")"
+    python3 - "$work/both.svg" <<'PY' || fail "not two series per chart"
+import sys, xml.etree.ElementTree as ET
+svg = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+charts = [g for g in svg.iter(ns + "g") if g.get("class") == "chart"]
+assert len(charts) >= 6, len(charts)
+for chart in charts:
+    runs = {e.get("data-series") for e in chart.iter() if e.get("class") == "series"}
+    assert runs == {"run1", "run2"}, (chart.get("data-title"), runs)
+text = "".join(svg.itertext())
+assert "run1" in text and "run2" in text, "no legend"
+PY
+    ;;
+  plan)
+    "$pedagogy" config plan --config config/tiny.toml > "$work/tiny.log" 2>&1 || fail "tiny plan"
+    grep -q "cpu" "$work/tiny.log" && ! grep -q "cuda:0" "$work/tiny.log" || fail "tiny planned on a GPU: $(cat "$work/tiny.log")"
+    ! grep -q "fits" "$work/tiny.log" || fail "the CPU plan says fits"
+    "$pedagogy" config plan --config config/qwen2.5-7b.toml cluster.device_memory_gib=79 \
+      > "$work/7b.log" 2>&1 || fail "7b plan without weights: $(cat "$work/7b.log")"
+    grep -q "verdict: unknown" "$work/7b.log" || fail "no unknown verdict: $(cat "$work/7b.log")"
+    ! grep -q "plan fits" "$work/7b.log" || fail "it says fits without shapes"
+    # 141 GB: an H200 (its plan does not fit 80 GB, which the same command says with 79).
+    "$pedagogy" config plan --config config/qwen2.5-7b.toml --shapes tests/data/shapes \
+      cluster.device_memory_gib=141 > "$work/shapes.log" 2>&1 || fail "shapes: $(cat "$work/shapes.log")"
+    grep -q "verdict: the plan fits" "$work/shapes.log" || fail "no verdict: $(cat "$work/shapes.log")"
+    "$pedagogy" config plan --config config/qwen2.5-7b.toml --shapes tests/data/shapes \
+      cluster.device_memory_gib=79 > "$work/80gb.log" 2>&1
+    [ $? = 2 ] && grep -q "needs .* GiB, its device has 79.0 GiB" "$work/80gb.log" ||
+      fail "80 GB: $(cat "$work/80gb.log")"
+    ;;
+  *)
+    fail "unknown case"
+    ;;
+esac
+echo "ok: $case"
