@@ -28,7 +28,7 @@ struct learner_state {
   std::string device;
   // Live inspection: what it is doing, and whom to tell while a long learn() runs.
   learner_status status;
-  caf::actor_addr inspector; // weak: the inspector holds this learner's handle
+  caf::actor_addr inspector;   // weak: the inspector holds this learner's handle
   caf::actor_addr learn_asker; // of the learn() running: told its micro-batches
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::steady_clock::time_point last_report;

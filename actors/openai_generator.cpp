@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -377,11 +377,11 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
 void check_openai_endpoint(const std::string& role, const std::string& base_url,
                            const std::string& api_key_env, double timeout_s) {
   const auto where = parse_url(base_url, role);
-  const std::string path = where.path.substr(0, where.path.size() - std::strlen("/chat/completions")) +
-                           "/models";
+  const std::string path =
+    where.path.substr(0, where.path.size() - std::strlen("/chat/completions")) + "/models";
   httplib::Client client(where.scheme_host_port);
-  const auto limit = std::chrono::duration_cast<std::chrono::microseconds>(
-    std::chrono::duration<double>(timeout_s));
+  const auto limit =
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(timeout_s));
   client.set_connection_timeout(limit);
   client.set_read_timeout(limit);
   client.set_write_timeout(limit);

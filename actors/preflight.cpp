@@ -28,13 +28,12 @@ void check_writable_folder(const fs::path& folder, const std::string& key) {
   while (!fs::exists(at, ec) && at.has_parent_path() && at != at.parent_path())
     at = at.parent_path();
   if (!fs::is_directory(at, ec))
-    throw input_error(key,
-                      fmt::format("cannot make the folder {}: {} is not a folder",
-                                  folder.string(), at.string()),
-                      fmt::format("point {} somewhere else", key));
+    throw input_error(
+      key,
+      fmt::format("cannot make the folder {}: {} is not a folder", folder.string(), at.string()),
+      fmt::format("point {} somewhere else", key));
   if (::access(at.c_str(), W_OK | X_OK) != 0)
-    throw input_error(key,
-                      fmt::format("cannot write in {}: {}", at.string(), std::strerror(errno)),
+    throw input_error(key, fmt::format("cannot write in {}: {}", at.string(), std::strerror(errno)),
                       fmt::format("point {} at a folder you may write in", key));
 }
 
@@ -83,13 +82,17 @@ void check_role(const config::role_config& role, const std::string& name) {
 
 } // namespace
 
-void check_before_loading(const config::config& cfg) {
+void check_roles_before_loading(const config::config& cfg) {
   check_role(cfg.tutor, "tutor");
   const bool solver = cfg.ped.policy == config::ped_policy::solver;
   if (!solver)
     check_role(cfg.student, "student");
   if (needs_judge_generator(cfg) && !solver)
     check_role(cfg.judge, "judge");
+}
+
+void check_before_loading(const config::config& cfg) {
+  check_roles_before_loading(cfg);
   check_writable_folder(cfg.logging.run_dir, "logging.run_dir");
   if (!cfg.checkpoint.dir.empty())
     check_writable_folder(cfg.checkpoint.dir, "checkpoint.dir");

@@ -18,8 +18,11 @@ void check_writable_folder(const std::filesystem::path& folder, const std::strin
 // Throws input_error naming inspect.port when live inspection is on and its port is taken.
 void check_inspect_port(const config::inspect_config& inspect);
 
-// The checks of a training job, in the order a person would fix them: the models of every role
-// it runs (a folder with config.json, one `init` may create, or a reachable endpoint), the run
+// The models of every role a classroom runs: a folder with config.json (or one `init` may
+// create) on a device this build can use, or a reachable endpoint.
+void check_roles_before_loading(const config::config& cfg);
+
+// The checks of a training job, in the order a person would fix them: the roles' models, the run
 // and checkpoint folders, and the inspector's port.
 void check_before_loading(const config::config& cfg);
 

@@ -30,8 +30,8 @@ constexpr const char* lock_name = ".pedagogy.lock";
 // temporary names they pass through), and `pedagogy plot RUN`'s picture of it.
 bool is_run_output(const std::string& name) {
   static const std::set<std::string> outputs = {
-    "metrics.jsonl", "dialogs.jsonl", "sft_metrics.jsonl", "pedagogy.log",
-    "config.toml",   "metrics.svg",   lock_name};
+    "metrics.jsonl", "dialogs.jsonl", "sft_metrics.jsonl", "pedagogy.log", "config.toml",
+    "metrics.svg",   lock_name};
   for (const auto& output : outputs)
     if (name == output || name == output + ".tmp" || name == output + ".partial")
       return true;

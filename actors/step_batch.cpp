@@ -71,10 +71,10 @@ step_batch make_step_batch(const std::vector<dialog_result>& results,
     }
     if (rewards.empty())
       continue;
-    flat.add(std::all_of(rewards.begin(), rewards.end(),
-                         [&](double x) { return x == rewards.front(); })
-               ? 1.0
-               : 0.0);
+    flat.add(
+      std::all_of(rewards.begin(), rewards.end(), [&](double x) { return x == rewards.front(); })
+        ? 1.0
+        : 0.0);
     const auto adv = models::group_advantages(rewards, static_cast<int64_t>(rewards.size()),
                                               options.scale_rewards, options.std_eps);
     for (size_t k = 0; k < members.size(); ++k) {

@@ -47,19 +47,28 @@ checkpoint_entry choose_checkpoint(const std::vector<checkpoint_entry>& found,
       return c;
     names += (names.empty() ? "" : ", ") + name;
   }
-  throw input_error("flag --resume", fmt::format("no checkpoint '{}' in {}", wanted,
-                                                 ckpt_dir.string()),
+  throw input_error("flag --resume",
+                    fmt::format("no checkpoint '{}' in {}", wanted, ckpt_dir.string()),
                     fmt::format("the checkpoints there: {}", names));
 }
 
 // Keys whose change makes a resumed run a different run: its groups, problems, models or reward.
 bool changes_meaning(const std::string& key) {
-  static const char* const keys[] = {
-    "train.samples_per_problem", "train.problems_per_step", "train.seed",
-    "tutor.model",               "student.model",           "judge.model",
-    "judge.backend",             "data.train",              "data.max_problems",
-    "data.problem_field",        "data.answer_field",       "data.shuffle",
-    "classroom.rejection_penalty", "classroom.judge_rules", "classroom.ignore_rejected_judge"};
+  static const char* const keys[] = {"train.samples_per_problem",
+                                     "train.problems_per_step",
+                                     "train.seed",
+                                     "tutor.model",
+                                     "student.model",
+                                     "judge.model",
+                                     "judge.backend",
+                                     "data.train",
+                                     "data.max_problems",
+                                     "data.problem_field",
+                                     "data.answer_field",
+                                     "data.shuffle",
+                                     "classroom.rejection_penalty",
+                                     "classroom.judge_rules",
+                                     "classroom.ignore_rejected_judge"};
   for (const char* k : keys)
     if (key == k)
       return true;
@@ -102,29 +111,6 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
   run.checkpoint_dir = ckpt_dir;
   const run_layout layout{run_dir, ckpt_dir, {cfg.tutor.model, cfg.student.model, cfg.judge.model}};
 
-  // The same seeded sample as `pedagogy rollout` takes with this config.
-  auto problems =
-    classroom::load_problems(cfg.data.train, {cfg.data.problem_field, cfg.data.answer_field},
-                             cfg.data.max_problems, static_cast<uint64_t>(t.seed));
-  const int64_t per_step = t.problems_per_step;
-  const auto steps_per_epoch = static_cast<int64_t>(problems.size()) / per_step;
-  if (steps_per_epoch == 0)
-    throw input_error(cfg.data.train,
-                      fmt::format("{} problems, fewer than train.problems_per_step = {}",
-                                  problems.size(), per_step),
-                      "lower train.problems_per_step or add problems");
-  // Templates too: nothing is written before the input is known to be good.
-  make_classroom_setup(cfg);
-
-  // One run per folder: a second one refuses here instead of deleting the first one's files.
-  fs::create_directories(run_dir);
-  run.lock = std::make_unique<run_lock>(run_dir);
-  // Two runs with their own run folders but one checkpoint.dir would overwrite each other's
-  // step-N folders: the checkpoint folder is locked too when it lies elsewhere.
-  if (fs::weakly_canonical(fs::absolute(ckpt_dir)) != fs::weakly_canonical(fs::absolute(run_dir))) {
-    fs::create_directories(ckpt_dir);
-    run.checkpoint_lock = std::make_unique<run_lock>(ckpt_dir);
-  }
   std::vector<std::string> notes; // said once the log file is set up
 
   // What to continue from, decided before anything is written: the chosen checkpoint, else the
@@ -164,6 +150,20 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
                       "logging.run_dir");
   }
 
+  // The same seeded sample as `pedagogy rollout` takes with this config.
+  auto problems =
+    classroom::load_problems(cfg.data.train, {cfg.data.problem_field, cfg.data.answer_field},
+                             cfg.data.max_problems, static_cast<uint64_t>(t.seed));
+  const int64_t per_step = t.problems_per_step;
+  const auto steps_per_epoch = static_cast<int64_t>(problems.size()) / per_step;
+  if (steps_per_epoch == 0)
+    throw input_error(cfg.data.train,
+                      fmt::format("{} problems, fewer than train.problems_per_step = {}",
+                                  problems.size(), per_step),
+                      "lower train.problems_per_step or add problems");
+  // Templates too: nothing is written before the input is known to be good.
+  make_classroom_setup(cfg);
+
   const int64_t total_steps = t.max_steps > 0 ? t.max_steps : t.epochs * steps_per_epoch;
   if (start_step > total_steps)
     throw input_error(resume_dir.string(),
@@ -174,6 +174,16 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
                                   start_step));
   if (!opts.resume)
     refuse_models_in_checkpoints(layout);
+
+  // One run per folder: a second one refuses here instead of deleting the first one's files.
+  fs::create_directories(run_dir);
+  run.lock = std::make_unique<run_lock>(run_dir);
+  // Two runs with their own run folders but one checkpoint.dir would overwrite each other's
+  // step-N folders: the checkpoint folder is locked too when it lies elsewhere.
+  if (fs::weakly_canonical(fs::absolute(ckpt_dir)) != fs::weakly_canonical(fs::absolute(run_dir))) {
+    fs::create_directories(ckpt_dir);
+    run.checkpoint_lock = std::make_unique<run_lock>(ckpt_dir);
+  }
 
   // The input is good: only now is anything deleted. Starting over deletes only this program's
   // outputs, and nothing at all when the folder holds anything else.

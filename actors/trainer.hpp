@@ -18,7 +18,7 @@ struct train_options {
   bool resume = false; // continue from the newest checkpoint of the run
   // With resume: the checkpoint to continue from ("step-N", "N" or its folder); "" = the newest.
   std::string resume_from;
-  bool force = false;  // start over even if the run folder holds an earlier run
+  bool force = false; // start over even if the run folder holds an earlier run
   // Tests and experiments: a student generator to use instead of the configured one (e.g. a
   // scripted student that makes the reward a known function of the tutor's words).
   std::function<generator_actor(caf::actor_system&)> make_student;

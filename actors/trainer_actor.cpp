@@ -162,7 +162,8 @@ public:
       for (const auto& [step, rollout] : rollouts_)
         if (rollout.address() == down.source)
           guard([&] {
-            throw std::runtime_error(fmt::format("the rollout of step {} stopped: {}", step >= 0 ? step + 1 : -step,
+            throw std::runtime_error(fmt::format("the rollout of step {} stopped: {}",
+                                                 step >= 0 ? step + 1 : -step,
                                                  system().render(down.reason)));
           });
     });
@@ -392,8 +393,9 @@ private:
     stats_ = std::move(made.stats);
     if (made.batch.sequences.empty()) {
       const auto& first = rolled.results.front().record;
-      throw std::runtime_error(fmt::format(
-        "every dialog of step {} failed; the first ({}) with: {}", step_ + 1, first.id, first.error));
+      throw std::runtime_error(
+        fmt::format("every dialog of step {} failed; the first ({}) with: {}", step_ + 1, first.id,
+                    first.error));
     }
     if (faults::fault_injected("non_finite_advantage"))
       made.batch.sequences.front().advantage = std::numeric_limits<double>::quiet_NaN();
@@ -533,8 +535,9 @@ private:
             });
           },
           [this](caf::error& e) {
-            guard(
-              [&] { fail(fmt::format("the ped_teacher failed to learn at step {}", step_ + 1), e); });
+            guard([&] {
+              fail(fmt::format("the ped_teacher failed to learn at step {}", step_ + 1), e);
+            });
           });
     });
   }
@@ -800,8 +803,8 @@ private:
                   ? fmt::format("learning, micro-batch {}/{}", micro_done_, micro_total_)
                   : std::string("learning");
         if (t_.max_staleness == 1 && step_ + 1 < run_.total_steps)
-          doing += fmt::format(" | next step's dialogs {}/{}", dialogs_->finished_of(step_ + 1),
-                               total);
+          doing +=
+            fmt::format(" | next step's dialogs {}/{}", dialogs_->finished_of(step_ + 1), total);
         break;
       case phase::syncing:
         doing = fmt::format("sending weights v{}", step_ + 1);
@@ -813,9 +816,8 @@ private:
         doing = "stopping";
         break;
     }
-    return fmt::format("step {}/{} | {} | {} in this step, {} in all", step_ + 1,
-                       run_.total_steps, doing, duration_text(since(step_start_)),
-                       duration_text(since(run_start_)));
+    return fmt::format("step {}/{} | {} | {} in this step, {} in all", step_ + 1, run_.total_steps,
+                       doing, duration_text(since(step_start_)), duration_text(since(run_start_)));
   }
 
   void show_progress() {

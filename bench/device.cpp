@@ -22,8 +22,8 @@ c10::Device parse_device(const std::string& text, const std::string& where) {
     const auto count = static_cast<int64_t>(torch::cuda::device_count());
     if (count == 0)
       throw input_error(where, "no CUDA device is usable in this process",
-                        "build against a CUDA LibTorch (README: Building against an existing "
-                        "PyTorch) on a machine with a GPU, or use --device cpu");
+                        "build against a CUDA LibTorch (docs/gpu.md) on a machine with a GPU, "
+                        "or use --device cpu");
     if (device.has_index() && device.index() >= count)
       throw input_error(where, fmt::format("'{}' does not exist: {} GPU(s) here", text, count),
                         fmt::format("use cuda:0 .. cuda:{}", count - 1));

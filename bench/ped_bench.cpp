@@ -89,7 +89,7 @@ mode_run run_mode(const ped_options& o, const recall_task& task, const fs::path&
   double score_s = 0, step_s = 0, teacher = 0, teacher_ok = 0;
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
-    out.steps = j["step"].get<int64_t>() + 1;
+    out.steps = j["step"].get<int64_t>(); // 1-based: the N-th step's checkpoint is step-N
     out.train_reward = j["reward"].get<double>();
     step_s += j["step_s"].get<double>();
     if (j.contains("ped")) {

@@ -50,7 +50,10 @@ void add_eval_command(CLI::App& app, command_action& action) {
                  "[LABEL=]SERVED_NAME@http://HOST:PORT/v1 (default: the config's [tutor])")
     // One value per --tutor, so the overrides after it stay overrides.
     ->allow_extra_args(false);
-  cmd->add_option("--out,-o", cli->out, "Output folder: records as they finish, then the tables")
+  cmd
+    ->add_option("--out,-o", cli->out,
+                 "Output folder of its own: records as they finish, then results.md and "
+                 "results.json")
     ->required();
   cmd->add_option("--problems", cli->problems,
                   "Problems JSONL (default: the config's eval.problems)");

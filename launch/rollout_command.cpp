@@ -1,6 +1,7 @@
 // `pedagogy rollout`: runs dialogs (problems x G samples) with the configured tutor, student and
 // judges, and writes one record per dialog to a JSONL file as each finishes, with a progress
 // line. The same classroom the trainer uses, without learning.
+#include "actors/preflight.hpp"
 #include "actors/rollout.hpp"
 #include "actors/setup.hpp"
 #include "classroom/problems.hpp"
@@ -127,6 +128,7 @@ int rollout(const rollout_options& opts) {
 
   // Everything that can be wrong with the input fails here, before any model is loaded.
   auto setup = actors::make_classroom_setup(cfg);
+  actors::check_roles_before_loading(cfg);
   if (out.has_parent_path())
     std::filesystem::create_directories(out.parent_path());
   const auto folder = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
@@ -218,7 +220,10 @@ void add_rollout_command(CLI::App& app, command_action& action) {
   cmd->add_option("--config,-c", opts->config_path, "TOML config file")->required();
   cmd->add_option("--problems", opts->problems,
                   "Problems JSONL (default: the config's data.train)");
-  cmd->add_option("--out,-o", opts->out, "Output JSONL, one dialog record per line")
+  cmd
+    ->add_option("--out,-o", opts->out,
+                 "Output JSONL, one dialog record per line (keep it out of a train's run folder, "
+                 "whose dialogs.jsonl belongs to the train)")
     ->required()
     ->check(output_file());
   // A given 0 or -1 is an error, not "the default": leaving the flag out means the default.

@@ -40,6 +40,8 @@ void add_sft_command(CLI::App& app, command_action& action) {
                 "Start over, deleting an earlier run's metrics, log and checkpoints (refused when "
                 "the folder holds anything else)");
   cmd->add_option("overrides", cli->overrides, "Config overrides section.key=value");
+  cmd->footer("Writes into logging.run_dir: sft_metrics.jsonl, pedagogy.log, config.toml and "
+              "checkpoints/step-N (or checkpoint.dir).");
   cmd->callback([cli, &action] {
     action = [cli] {
       return sft(*cli);

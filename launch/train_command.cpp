@@ -51,7 +51,12 @@ void add_train_command(CLI::App& app, command_action& action) {
     "--force", cli->options.force,
     "Start over, deleting an earlier run's metrics, dialogs, log and checkpoints (refused "
     "when the folder holds anything else)");
-  auto* overrides = cmd->add_option("overrides", cli->overrides, "Config overrides section.key=value");
+  auto* overrides =
+    cmd->add_option("overrides", cli->overrides, "Config overrides section.key=value");
+  cmd->footer(
+    "Writes into logging.run_dir: metrics.jsonl, dialogs.jsonl, pedagogy.log, config.toml "
+    "and checkpoints/step-N (or checkpoint.dir), step-N holding the weights after step N; "
+    "`pedagogy plot RUN` adds metrics.svg there.");
   cmd->callback([cli, cmd, resume, overrides, &action] {
     cli->options.resume = resume->count() > 0;
     // Overrides apply in order, so a word after --resume keeps its place among them.

@@ -29,9 +29,7 @@ c10::Device device_from_config(const std::string& text, const std::string& key) 
   if (!c10::impl::hasDeviceGuardImpl(c10::kCUDA))
     throw input_error(
       key, fmt::format("'{}' asks for a GPU, but this LibTorch is a CPU-only build", text),
-      fmt::format("set {}=cpu, or build against PyTorch's CUDA LibTorch (README: "
-                  "Building against an existing PyTorch)",
-                  key));
+      fmt::format("set {}=cpu, or build against PyTorch's CUDA LibTorch (docs/gpu.md)", key));
   if (gpus == 0)
     throw input_error(key,
                       fmt::format("'{}' asks for a GPU, but none is visible to this process", text),

@@ -44,8 +44,9 @@ case $case in
       fail "--force over records"
     ;;
   hung_endpoint)
-    # An OpenAI-compatible "server" on loopback that accepts and never answers; the student's
-    # first request hangs there (timeout 60 s), and Ctrl-C must not wait for it.
+    # An OpenAI-compatible "server" on loopback that lists its models (the check before anything
+    # loads) and never answers a completion; the student's first request hangs there (timeout
+    # 60 s), and Ctrl-C must not wait for it.
     python3 - "$work/port" "$work/accepted" <<'PY' &
 import socket, sys, time
 s = socket.socket()
@@ -59,6 +60,16 @@ while True:
         c, _ = s.accept()
     except socket.timeout:
         break
+    c.settimeout(5)
+    try:
+        head = c.recv(65536)
+    except socket.timeout:
+        head = b""
+    if head.startswith(b"GET"):
+        c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n'
+                  b'Connection: close\r\n\r\n{"data":[]}')
+        c.close()
+        continue
     held.append(c)
     open(sys.argv[2], "a").write("accepted\n")
 PY

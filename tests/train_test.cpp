@@ -200,8 +200,7 @@ TEST_CASE("max_staleness = 1: the next dialogs start under the previous weights 
     for (std::string line; std::getline(in, line); ++dialogs) {
       const auto r = nlohmann::json::parse(line);
       // Step N (1-based) starts from the weights of N - 1 steps.
-      const auto step = r["step"].get<int64_t>() - 1,
-                 version = r["weights_version"].get<int64_t>();
+      const auto step = r["step"].get<int64_t>() - 1, version = r["weights_version"].get<int64_t>();
       CHECK(version >= step - staleness);
       CHECK(version <= step);
       stale += version < step;
