@@ -52,7 +52,7 @@ const char* role_name(role_kind role) {
 } // namespace
 
 std::string dialog_id(const dialog_job& job) {
-  // Counted as a person counts: step N, the problem on line P of its file, sample K of G.
+  // Counted as a person counts: step N, problem P of the run's set (problem_index + 1), sample K.
   auto id = fmt::format("{}/{}/{}", job.step + 1, job.problem_index + 1, job.sample + 1);
   if (job.attempt_only)
     id += "/attempt";

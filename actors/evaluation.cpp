@@ -3,6 +3,7 @@
 
 #include "actors/eval_files.hpp"
 #include "actors/placement.hpp"
+#include "actors/preflight.hpp"
 #include "actors/rollout.hpp"
 #include "actors/setup.hpp"
 #include "classroom/eval_metrics.hpp"
@@ -206,6 +207,20 @@ private:
       logger_->info("evaluating in soft mode (classroom.ignore_rejected_judge = true), so that "
                     "every dialog gets every judge and its solutions");
       cfg_.classroom.ignore_rejected_judge = true;
+    }
+    // The models, devices and endpoints, before anything is made or loaded.
+    // (A --tutor folder is checked below, with its own hint.)
+    for (const auto& t : opts_.tutors)
+      if (t.role.backend == config::backend_kind::openai)
+        check_role_before_loading(t.role, "tutor");
+      else
+        models::device_from_config(t.role.device, "tutor.device");
+    if (opts_.tutors.empty())
+      check_role_before_loading(cfg_.tutor, "tutor");
+    if (!opts_.solve) {
+      check_role_before_loading(cfg_.student, "student");
+      if (needs_judge_generator(cfg_))
+        check_role_before_loading(cfg_.judge, "judge");
     }
     tutors_ = opts_.tutors;
     if (tutors_.empty()) {

@@ -141,14 +141,14 @@ inspection_server::inspection_server(caf::actor_system& system, inspector_actor 
   auto handle = [&system, inspector](const std::string& path,
                                      const http::query&) -> http::response {
     if (path == "/" || path == "/index.html") {
-      // The page carries the current picture, so its first paint shows it. "</" is escaped so
-      // that no text in a dialog can end the script element that holds the data.
+      // The page carries the current picture, so its first paint shows it. Every '<' is escaped
+      // (only strings hold one), so no text in a dialog can end the script element holding it.
       std::string data = "{}";
       caf::scoped_actor self{system};
       self->request(inspector, std::chrono::seconds(5), render_atom::value, std::string("/initial"))
         .receive([&](std::string& body) { data = std::move(body); }, [](caf::error&) {});
-      for (size_t at = data.find("</"); at != std::string::npos; at = data.find("</", at + 3))
-        data.replace(at, 2, "<\\/");
+      for (size_t at = data.find('<'); at != std::string::npos; at = data.find('<', at + 6))
+        data.replace(at, 1, "\\u003c");
       auto page = inspection_page();
       const std::string marker = "@INITIAL_DATA@";
       if (const auto at = page.find(marker); at != std::string::npos)

@@ -67,9 +67,7 @@ void check_inspect_port(const config::inspect_config& inspect) {
                       "another, or inspect.enabled = false");
 }
 
-namespace {
-
-void check_role(const config::role_config& role, const std::string& name) {
+void check_role_before_loading(const config::role_config& role, const std::string& name) {
   if (role.backend == config::backend_kind::openai) {
     check_openai_endpoint(name, role.openai.base_url, role.openai.api_key_env,
                           std::min(5.0, role.openai.timeout_s));
@@ -80,15 +78,13 @@ void check_role(const config::role_config& role, const std::string& name) {
   check_model_available(role, name);
 }
 
-} // namespace
-
 void check_roles_before_loading(const config::config& cfg) {
-  check_role(cfg.tutor, "tutor");
+  check_role_before_loading(cfg.tutor, "tutor");
   const bool solver = cfg.ped.policy == config::ped_policy::solver;
   if (!solver)
-    check_role(cfg.student, "student");
+    check_role_before_loading(cfg.student, "student");
   if (needs_judge_generator(cfg) && !solver)
-    check_role(cfg.judge, "judge");
+    check_role_before_loading(cfg.judge, "judge");
 }
 
 void check_before_loading(const config::config& cfg) {

@@ -18,6 +18,10 @@ void check_writable_folder(const std::filesystem::path& folder, const std::strin
 // Throws input_error naming inspect.port when live inspection is on and its port is taken.
 void check_inspect_port(const config::inspect_config& inspect);
 
+// One role's model: a folder with config.json (or one `init` may create) on a device this build
+// can use, or a reachable endpoint. `name` names it in errors ("tutor", "student").
+void check_role_before_loading(const config::role_config& role, const std::string& name);
+
 // The models of every role a classroom runs: a folder with config.json (or one `init` may
 // create) on a device this build can use, or a reachable endpoint.
 void check_roles_before_loading(const config::config& cfg);

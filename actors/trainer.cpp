@@ -68,7 +68,10 @@ bool changes_meaning(const std::string& key) {
                                      "data.shuffle",
                                      "classroom.rejection_penalty",
                                      "classroom.judge_rules",
-                                     "classroom.ignore_rejected_judge"};
+                                     "classroom.ignore_rejected_judge",
+                                     "classroom.number_student_attempts",
+                                     "ped.mode",
+                                     "ped.policy"};
   for (const char* k : keys)
     if (key == k)
       return true;
@@ -192,6 +195,15 @@ prepared_run prepare_run(const config::config& cfg, const std::string& resolved_
       fmt::format("removed {} unfinished checkpoint folder(s) in {}", removed, ckpt_dir.string()));
   if (opts.force && !opts.resume)
     clear_run_outputs(layout);
+  // Resuming from an older checkpoint rewrites what came after it: the newer checkpoints go too,
+  // as their metrics and dialogs do, or a later --resume would continue that abandoned history.
+  if (opts.resume)
+    for (const auto& later : list_checkpoints(ckpt_dir))
+      if (later.step > start_step) {
+        fs::remove_all(later.dir);
+        notes.push_back(
+          fmt::format("removed {}: newer than the checkpoint resumed from", later.dir.string()));
+      }
   if (cfg.logging.log_file) {
     log::options lo;
     lo.levels = cfg.logging.level;

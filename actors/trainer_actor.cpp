@@ -42,7 +42,6 @@
 #include <chrono>
 #include <exception>
 #include <functional>
-#include <iostream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -278,7 +277,7 @@ private:
     logger_->info("training: {} problems, {} steps of {} problems x {} samples, run folder {}",
                   run.problems.size(), run.total_steps, t_.problems_per_step,
                   t_.samples_per_problem, run.run_dir.string());
-    run_start_ = last_progress_ = clock_type::now();
+    run_start_ = step_start_ = last_progress_ = clock_type::now();
     step_ = completed_ = saved_ = run.start_step;
     delayed_send(this, std::chrono::milliseconds(200), tick_atom::value);
     auto first = [this] {
@@ -823,20 +822,18 @@ private:
   void show_progress() {
     if (cfg_.logging.print_every_steps == 0 || phase_ == phase::stopping)
       return;
-    if (live_terminal_) {
-      std::cerr << '\r' << progress_text() << "\x1b[K" << std::flush;
-      live_open_ = true;
-    } else if (since(last_progress_) >= cfg_.logging.progress_s) {
+    // The log file (and a log that is not a terminal) gets a line every logging.progress_s.
+    if (since(last_progress_) >= cfg_.logging.progress_s) {
       last_progress_ = clock_type::now();
       logger_->info("{}", progress_text());
     }
+    if (live_terminal_)
+      log::show_live_line(progress_text());
   }
 
-  // Clears the live line before a log line takes its place.
+  // Clears the live line before the job's last words (log lines clear it themselves).
   void end_live_line() {
-    if (live_open_)
-      std::cerr << "\r\x1b[K" << std::flush;
-    live_open_ = false;
+    log::clear_live_line();
   }
 
   // ---- stopping (a signal)
@@ -937,7 +934,6 @@ private:
   // Progress within a step: the learner's micro-batches, and where the progress goes.
   int64_t micro_done_ = 0, micro_total_ = 0;
   bool live_terminal_ = isatty(STDERR_FILENO) != 0;
-  bool live_open_ = false;
   clock_type::time_point last_progress_;
   double rollout_s_ = 0, rollout_wait_s_ = 0, learn_s_ = 0, sync_s_ = 0;
 };

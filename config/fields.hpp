@@ -329,8 +329,8 @@ void describe(V& v, logging_config& c) {
           range(0, limits::steps, "0 prints no progress"));
   v.field("progress_s", c.progress_s,
           real(1, limits::week_s,
-               "seconds between progress lines within a step, when the log is not a terminal "
-               "(a terminal gets a live line)"));
+               "seconds between progress lines in the log within a step (a terminal also gets a "
+               "live line)"));
 }
 
 template <class V>

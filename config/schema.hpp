@@ -376,7 +376,7 @@ struct logging_config {
   bool log_file = true;                  // also write <run_dir>/pedagogy.log
   bool save_dialogs = true;              // write every dialog record to <run_dir>/dialogs.jsonl
   int64_t print_every_steps = 1;         // progress line every N steps; 0 = never
-  double progress_s = 30; // within a step: a progress line this often when stderr is no terminal
+  double progress_s = 30;                // within a step: a progress line in the log this often
 
   bool operator==(const logging_config&) const = default;
 };

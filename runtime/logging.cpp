@@ -7,7 +7,10 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -15,6 +18,19 @@
 namespace pedagogy::log {
 
 namespace {
+
+// The live line (show_live_line): whether one is on the terminal now.
+std::mutex live_mutex;
+bool live_open = false;
+
+// Standard error in colour, clearing the live line before each log line.
+class terminal_sink final : public spdlog::sinks::stderr_color_sink_mt {
+public:
+  void log(const spdlog::details::log_msg& msg) override {
+    clear_live_line();
+    spdlog::sinks::stderr_color_sink_mt::log(msg);
+  }
+};
 
 struct process_sinks {
   std::mutex mutex;
@@ -38,7 +54,7 @@ std::string pattern_for_rank(int rank) {
 void ensure_default_sinks(process_sinks& s) {
   if (!s.sinks.empty())
     return;
-  s.sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  s.sinks.push_back(std::make_shared<terminal_sink>());
   s.pattern = pattern_for_rank(rank_from_environment());
   for (auto& sink : s.sinks)
     sink->set_pattern(s.pattern);
@@ -92,7 +108,7 @@ void setup(const options& opts) {
   auto& s = state();
   std::lock_guard guard{s.mutex};
   std::vector<spdlog::sink_ptr> sinks;
-  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  sinks.push_back(std::make_shared<terminal_sink>());
   if (!opts.file.empty()) {
     try {
       sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(opts.file));
@@ -144,6 +160,26 @@ std::shared_ptr<spdlog::logger> get(std::string_view name) {
   spdlog::initialize_logger(logger); // applies the levels loaded by setup(), per name
   logger->set_pattern(s.pattern);
   return logger;
+}
+
+void show_live_line(const std::string& text) {
+  // Cut to the terminal's width: a line that wraps leaves a row behind at every rewrite.
+  winsize size{};
+  const bool known = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1;
+  const auto shown = known && text.size() >= size.ws_col ? text.substr(0, size.ws_col - 1) : text;
+  std::lock_guard guard{live_mutex};
+  std::fprintf(stderr, "\r%s\x1b[K", shown.c_str());
+  std::fflush(stderr);
+  live_open = true;
+}
+
+void clear_live_line() {
+  std::lock_guard guard{live_mutex};
+  if (!live_open)
+    return;
+  std::fputs("\r\x1b[K", stderr);
+  std::fflush(stderr);
+  live_open = false;
 }
 
 void flush() {

@@ -41,6 +41,12 @@ inline constexpr const char* level_env_var = "PEDAGOGY_LOG_LEVEL";
 
 void flush();
 
+// A live progress line on the terminal (standard error), rewritten in place: a log line printed
+// while it is shown clears it first, so the two never share a row; the next show_live_line()
+// brings it back.
+void show_live_line(const std::string& text);
+void clear_live_line();
+
 // The first failure to write a log line (e.g. the log file's disk is full), or "" when every
 // line so far was written. spdlog reports such failures to a handler, not to the caller, so a
 // job checks this after flush() at points where it can stop cleanly.

@@ -114,8 +114,44 @@ case $case in
     cmp -s "$work/out/results.json" "$work/before.json" || fail "the table changed"
     ;;
   dead_tutor)
+    # An endpoint that cannot be reached at all is refused before anything loads or is written.
     set +e
     "$pedagogy" eval "${common[@]}" --tutor dead=m@http://127.0.0.1:9/v1 --tutor "$models/a" \
+      --limit 3 --out "$work/never" > "$work/never.log" 2>&1
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] && grep -q "error: tutor.openai.base_url: cannot reach" "$work/never.log" ||
+      fail "unreachable at the start: exit $rc: $(tail -3 "$work/never.log")"
+    [ ! -e "$work/never" ] || fail "an output folder was made for a refused evaluation"
+    # One that lists its models but drops every completion: its rows fail, the others do not.
+    python3 - "$work/port" <<'PY' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+s.settimeout(300)
+while True:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    c.settimeout(5)
+    try:
+        head = c.recv(65536)
+    except socket.timeout:
+        head = b""
+    if head.startswith(b"GET"):
+        c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n'
+                  b'Connection: close\r\n\r\n{"data":[]}')
+    c.close()
+PY
+    server=$!
+    trap 'kill $server 2> /dev/null || true' EXIT
+    for _ in $(seq 1 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+    [ -s "$work/port" ] || fail "the fake server did not start"
+    set +e
+    "$pedagogy" eval "${common[@]}" --tutor dead=m@http://127.0.0.1:$(cat "$work/port")/v1 --tutor "$models/a" \
       --limit 3 --out "$work/out" tutor.openai.max_retries=0 tutor.openai.timeout_s=5 \
       > "$work/out.log" 2>&1
     rc=$?

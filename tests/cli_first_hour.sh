@@ -43,17 +43,21 @@ case $case in
     [ "$(whole_lines "$run/metrics.jsonl")" -eq 3 ] || fail "not 3 steps after the resume"
     ;;
   step_numbers)
-    train --force checkpoint.every_steps=1 checkpoint.keep_last=0 > "$work/out.log" 2>&1 &
+    # The inspector stays up after the run (inspect.linger_s), so /status of the finished run
+    # can be read: step 2 of 2, 2 done (0-based counting said step 1).
+    train --force checkpoint.every_steps=1 checkpoint.keep_last=0 inspect.linger_s=120 \
+      > "$work/out.log" 2>&1 &
     pid=$!
     wait_for_text "$work/out.log" "live inspection at" $pid || fail "no inspector: $(cat "$work/out.log")"
     address=$(grep -o 'pedagogy inspect [0-9.]*:[0-9]*' "$work/out.log" | head -1 | cut -d' ' -f3)
-    wait_for_lines "$run/metrics.jsonl" 1 $pid || fail "no first step"
-    # The first step is done: /status counts it as step 1 done, and works on step 2 (or is done).
+    wait_for_text "$work/out.log" "done: 2 steps" $pid || fail "the run did not finish: $(tail -5 "$work/out.log")"
     "$pedagogy" inspect "$address" --json > "$work/status.json" 2> /dev/null ||
       fail "inspect --json failed"
+    kill -INT $pid # ends the lingering inspector; the run had finished
     expect_exit $pid 0
     [ "$(steps_of "$run/metrics.jsonl" | tr '\n' ' ')" = "1 2 " ] || fail "metrics steps: $(steps_of "$run/metrics.jsonl")"
-    grep -q "step 1/2 |" "$work/out.log" && grep -q "step 2/2 |" "$work/out.log" || fail "log steps"
+    grep -qE "step 1/2 \| [0-9]+:[0-9]{2}:[0-9]{2}, ETA" "$work/out.log" &&
+      grep -qE "step 2/2 \| [0-9]+:[0-9]{2}:[0-9]{2}, ETA" "$work/out.log" || fail "log steps"
     [ -d "$run/checkpoints/step-000001" ] && [ -d "$run/checkpoints/step-000002" ] ||
       fail "checkpoints: $(ls "$run/checkpoints")"
     python3 - "$run" "$work/status.json" <<'PY' || fail "records, ids or /status count from 0"
@@ -69,24 +73,49 @@ assert {r["sample"] for r in records} == {1, 2, 3, 4}
 state = json.load(open(run + "/checkpoints/step-000001/trainer_state.json"))
 assert state["step"] == 1 and state["weights_version"] == 1, state
 s = status["run"]
-assert s["completed_steps"] >= 1 and s["step"] in (2,) or s["state"] == "finished", s
-assert status["latest_step"]["step"] >= 1, status["latest_step"]
+assert s["state"] == "finished" and s["step"] == 2 and s["completed_steps"] == 2, s
+assert status["latest_step"]["step"] == 2, status["latest_step"]
 PY
     ;;
   progress)
-    train --force logging.progress_s=1 train.max_steps=1 > "$work/out.log" 2>&1 ||
-      fail "train: $(tail -5 "$work/out.log")"
-    line=$(grep -o 'step 1/1 | .*' "$work/out.log" | tail -1)
+    train --force logging.progress_s=1 > "$work/out.log" 2>&1 || fail "train: $(tail -5 "$work/out.log")"
+    # After step 1 of 2, the ETA is one more step at the pace so far: about the time elapsed.
+    first=$(grep -oE 'step 1/2 \| [0-9:]+, ETA [0-9:]+' "$work/out.log") || fail "no step line 1/2"
+    python3 - "$first" <<'PY' || fail "ETA after step 1 of 2: $first"
+import sys
+def seconds(t):
+    h, m, s = (int(x) for x in t.split(":"))
+    return 3600 * h + 60 * m + s
+elapsed, eta = sys.argv[1].split("| ")[1].split(", ETA ")
+assert abs(seconds(eta) - seconds(elapsed)) <= 1, (elapsed, eta)
+PY
+    line=$(grep -oE 'step 2/2 \| [0-9]+:.*' "$work/out.log" | tail -1)
     for field in "ETA 0:00:00" "| reward " "| solve " "| rejected " "| flat " "| failed " "| loss " \
                  "| kl " "| grad " "| lr " " tok/s rollout, " " tok/s learn |" "(rollout "; do
       [[ $line == *"$field"* ]] || fail "the step line lacks '$field': $line"
     done
-    [[ $line =~ ^step\ 1/1\ \|\ [0-9]+:[0-9]{2}:[0-9]{2}, ]] || fail "no elapsed time: $line"
-    # Not a terminal: within the step, a log line at least every logging.progress_s (the tiny
+    [[ $line =~ ^step\ 2/2\ \|\ [0-9]+:[0-9]{2}:[0-9]{2}, ]] || fail "no elapsed time: $line"
+    # Not a terminal: within a step, a log line at least every logging.progress_s (the tiny
     # step takes several seconds).
-    grep -qE 'step 1/1 \| (dialogs [0-9]+/16|learning|sending weights|saving)' "$work/out.log" ||
+    grep -qE 'step [12]/2 \| (dialogs [0-9]+/16|learning|sending weights|saving)' "$work/out.log" ||
       fail "no progress line within the step: $(cat "$work/out.log")"
     grep -q '"flat_groups"' "$run/metrics.jsonl" || fail "metrics.jsonl has no flat_groups"
+    # On a terminal (script(1) gives it one): a live line rewritten in place, which every log
+    # line clears first, so no log line starts in the middle of a row.
+    script -qefc "$(printf '%q ' "$pedagogy" train --config config/tiny.toml --force \
+      logging.run_dir="$run" "${models[@]}" inspect.port=0 train.max_steps=1)" /dev/null \
+      > "$work/tty.log" 2>&1 || fail "train on a terminal: $(tail -5 "$work/tty.log")"
+    python3 - "$work/tty.log" <<'PY' || fail "the live line on a terminal"
+import re, sys
+out = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+live = re.findall(r"\rstep 1/1 \| (dialogs \d+/16|learning)", out)
+assert live, "no live line"
+# Every log line starts a row: at the start of the output, after a newline, or after the live
+# line was cleared ("\r\x1b[K").
+for m in re.finditer(r"\[20\d\d-\d\d-\d\d ", out):
+    before = out[max(0, m.start() - 4):m.start()]
+    assert m.start() == 0 or before.endswith("\n") or before.endswith("\r\x1b[K"), repr(out[m.start() - 80:m.start() + 40])
+PY
     ;;
   early_errors)
     # Each mistake: exit 2 before a model loads (none is created either) or a file is written.
@@ -135,6 +164,11 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
     train --resume step-1 > "$work/3.log" 2>&1 || fail "--resume step-1: $(tail -5 "$work/3.log")"
     grep -q "resuming from .*step-000001 (step 1)" "$work/3.log" || fail "not from step 1: $(cat "$work/3.log")"
     [ "$(steps_of "$run/metrics.jsonl" | tr '\n' ' ')" = "1 2 " ] || fail "steps after resume"
+    # A history rewritten from step 1 leaves no newer checkpoint behind for a later --resume.
+    train --resume step-1 train.max_steps=1 > "$work/5.log" 2>&1 || fail "resume at the end: $(tail -3 "$work/5.log")"
+    [ "$(ls "$run/checkpoints")" = step-000001 ] || fail "newer checkpoints kept: $(ls "$run/checkpoints")"
+    grep -q "removed .*step-000002: newer than the checkpoint resumed from" "$work/5.log" ||
+      fail "no word about the removed checkpoint: $(cat "$work/5.log")"
     train --resume step-7 > "$work/4.log" 2>&1
     [ $? = 2 ] && grep -q "no checkpoint 'step-7'" "$work/4.log" || fail "step-7: $(cat "$work/4.log")"
     ;;
