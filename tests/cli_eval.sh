@@ -124,28 +124,7 @@ case $case in
       fail "unreachable at the start: exit $rc: $(tail -3 "$work/never.log")"
     [ ! -e "$work/never" ] || fail "an output folder was made for a refused evaluation"
     # One that lists its models but drops every completion: its rows fail, the others do not.
-    python3 - "$work/port" <<'PY' &
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-s.settimeout(300)
-while True:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        break
-    c.settimeout(5)
-    try:
-        head = c.recv(65536)
-    except socket.timeout:
-        head = b""
-    if head.startswith(b"GET"):
-        c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n'
-                  b'Connection: close\r\n\r\n{"data":[]}')
-    c.close()
-PY
+    python3 tests/fake_openai.py "$work/port" drop &
     server=$!
     trap 'kill $server 2> /dev/null || true' EXIT
     for _ in $(seq 1 200); do [ -s "$work/port" ] && break; sleep 0.05; done

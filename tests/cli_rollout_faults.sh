@@ -47,32 +47,7 @@ case $case in
     # An OpenAI-compatible "server" on loopback that lists its models (the check before anything
     # loads) and never answers a completion; the student's first request hangs there (timeout
     # 60 s), and Ctrl-C must not wait for it.
-    python3 - "$work/port" "$work/accepted" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-s.settimeout(120)
-while True:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        break
-    c.settimeout(5)
-    try:
-        head = c.recv(65536)
-    except socket.timeout:
-        head = b""
-    if head.startswith(b"GET"):
-        c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n'
-                  b'Connection: close\r\n\r\n{"data":[]}')
-        c.close()
-        continue
-    held.append(c)
-    open(sys.argv[2], "a").write("accepted\n")
-PY
+    python3 tests/fake_openai.py "$work/port" hang "$work/accepted" &
     server=$!
     trap 'kill $server 2>/dev/null || true; kill -9 ${pid:-0} 2>/dev/null || true' EXIT
     for _ in $(seq 1 200); do [ -s "$work/port" ] && break; sleep 0.05; done
