@@ -128,8 +128,10 @@ memory_plan plan_memory(const config::config& cfg, const placement& where,
       rank(at).roles.push_back(role);
       if (!s) {
         if (std::find(plan.notes.begin(), plan.notes.end(), role + ": no shape") ==
-            plan.notes.end())
+            plan.notes.end()) {
           plan.notes.push_back(role + ": no shape");
+          plan.unknown_roles.push_back(role);
+        }
         continue;
       }
       const double b = dtype_bytes(r.dtype, on_gpu(r.device, has_cuda));

@@ -42,6 +42,9 @@ struct rank_memory {
 struct memory_plan {
   std::vector<rank_memory> ranks;
   std::vector<std::string> notes; // assumptions and shapes that could not be read
+  // Placed roles whose model shape is not known: their ranks' figures leave them out, so the
+  // plan cannot say it fits.
+  std::vector<std::string> unknown_roles;
   bool fits() const;
   // A table: one row per rank (GiB per category), then the notes.
   std::string table() const;

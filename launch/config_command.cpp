@@ -116,11 +116,7 @@ int plan(const plan_options& opts) {
             << memory.table();
   actors::check_memory_plan(memory);
   // "fits" only when every rank's need is known and there is a size to hold it against.
-  std::vector<std::string> unknown;
-  for (const auto& note : memory.notes)
-    if (note.find(": no shape") != std::string::npos ||
-        note.find(": shape unknown") != std::string::npos)
-      unknown.push_back(note.substr(0, note.find(':')));
+  const auto& unknown = memory.unknown_roles;
   if (!unknown.empty())
     std::cout << fmt::format(
       "verdict: unknown: no config.json for {} (give the model folder, or --shapes DIR with a "
