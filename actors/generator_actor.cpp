@@ -2,15 +2,15 @@
 // engine, steps it while there is work, and answers each request when its samples are done.
 #include "actors/generator_actor.hpp"
 
-#include "models/chat_format.hpp"
-#include "models/device.hpp"
-#include "models/engine.hpp"
-#include "models/tokenizer.hpp"
-#include "models/transformer.hpp"
+#include "collectives/weight_channel.hpp"
+#include "models/serving/engine.hpp"
+#include "models/tensor/device.hpp"
+#include "models/tensor/transformer.hpp"
+#include "models/text/chat_format.hpp"
+#include "models/text/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/process_info.hpp"
-#include "runtime/weight_channel.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -22,6 +22,11 @@
 namespace pedagogy::actors {
 
 namespace {
+
+// The engine's own tick: sent to itself while work is queued, one engine step per message, so
+// requests that arrive meanwhile join the next step. Private: not part of generator_actor.
+using step_atom = caf::atom_constant<caf::atom("step")>;
+using engine_actor = generator_actor::extend<caf::reacts_to<step_atom>>;
 
 // Model, tokenizer and chat format, loaded before the actor starts.
 struct loaded_model {
@@ -69,9 +74,7 @@ models::generation_request to_engine_request(const generate_request& r, const ge
              : r.open_session  ? models::session_mode::open
                                : models::session_mode::resume;
   if (!r.messages.empty()) {
-    std::vector<models::chat_message> messages;
-    for (const auto& t : r.messages)
-      messages.push_back({t.role, t.content});
+    const std::vector<models::chat_message>& messages = r.messages;
     std::string text;
     if (out.mode == models::session_mode::resume) {
       auto closed = s.turn_closed.find(r.session);
@@ -98,14 +101,14 @@ models::generation_request to_engine_request(const generate_request& r, const ge
   return out;
 }
 
-void schedule_step(generator_actor::stateful_pointer<generator_state> self) {
+void schedule_step(engine_actor::stateful_pointer<generator_state> self) {
   if (!self->state.stepping && self->state.engine->has_work()) {
     self->state.stepping = true;
     self->send(self, step_atom::value);
   }
 }
 
-void step(generator_actor::stateful_pointer<generator_state> self) {
+void step(engine_actor::stateful_pointer<generator_state> self) {
   auto& s = self->state;
   s.stepping = false;
   std::vector<models::generation_result> results;
@@ -146,10 +149,36 @@ void step(generator_actor::stateful_pointer<generator_state> self) {
   schedule_step(self);
 }
 
-generator_actor::behavior_type
-generator_impl(generator_actor::stateful_pointer<generator_state> self,
-               std::shared_ptr<loaded_model> loaded, models::engine_options options,
-               std::string role, std::shared_ptr<weight_channel> weights, std::string device) {
+// What the engine is doing, for logs and live inspection.
+generator_status status_of(const generator_state& s) {
+  auto st = s.engine->stats();
+  generator_status out;
+  out.role = s.role;
+  out.running = st.running;
+  out.waiting = st.waiting;
+  out.sessions = st.sessions;
+  out.cached_tokens = st.cached_tokens;
+  out.kv_held_tokens = st.kv_blocks_used * s.kv_block_tokens;
+  out.kv_capacity = st.kv_blocks_total * s.kv_block_tokens; // whole blocks of the budget
+  out.prefill_computed = st.prefill_computed;
+  out.prefill_reused = st.prefill_reused;
+  out.generated = st.generated;
+  out.steps = st.steps;
+  out.evictions = st.evictions;
+  out.busy_seconds = st.busy_seconds;
+  out.weights_version = s.engine->weights_version();
+  out.device = s.device;
+  out.host_memory = process_info::resident_bytes();
+  out.device_memory = process_info::device_used_bytes(s.device);
+  out.last_error = s.last_error;
+  return out;
+}
+
+engine_actor::behavior_type generator_impl(engine_actor::stateful_pointer<generator_state> self,
+                                           std::shared_ptr<loaded_model> loaded,
+                                           models::engine_options options, std::string role,
+                                           std::shared_ptr<weight_channel> weights,
+                                           std::string device) {
   self->state.role = role;
   self->state.device = std::move(device);
   self->state.kv_block_tokens = options.kv_block_tokens;
@@ -187,30 +216,7 @@ generator_impl(generator_actor::stateful_pointer<generator_state> self,
         return caf::make_error(caf::sec::invalid_argument, std::string(e.what()));
       }
     },
-    [=](status_atom) -> generator_status {
-      auto& s = self->state;
-      auto st = s.engine->stats();
-      generator_status out;
-      out.role = s.role;
-      out.running = st.running;
-      out.waiting = st.waiting;
-      out.sessions = st.sessions;
-      out.cached_tokens = st.cached_tokens;
-      out.kv_held_tokens = st.kv_blocks_used * s.kv_block_tokens;
-      out.kv_capacity = st.kv_blocks_total * s.kv_block_tokens; // whole blocks of the budget
-      out.prefill_computed = st.prefill_computed;
-      out.prefill_reused = st.prefill_reused;
-      out.generated = st.generated;
-      out.steps = st.steps;
-      out.evictions = st.evictions;
-      out.busy_seconds = st.busy_seconds;
-      out.weights_version = s.engine->weights_version();
-      out.device = s.device;
-      out.host_memory = process_info::resident_bytes();
-      out.device_memory = process_info::device_used_bytes(s.device);
-      out.last_error = s.last_error;
-      return out;
-    },
+    [=](status_atom) { return status_of(self->state); },
     [=](cancel_atom, const std::string& session) {
       if (auto it = self->state.in_flight.find(session); it != self->state.in_flight.end())
         self->state.engine->cancel(it->second);

@@ -4,7 +4,7 @@
 // taken between steps.
 #pragma once
 
-#include "actors/messages.hpp"
+#include "actors/protocol.hpp"
 
 #include <caf/all.hpp>
 
@@ -18,13 +18,6 @@ class weight_channel;
 }
 
 namespace pedagogy::actors {
-
-using generator_actor =
-  caf::typed_actor<caf::replies_to<generate_atom, generate_request>::with<generate_reply>,
-                   caf::replies_to<close_atom, std::string>::with<token_history>,
-                   caf::replies_to<status_atom>::with<generator_status>,
-                   caf::replies_to<weights_atom, int64_t>::with<int64_t>,
-                   caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<step_atom>>;
 
 struct generator_setup {
   std::string role = "generator"; // "tutor", "student", "judge": for logs and status

@@ -79,7 +79,6 @@ generator_actor::behavior_type supervisor(supervisor_pointer self, std::string r
     [=](status_atom a) { return self->delegate(self->state.child, a); },
     [=](weights_atom a, int64_t version) { return self->delegate(self->state.child, a, version); },
     [=](cancel_atom a, std::string& session) { self->send(self->state.child, a, session); },
-    [=](step_atom) {},
   };
 }
 

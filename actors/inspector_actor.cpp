@@ -1,6 +1,7 @@
 // The inspector actor and its HTTP server (see inspector_actor.hpp).
 #include "actors/inspector_actor.hpp"
 
+#include "inspect/page.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/signals.hpp"

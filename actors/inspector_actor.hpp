@@ -6,10 +6,10 @@
 // (inspection_server) asks the inspector for a page and never touches its state.
 #pragma once
 
-#include "actors/inspection.hpp"
-#include "actors/messages.hpp"
+#include "actors/protocol.hpp"
 #include "config/schema.hpp"
-#include "runtime/http_server.hpp"
+#include "inspect/http_server.hpp"
+#include "inspect/inspection.hpp"
 
 #include <caf/all.hpp>
 
@@ -19,16 +19,6 @@
 #include <vector>
 
 namespace pedagogy::actors {
-
-// join: watch an actor; (status_atom, learner_status): a learner's unasked report; trainer_status:
-// the trainer's phase; metrics: a finished step's metrics.jsonl line; dialog_progress: a dialog's
-// latest turn; dialog_record: a finished dialog; render: a page by path ("/status", "/metrics",
-// "/dialogs", "/steps") as text; poll: the heartbeat.
-using inspector_actor = caf::typed_actor<
-  caf::reacts_to<join_atom, inspected_actor>, caf::reacts_to<status_atom, learner_status>,
-  caf::reacts_to<trainer_status>, caf::reacts_to<metrics_atom, std::string>,
-  caf::reacts_to<dialog_progress>, caf::reacts_to<classroom::dialog_record>,
-  caf::replies_to<render_atom, std::string>::with<std::string>, caf::reacts_to<poll_atom>>;
 
 struct inspector_setup {
   inspection_options options;
@@ -84,8 +74,5 @@ private:
   inspector_actor inspector_;
   std::unique_ptr<inspection_server> server_;
 };
-
-// The inspection page (HTML, its script and style inline, no external assets).
-const std::string& inspection_page();
 
 } // namespace pedagogy::actors

@@ -4,8 +4,8 @@
 // Detached: a learn() blocks on compute.
 #pragma once
 
-#include "actors/messages.hpp"
-#include "models/learner.hpp"
+#include "actors/protocol.hpp"
+#include "models/learner/learner.hpp"
 
 #include <caf/all.hpp>
 
@@ -19,23 +19,6 @@ class weight_channel;
 
 namespace pedagogy::actors {
 
-using learn_atom = caf::atom_constant<caf::atom("learn")>;
-using publish_atom = caf::atom_constant<caf::atom("publish")>;
-using save_atom = caf::atom_constant<caf::atom("save")>;
-using score_atom = caf::atom_constant<caf::atom("score")>;
-// (learning, done, total): a learn()'s micro-batches so far, sent unasked to its asker.
-using learning_atom = caf::atom_constant<caf::atom("learning")>;
-
-// learn: GRPO (and gated imitation) on a rollout batch; publish: offer the weights as version v;
-// save: write a checkpoint folder; score: Pedagogical RL's learnability of each sequence under the
-// current weights (no update).
-using learner_actor =
-  caf::typed_actor<caf::replies_to<learn_atom, rollout_batch>::with<models::learn_report>,
-                   caf::replies_to<score_atom, rollout_batch>::with<std::vector<models::ped_score>>,
-                   caf::replies_to<publish_atom, int64_t>::with<int64_t>,
-                   caf::replies_to<save_atom, std::string>::with<int64_t>,
-                   caf::replies_to<status_atom>::with<learner_status>>;
-
 struct learner_setup {
   std::filesystem::path model;  // the initial tutor (also the frozen reference)
   std::filesystem::path resume; // a checkpoint directory to continue from; "" = start
@@ -46,7 +29,7 @@ struct learner_setup {
   // Data parallel: the sums across the learner ranks, and this learner's place among them. Each
   // learner is sent the whole rollout batch and trains on its share (step_batch's
   // learner_share); null = the only learner.
-  std::shared_ptr<models::data_parallel> peers;
+  std::shared_ptr<data_parallel> peers;
   int64_t index = 0;
   // How `score` measures learnability (Pedagogical RL's G).
   models::spike_options spike;

@@ -3,7 +3,8 @@
 // never stalls CAF's scheduler and at most max_concurrency calls run at once.
 #include "actors/openai_generator.hpp"
 
-#include "models/tokenizer.hpp"
+#include "models/serving/openai_http.hpp"
+#include "models/text/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/process_info.hpp"
@@ -30,67 +31,6 @@ namespace {
 
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
-
-struct endpoint {
-  std::string scheme_host_port; // "http://127.0.0.1:8000"
-  std::string path;             // "/v1/chat/completions"
-};
-
-endpoint parse_url(const std::string& base_url, const std::string& role) {
-  auto scheme_end = base_url.find("://");
-  if (base_url.rfind("http://", 0) != 0 && base_url.rfind("https://", 0) != 0)
-    throw input_error(role + ".openai.base_url",
-                      fmt::format("'{}' is not an http(s) URL", base_url),
-                      "write it as http://HOST:PORT/v1");
-  auto path_start = base_url.find('/', scheme_end + 3);
-  endpoint e;
-  e.scheme_host_port = base_url.substr(0, path_start);
-  std::string path = path_start == std::string::npos ? "" : base_url.substr(path_start);
-  while (!path.empty() && path.back() == '/')
-    path.pop_back();
-  e.path = path + "/chat/completions";
-  return e;
-}
-
-std::chrono::microseconds micros(steady::duration d) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(d);
-}
-
-// Stops a blocking client call at the deadline. cpp-httplib's timeouts bound each read, so a server
-// that trickles a byte now and then would otherwise hold the call for ever. stop() only cuts a
-// connected socket, so it is repeated until the call returns.
-class deadline_watch {
-public:
-  deadline_watch(httplib::Client& client, steady::time_point deadline)
-    : thread_([this, &client, deadline] {
-        std::unique_lock lock{mutex_};
-        if (wake_.wait_until(lock, deadline, [this] { return done_; }))
-          return;
-        fired_ = true;
-        do
-          client.stop();
-        while (!wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return done_; }));
-      }) {}
-  deadline_watch(const deadline_watch&) = delete;
-  deadline_watch& operator=(const deadline_watch&) = delete;
-  ~deadline_watch() {
-    finish();
-    thread_.join();
-  }
-  // Ends the watch; true when the deadline cut the call.
-  bool finish() {
-    std::lock_guard guard{mutex_};
-    done_ = true;
-    wake_.notify_all();
-    return fired_;
-  }
-
-private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool done_ = false, fired_ = false;
-  std::thread thread_; // last: it starts once the members it uses exist
-};
 
 // An answer that is valid JSON but not a chat completion of n samples.
 struct malformed : std::runtime_error {
@@ -168,104 +108,33 @@ struct call_result {
 };
 
 // One blocking chat-completion call with retries, all within setup.timeout_s (runs in a detached
-// worker).
-call_result call(const openai_setup& setup, const endpoint& where, const std::string& body,
-                 int64_t n, int64_t max_new_tokens, const models::tokenizer* tokenizer) {
-  const auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(
-                                          std::chrono::duration<double>(setup.timeout_s));
-  std::string key;
-  if (!setup.api_key_env.empty())
-    if (const char* value = std::getenv(setup.api_key_env.c_str()))
-      key = value;
-  const std::string url = where.scheme_host_port + where.path;
-  std::string last_error;
-  double delay = setup.backoff_s;
-  int64_t attempts = 0;
-  bool timed_out = false;
-  for (; attempts <= setup.max_retries; ++attempts) {
-    if (attempts > 0) {
-      const auto wait =
-        std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(delay));
-      if (steady::now() + wait >= deadline)
-        break;                           // no time left for another attempt
-      std::this_thread::sleep_for(wait); // retry backoff
-      delay *= 2;
-    }
-    const auto left = deadline - steady::now();
-    if (left <= steady::duration::zero()) {
-      timed_out = true;
-      break;
-    }
-    httplib::Client client(where.scheme_host_port);
-    client.set_connection_timeout(
-      micros(std::min(left, std::chrono::duration_cast<steady::duration>(
-                              std::chrono::duration<double>(setup.connect_timeout_s)))));
-    client.set_read_timeout(micros(left));
-    client.set_write_timeout(micros(left));
-    httplib::Headers headers;
-    if (!key.empty())
-      headers.emplace("Authorization", "Bearer " + key);
-    deadline_watch watch(client, deadline); // after `client`, so it ends first
-    auto response = client.Post(where.path, headers, body, "application/json");
-    timed_out = watch.finish() && !response;
-    if (timed_out) {
-      ++attempts;
-      break;
-    }
-    if (!response) {
-      last_error = fmt::format("cannot reach {}: {}", url, httplib::to_string(response.error()));
-      continue; // connection problems are worth retrying
-    }
-    if (response->status == 429 || response->status >= 500) {
-      last_error =
-        fmt::format("HTTP {} from {}: {}", response->status, url, response->body.substr(0, 200));
-      continue;
-    }
-    if (response->status != 200) {
-      std::string hint;
-      if (response->body.find("top_k") != std::string::npos)
-        hint = fmt::format(" (hint: set {}.openai.send_top_k = false for an endpoint that does "
-                           "not take top_k)",
-                           setup.role);
-      else if (response->status == 401 || response->status == 403)
-        hint = fmt::format(" (hint: the server refused the key: check {}.openai.api_key_env)",
-                           setup.role);
-      else if (response->status >= 300 && response->status < 400)
-        hint = fmt::format(" (hint: the server redirects; set {}.openai.base_url to the address "
-                           "it redirects to)",
-                           setup.role);
-      else
-        hint = fmt::format(" (hint: check that {}.openai.base_url ends in /v1 and that "
-                           "{}.openai.model = \"{}\" is a model the server serves)",
-                           setup.role, setup.role, setup.model);
-      return {false,
-              {},
-              fmt::format("HTTP {} from {}: {}{}", response->status, url,
-                          response->body.substr(0, 300), hint)};
-    }
-    try {
-      call_result result{true, {}, {}};
-      result.reply = parse_answer(response->body, n, max_new_tokens, tokenizer, result.counted);
-      return result;
-    } catch (const std::exception& e) { // json::exception or malformed
-      return {false,
-              {},
-              fmt::format("unreadable answer from {}: {} (hint: {}.openai.base_url must be an "
-                          "OpenAI-compatible server that answers /chat/completions with JSON)",
-                          url, e.what(), setup.role)};
-    }
-  }
-  if (timed_out)
+// worker), and its answer read.
+call_result call(const openai_setup& setup, const models::http_endpoint& where,
+                 const std::string& body, int64_t n, int64_t max_new_tokens,
+                 const models::tokenizer* tokenizer) {
+  models::post_options o;
+  o.timeout_s = setup.timeout_s;
+  o.connect_timeout_s = setup.connect_timeout_s;
+  o.backoff_s = setup.backoff_s;
+  o.max_retries = setup.max_retries;
+  o.api_key_env = setup.api_key_env;
+  o.role = setup.role;
+  o.model = setup.model;
+  o.base_url = setup.base_url;
+  const auto posted = models::post_chat(where, body, o);
+  if (!posted.ok)
+    return {false, {}, posted.error};
+  try {
+    call_result result{true, {}, {}};
+    result.reply = parse_answer(posted.body, n, max_new_tokens, tokenizer, result.counted);
+    return result;
+  } catch (const std::exception& e) { // json::exception or malformed
     return {false,
             {},
-            fmt::format("timed out: no complete answer from {} within {}.openai.timeout_s = {} s "
-                        "({} attempts{}; hint: raise timeout_s if generations take longer)",
-                        url, setup.role, setup.timeout_s, attempts,
-                        last_error.empty() ? "" : ", the one before: " + last_error)};
-  return {false,
-          {},
-          fmt::format("{} (after {} attempts; hint: is the server running at {}?)", last_error,
-                      attempts, setup.base_url)};
+            fmt::format("unreadable answer from {}: {} (hint: {}.openai.base_url must be an "
+                        "OpenAI-compatible server that answers /chat/completions with JSON)",
+                        where.scheme_host_port + where.path, e.what(), setup.role)};
+  }
 }
 
 struct queued {
@@ -276,15 +145,16 @@ struct queued {
   // The session the call changes when it succeeds ("" = none: a one-off prompt or n > 1 branches of
   // a session), what it was sent, and the ticket that marks it busy.
   std::string session;
-  std::vector<chat_turn> dialog;
+  std::vector<models::chat_message> dialog;
   uint64_t ticket = 0;
 };
 
 struct openai_state {
   openai_setup setup;
-  endpoint where;
-  std::shared_ptr<const models::tokenizer> tokenizer;     // null = none
-  std::map<std::string, std::vector<chat_turn>> sessions; // the dialog so far, per session
+  models::http_endpoint where;
+  std::shared_ptr<const models::tokenizer> tokenizer; // null = none
+  std::map<std::string, std::vector<models::chat_message>>
+    sessions; // the dialog so far, per session
   // Sessions with a call in flight that changes them, and that call's ticket: a session is changed
   // by one call at a time, and a close in between makes the answer change nothing.
   std::map<std::string, uint64_t> busy;
@@ -299,7 +169,8 @@ struct openai_state {
 using call_atom = caf::atom_constant<caf::atom("call")>;
 
 // A detached worker: makes one blocking call (with its retries), answers, and stops.
-caf::behavior call_worker(caf::event_based_actor* self, openai_setup setup, endpoint where,
+caf::behavior call_worker(caf::event_based_actor* self, openai_setup setup,
+                          models::http_endpoint where,
                           std::shared_ptr<const models::tokenizer> tokenizer) {
   return {[=](call_atom, const std::string& body, int64_t n, int64_t max_new_tokens) {
     call_result result = call(setup, where, body, n, max_new_tokens, tokenizer.get());
@@ -374,46 +245,8 @@ void dispatch(generator_actor::stateful_pointer<openai_state> self) {
 
 } // namespace
 
-void check_openai_endpoint(const std::string& role, const std::string& base_url,
-                           const std::string& api_key_env, double timeout_s) {
-  const auto where = parse_url(base_url, role);
-  const std::string path =
-    where.path.substr(0, where.path.size() - std::strlen("/chat/completions")) + "/models";
-  httplib::Client client(where.scheme_host_port);
-  const auto limit =
-    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(timeout_s));
-  client.set_connection_timeout(limit);
-  client.set_read_timeout(limit);
-  client.set_write_timeout(limit);
-  httplib::Headers headers;
-  if (!api_key_env.empty())
-    if (const char* key = std::getenv(api_key_env.c_str()); key != nullptr && *key != '\0')
-      headers.emplace("Authorization", std::string("Bearer ") + key);
-  deadline_watch watch(client, steady::now() + std::chrono::duration_cast<steady::duration>(
-                                                 std::chrono::duration<double>(timeout_s)));
-  const auto response = client.Get(path, headers);
-  const bool timed_out = watch.finish() && !response;
-  const std::string key = role + ".openai.base_url";
-  if (!response)
-    throw input_error(key,
-                      fmt::format("cannot reach {}{}: {}", where.scheme_host_port, path,
-                                  timed_out ? fmt::format("no answer within {:g} s", timeout_s)
-                                            : httplib::to_string(response.error())),
-                      "start the server first (e.g. vllm serve MODEL --port 8000), or fix the "
-                      "address: http://HOST:PORT/v1");
-  if (response->status == 401 || response->status == 403)
-    throw input_error(key,
-                      fmt::format("{}{} refused the request (HTTP {})", where.scheme_host_port,
-                                  path, response->status),
-                      api_key_env.empty()
-                        ? fmt::format("the server wants a key: set {}.openai.api_key_env to the "
-                                      "environment variable that holds it",
-                                      role)
-                        : fmt::format("check the key in ${}", api_key_env));
-}
-
 generator_actor spawn_openai_generator(caf::actor_system& system, const openai_setup& setup) {
-  endpoint where = parse_url(setup.base_url, setup.role);
+  models::http_endpoint where = models::chat_completions_endpoint(setup.base_url, setup.role);
   if (setup.model.empty())
     throw input_error(setup.role + ".openai.model", "no model name for the endpoint",
                       "set the role's model (or openai.model) to the served model's name");
@@ -512,7 +345,6 @@ generator_actor spawn_openai_generator(caf::actor_system& system, const openai_s
         return caf::make_error(caf::sec::invalid_argument,
                                "an OpenAI endpoint serves frozen weights");
       },
-      [=](step_atom) {},
     };
   };
   return system.spawn(impl);

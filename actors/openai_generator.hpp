@@ -33,10 +33,4 @@ struct openai_setup {
 // generator.
 generator_actor spawn_openai_generator(caf::actor_system& system, const openai_setup& setup);
 
-// Before anything loads: a cheap GET of the endpoint's model list (within `timeout_s`). Throws
-// input_error naming `<role>.openai.base_url` when the server cannot be reached or refuses the
-// key; any other answer (even 404 from a server without /models) counts as reachable.
-void check_openai_endpoint(const std::string& role, const std::string& base_url,
-                           const std::string& api_key_env, double timeout_s = 5);
-
 } // namespace pedagogy::actors

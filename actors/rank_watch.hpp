@@ -15,7 +15,7 @@
 //     had received it: the step finishes, a checkpoint is written, every rank leaves.
 #pragma once
 
-#include "actors/messages.hpp"
+#include "actors/protocol.hpp"
 
 #include <caf/all.hpp>
 

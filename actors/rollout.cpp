@@ -71,8 +71,8 @@ void advance(conversation_pointer self, const role_generators& generators, int64
              const caf::actor& reply_to) {
   auto& runner = *self->state.runner;
   auto call = next_call(runner);
-  if (const auto& inspector = runner.setup().inspector; inspector && call)
-    self->send(inspector, runner.progress());
+  if (generators.inspector && call)
+    self->send(generators.inspector, runner.progress());
   if (!call) {
     self->send(reply_to, index, runner.finish());
     self->quit();
@@ -439,6 +439,18 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
   for (size_t i = 0; i < runners.size(); ++i)
     out.push_back(results[i] ? std::move(*results[i]) : runners[i].finish());
   return out;
+}
+
+rollout_options rollout_options_from(const config::config& cfg) {
+  rollout_options o;
+  o.max_in_flight = cfg.classroom.max_dialogs_in_flight;
+  if (o.max_in_flight == 0) {
+    const auto& tutor = cfg.tutor;
+    o.max_in_flight =
+      2 * (tutor.backend == config::backend_kind::openai ? tutor.openai.max_concurrency
+                                                         : tutor.max_batch_sequences);
+  }
+  return o;
 }
 
 } // namespace pedagogy::actors

@@ -9,8 +9,9 @@
 // judging, then all solutions, each phase waiting for its slowest member.
 #pragma once
 
-#include "actors/dialog.hpp"
 #include "actors/generator_actor.hpp"
+#include "config/schema.hpp"
+#include "rl/dialog.hpp"
 
 #include <caf/all.hpp>
 
@@ -24,6 +25,8 @@ struct role_generators {
   generator_actor tutor;
   generator_actor student;
   generator_actor judge; // unset when the judges are rules
+  // Live inspection: each conversation tells it its progress after every call; unset = nobody.
+  caf::actor inspector{};
 };
 
 // The dialogs of one step: each problem G times; job seeds derive from `seed`, the step, the
@@ -43,6 +46,11 @@ struct rollout_options {
   std::function<bool()> stop;
 };
 
+// The rollout schedule's settings: classroom.max_dialogs_in_flight, where 0 means twice what the
+// tutor serves at once (its engine's max_batch_sequences, or its endpoint's max_concurrency), so
+// the tutor's batches stay full while the number of live dialogs stays bounded.
+rollout_options rollout_options_from(const config::config& cfg);
+
 // The status of a dialog a stopped rollout never finished.
 inline constexpr const char* abandoned_status = "abandoned";
 
@@ -57,9 +65,6 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
                                         std::shared_ptr<const classroom_setup> setup,
                                         const role_generators& generators,
                                         std::vector<dialog_job> jobs, const result_sink& sink = {});
-
-using rollout_done_atom = caf::atom_constant<caf::atom("rolled")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 // run_rollout's schedule as an actor of its own, for callers that must not block (the
 // trainer): sends (rollout_done_atom, tag, std::vector<dialog_result>) in job order to

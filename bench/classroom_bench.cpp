@@ -5,10 +5,10 @@
 // tutor turns, replies of 1/8 to 2x --tokens-per-turn, as models that stop on their own make
 // them), which is where phases leave engines idle: a phase lasts as long as its longest reply.
 #include "actors/rollout.hpp"
-#include "actors/setup.hpp"
 #include "bench/bench.hpp"
 #include "classroom/problem_generator.hpp"
-#include "models/init_model.hpp"
+#include "jobs/setup.hpp"
+#include "models/tensor/init_model.hpp"
 #include "runtime/errors.hpp"
 
 #include <ATen/Parallel.h>
@@ -66,19 +66,9 @@ run_figures run_schedule(const config::config& cfg, std::vector<actors::dialog_j
   return f;
 }
 
-} // namespace
-
-figures classroom(const classroom_options& options) {
-  const int threads =
-    options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  at::set_num_threads(threads);
-  if (!std::filesystem::exists(options.templates / "tutor.txt"))
-    throw input_error(options.templates.string(), "no prompt templates here",
-                      "run from the repository root or pass --templates DIR");
-  const auto dir =
-    std::filesystem::temp_directory_path() / fmt::format("pedagogy_bench_classroom_{}", getpid());
-  std::filesystem::remove_all(dir);
-
+// Tutor (Qwen2 family) and student (Llama family) of the preset, rule judges, and the same
+// work each run: every dialog reaches its solutions.
+config::config bench_config(const classroom_options& options, const std::filesystem::path& dir) {
   config::config cfg;
   cfg.tutor.model = (dir / "tutor").string();
   cfg.tutor.init = "qwen2:" + options.preset;
@@ -102,6 +92,23 @@ figures classroom(const classroom_options& options) {
   c.number_judge_attempts = 1;
   c.judge_rules = {"does_not_leak_answer"};
   c.ignore_rejected_judge = true; // every dialog reaches its solutions: the same work each run
+  return cfg;
+}
+
+} // namespace
+
+figures classroom(const classroom_options& options) {
+  const int threads =
+    options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  at::set_num_threads(threads);
+  if (!std::filesystem::exists(options.templates / "tutor.txt"))
+    throw input_error(options.templates.string(), "no prompt templates here",
+                      "run from the repository root or pass --templates DIR");
+  const auto dir =
+    std::filesystem::temp_directory_path() / fmt::format("pedagogy_bench_classroom_{}", getpid());
+  std::filesystem::remove_all(dir);
+
+  const config::config cfg = bench_config(options, dir);
 
   const auto problems = classroom::generate_problems(7, options.problems);
   std::vector<int64_t> indices;

@@ -1,7 +1,7 @@
 // `pedagogy bench forward`: prefill tokens/s of random-init decoders on the CPU.
 #include "bench/bench.hpp"
-#include "models/init_model.hpp"
-#include "models/transformer.hpp"
+#include "models/tensor/init_model.hpp"
+#include "models/tensor/transformer.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

@@ -3,10 +3,10 @@
 // forked samples against 8 independent requests.
 #include "bench/bench.hpp"
 #include "bench/device.hpp"
-#include "models/engine.hpp"
-#include "models/init_model.hpp"
-#include "models/tokenizer.hpp"
-#include "models/transformer.hpp"
+#include "models/serving/engine.hpp"
+#include "models/tensor/init_model.hpp"
+#include "models/tensor/transformer.hpp"
+#include "models/text/tokenizer.hpp"
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>
@@ -56,6 +56,93 @@ tokenizer tokenizer_for(const std::filesystem::path& dir, model_family family) {
   return tokenizer::from_json(byte_level_tokenizer_json(family), "byte-level");
 }
 
+// Throughput against concurrency: c requests of `prompt_tokens` prompt and `new_tokens` new
+// tokens each.
+void measure_throughput(figures& f, const transformer& model, const tokenizer& tok,
+                        const engine_options& eo, const generate_options& options,
+                        const at::Device& device) {
+  double single = 0;
+  for (int64_t c : options.concurrency) {
+    engine e(model, tok, eo);
+    for (int64_t i = 0; i < c; ++i)
+      e.submit(request(text_tokens(options.prompt_tokens, i), options.new_tokens,
+                       static_cast<uint64_t>(i)));
+    const auto start = std::chrono::steady_clock::now();
+    drain(e);
+    synchronize(device);
+    const double rate = static_cast<double>(e.stats().generated) / seconds_since(start);
+    f.add(fmt::format("tokens_per_s_concurrency_{}", c), rate);
+    if (c == 1)
+      single = rate;
+    if (c == 32 && single > 0)
+      f.add("speedup_32_vs_1", rate / single);
+  }
+  f.notes.push_back(
+    fmt::format("concurrency c: c requests of {} prompt + {} generated tokens, temperature 1",
+                options.prompt_tokens, options.new_tokens));
+}
+
+// Eight dialogs of eight turns: each turn adds 24 tokens and generates 16. With sessions a turn
+// prefills its new tokens; without, the whole dialog is sent again.
+void measure_sessions(figures& f, const transformer& model, const tokenizer& tok,
+                      const engine_options& eo) {
+  const int64_t dialogs = 8, turns = 8;
+  auto dialog_run = [&](bool sessions) {
+    engine e(model, tok, eo);
+    std::vector<std::vector<int32_t>> history(dialogs);
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t t = 0; t < turns; ++t) {
+      std::vector<uint64_t> ids;
+      for (int64_t d = 0; d < dialogs; ++d) {
+        auto said = text_tokens(24, d * 100 + t);
+        history[d].insert(history[d].end(), said.begin(), said.end());
+        auto r = request(sessions ? said : history[d], 16, static_cast<uint64_t>(d * 100 + t));
+        if (sessions) {
+          r.session = fmt::format("dialog-{}", d);
+          r.mode = t == 0 ? session_mode::open : session_mode::resume;
+        }
+        ids.push_back(e.submit(std::move(r)));
+      }
+      while (e.has_work())
+        for (auto& result : e.step())
+          for (int64_t d = 0; d < dialogs; ++d)
+            if (ids[static_cast<size_t>(d)] == result.id)
+              history[d].insert(history[d].end(), result.completions[0].tokens.begin(),
+                                result.completions[0].tokens.end());
+    }
+    return std::pair{e.stats().prefill_computed, seconds_since(start)};
+  };
+  auto [with_prefill, with_time] = dialog_run(true);
+  auto [without_prefill, without_time] = dialog_run(false);
+  f.add("prefill_tokens_with_sessions", static_cast<double>(with_prefill));
+  f.add("prefill_tokens_without_sessions", static_cast<double>(without_prefill));
+  f.add("prefill_reduction_sessions", static_cast<double>(without_prefill) / with_prefill);
+  f.add("dialog_speedup_sessions", without_time / with_time);
+}
+
+// n = 8 samples of one 256-token prompt, forked, against 8 independent requests.
+void measure_forks(figures& f, const transformer& model, const tokenizer& tok,
+                   const engine_options& eo) {
+  auto fork_run = [&](bool forked) {
+    engine e(model, tok, eo);
+    if (forked) {
+      auto r = request(text_tokens(256, 5), 16, 1);
+      r.params.n = 8;
+      e.submit(std::move(r));
+    } else {
+      for (uint64_t i = 0; i < 8; ++i)
+        e.submit(request(text_tokens(256, 5), 16, 1 + i));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    drain(e);
+    return std::pair{e.stats().prefill_computed, seconds_since(start)};
+  };
+  auto [fork_prefill, fork_time] = fork_run(true);
+  auto [independent_prefill, independent_time] = fork_run(false);
+  f.add("fork_prefill_reduction", static_cast<double>(independent_prefill) / fork_prefill);
+  f.add("fork_speedup", independent_time / fork_time);
+}
+
 } // namespace
 
 figures generate(const generate_options& options) {
@@ -103,84 +190,12 @@ figures generate(const generate_options& options) {
     synchronize(device);
   }
 
-  // Throughput against concurrency: c requests of `prompt_tokens` prompt and `new_tokens` new
-  // tokens each.
-  double single = 0;
-  for (int64_t c : options.concurrency) {
-    engine e(model, tok, eo);
-    for (int64_t i = 0; i < c; ++i)
-      e.submit(request(text_tokens(options.prompt_tokens, i), options.new_tokens,
-                       static_cast<uint64_t>(i)));
-    const auto start = std::chrono::steady_clock::now();
-    drain(e);
-    synchronize(device);
-    const double rate = static_cast<double>(e.stats().generated) / seconds_since(start);
-    f.add(fmt::format("tokens_per_s_concurrency_{}", c), rate);
-    if (c == 1)
-      single = rate;
-    if (c == 32 && single > 0)
-      f.add("speedup_32_vs_1", rate / single);
-  }
-  f.notes.push_back(
-    fmt::format("concurrency c: c requests of {} prompt + {} generated tokens, temperature 1",
-                options.prompt_tokens, options.new_tokens));
+  measure_throughput(f, model, tok, eo, options, device);
   if (options.throughput_only)
     return f;
 
-  // Eight dialogs of eight turns: each turn adds 24 tokens and generates 16. With sessions a turn
-  // prefills its new tokens; without, the whole dialog is sent again.
-  const int64_t dialogs = 8, turns = 8;
-  auto dialog_run = [&](bool sessions) {
-    engine e(model, tok, eo);
-    std::vector<std::vector<int32_t>> history(dialogs);
-    const auto start = std::chrono::steady_clock::now();
-    for (int64_t t = 0; t < turns; ++t) {
-      std::vector<uint64_t> ids;
-      for (int64_t d = 0; d < dialogs; ++d) {
-        auto said = text_tokens(24, d * 100 + t);
-        history[d].insert(history[d].end(), said.begin(), said.end());
-        auto r = request(sessions ? said : history[d], 16, static_cast<uint64_t>(d * 100 + t));
-        if (sessions) {
-          r.session = fmt::format("dialog-{}", d);
-          r.mode = t == 0 ? session_mode::open : session_mode::resume;
-        }
-        ids.push_back(e.submit(std::move(r)));
-      }
-      while (e.has_work())
-        for (auto& result : e.step())
-          for (int64_t d = 0; d < dialogs; ++d)
-            if (ids[static_cast<size_t>(d)] == result.id)
-              history[d].insert(history[d].end(), result.completions[0].tokens.begin(),
-                                result.completions[0].tokens.end());
-    }
-    return std::pair{e.stats().prefill_computed, seconds_since(start)};
-  };
-  auto [with_prefill, with_time] = dialog_run(true);
-  auto [without_prefill, without_time] = dialog_run(false);
-  f.add("prefill_tokens_with_sessions", static_cast<double>(with_prefill));
-  f.add("prefill_tokens_without_sessions", static_cast<double>(without_prefill));
-  f.add("prefill_reduction_sessions", static_cast<double>(without_prefill) / with_prefill);
-  f.add("dialog_speedup_sessions", without_time / with_time);
-
-  // n = 8 samples of one 256-token prompt, forked, against 8 independent requests.
-  auto fork_run = [&](bool forked) {
-    engine e(model, tok, eo);
-    if (forked) {
-      auto r = request(text_tokens(256, 5), 16, 1);
-      r.params.n = 8;
-      e.submit(std::move(r));
-    } else {
-      for (uint64_t i = 0; i < 8; ++i)
-        e.submit(request(text_tokens(256, 5), 16, 1 + i));
-    }
-    const auto start = std::chrono::steady_clock::now();
-    drain(e);
-    return std::pair{e.stats().prefill_computed, seconds_since(start)};
-  };
-  auto [fork_prefill, fork_time] = fork_run(true);
-  auto [independent_prefill, independent_time] = fork_run(false);
-  f.add("fork_prefill_reduction", static_cast<double>(independent_prefill) / fork_prefill);
-  f.add("fork_speedup", independent_time / fork_time);
+  measure_sessions(f, model, tok, eo);
+  measure_forks(f, model, tok, eo);
   f.notes.push_back("sessions: 8 dialogs x 8 turns, +24 tokens and 16 generated per turn");
   f.notes.push_back("fork: n = 8 samples of a 256-token prompt vs 8 requests, 16 tokens each");
   return f;

@@ -10,13 +10,13 @@
 //      and with 200 connections that say nothing and 30 that trickle a request head (slowloris).
 #include "actors/inspector_actor.hpp"
 #include "actors/learner_actor.hpp"
-#include "actors/setup.hpp"
-#include "actors/training_run.hpp"
 #include "bench/bench.hpp"
 #include "bench/tiny_run.hpp"
 #include "config/config.hpp"
+#include "inspect/http_server.hpp"
+#include "jobs/setup.hpp"
+#include "jobs/training_run.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/http_server.hpp"
 
 #include <ATen/Parallel.h>
 #include <arpa/inet.h>

@@ -4,13 +4,13 @@
 // plus the ped_teacher's) first reach the budget is then evaluated by sampling every problem
 // `eval_samples` times. The scoring pass's share of the steps' time is measured in the same runs.
 #include "actors/rollout.hpp"
-#include "actors/setup.hpp"
-#include "actors/trainer.hpp"
 #include "bench/bench.hpp"
 #include "bench/ped_task.hpp"
 #include "classroom/problems.hpp"
 #include "config/config.hpp"
 #include "config/fields.hpp"
+#include "jobs/setup.hpp"
+#include "jobs/train_local.hpp"
 #include "runtime/errors.hpp"
 
 #include <ATen/Parallel.h>

@@ -1,11 +1,11 @@
 // The recall task (see ped_task.hpp).
 #include "bench/ped_task.hpp"
 
-#include "models/chat_format.hpp"
-#include "models/init_model.hpp"
-#include "models/learner.hpp"
-#include "models/tokenizer.hpp"
-#include "models/transformer.hpp"
+#include "models/learner/learner.hpp"
+#include "models/tensor/init_model.hpp"
+#include "models/tensor/transformer.hpp"
+#include "models/text/chat_format.hpp"
+#include "models/text/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
 #include "runtime/seeds.hpp"
@@ -193,7 +193,6 @@ actors::generator_actor spawn_idle_student(caf::actor_system& system) {
       [](status_atom) { return generator_status{}; },
       [](weights_atom, int64_t v) { return v; },
       [](cancel_atom, const std::string&) {},
-      [](step_atom) {},
     };
   });
 }

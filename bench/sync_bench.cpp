@@ -10,12 +10,12 @@
 // also the nccl channel's path through a single-rank communicator (pack, broadcast, unpack).
 #include "bench/bench.hpp"
 #include "bench/device.hpp"
+#include "collectives/weight_channel.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/job_tls.hpp"
 #include "runtime/mpi_service.hpp"
-#include "runtime/weight_channel.hpp"
 #ifdef PEDAGOGY_HAVE_CUDA
-#include "runtime/nccl_channel.hpp"
+#include "collectives/nccl_channel.hpp"
 #endif
 
 #include <ATen/ATen.h>
@@ -172,43 +172,23 @@ caf::behavior echo_behaviour() {
   }};
 }
 
-} // namespace
-
-figures sync(const sync_options& options) {
-  if (options.local_only)
-    return sync_local(options);
-  if (options.device != "cpu")
-    throw input_error("flag --device", "the mpi channel's bench runs on the CPU",
-                      "add --local-only to time the weight sync on a device");
-  const auto tutor_dtype =
-    at::TensorOptions(options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
-  mpi::service mpi(/*collective_timeout_s=*/600);
-  const auto& me = mpi.self();
-  const auto& world = mpi.world_comm();
-  figures f;
-  f.title = fmt::format("weight sync and actor round trips ({} rank(s))", me.world_size);
-  const auto source = weights(options.millions, 1.5f);
-  double bytes = 0;
-  for (const auto& [name, t] : source)
-    bytes += static_cast<double>(t.numel()) * 4;
-  f.add("parameters_millions", options.millions);
-  f.add("bytes_gb", bytes / 1e9);
-
-  double memcpy_rate = 0;
-  // memcpy: the ceiling of any in-memory copy on this machine.
-  {
-    std::vector<char> from(static_cast<size_t>(bytes), 1), to(static_cast<size_t>(bytes), 0);
-    double best = 1e30;
-    for (int r = 0; r < options.repeats; ++r) {
-      const auto start = clock_type::now();
-      std::memcpy(to.data(), from.data(), from.size());
-      best = std::min(best, since(start));
-    }
-    memcpy_rate = bytes / best / 1e9;
-    f.add("memcpy_gb_per_s", memcpy_rate);
+// memcpy: the ceiling of any in-memory copy on this machine (GB/s).
+double measure_memcpy(figures& f, double bytes, int repeats) {
+  std::vector<char> from(static_cast<size_t>(bytes), 1), to(static_cast<size_t>(bytes), 0);
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = clock_type::now();
+    std::memcpy(to.data(), from.data(), from.size());
+    best = std::min(best, since(start));
   }
+  const double memcpy_rate = bytes / best / 1e9;
+  f.add("memcpy_gb_per_s", memcpy_rate);
+  return memcpy_rate;
+}
 
-  // local: a snapshot of the learner's tensors, then the copy into the tutor's.
+// local: a snapshot of the learner's tensors, then the copy into the tutor's.
+void measure_local(figures& f, const named_tensors& source, double bytes,
+                   const sync_options& options, const at::TensorOptions& tutor_dtype) {
   {
     local_weight_channel channel(1, std::chrono::minutes(5));
     auto target = weights(options.millions, 0.0f, tutor_dtype);
@@ -222,8 +202,13 @@ figures sync(const sync_options& options) {
     f.add("local_sync_s", best);
     f.add("local_gb_per_s", bytes / best / 1e9);
   }
+}
 
-  // mpi: rank 0 (the learner root) to rank 1 (a tutor), in buckets.
+// mpi: rank 0 (the learner root) to rank 1 (a tutor), in buckets.
+void measure_mpi(figures& f, mpi::service& mpi, const named_tensors& source, double bytes,
+                 double memcpy_rate, const sync_options& options,
+                 const at::TensorOptions& tutor_dtype) {
+  const auto& me = mpi.self();
   const auto pair = mpi.split({0, 1}, "bench weights");
   if (me.world_size >= 2) {
     if (pair.member()) {
@@ -250,9 +235,13 @@ figures sync(const sync_options& options) {
     f.notes.push_back("mpi channel: start with mpirun -np 2 (or more) to measure it");
   }
   f.notes.push_back("nccl channel: not measured here (it needs a GPU per rank)");
+}
 
-  // Actor round trips: one process, then rank 0 to rank 1 over the job's TLS network layer.
-  if (options.round_trips > 0) {
+// Actor round trips: one process, then rank 0 to rank 1 over the job's TLS network layer.
+void measure_round_trips(figures& f, mpi::service& mpi, int64_t round_trips) {
+  const auto& me = mpi.self();
+  const auto& world = mpi.world_comm();
+  if (round_trips > 0) {
     std::string blob;
     if (me.rank == 0)
       blob = job_tls::to_blob(job_tls::create("bench"));
@@ -266,7 +255,7 @@ figures sync(const sync_options& options) {
       caf::actor_system system{sc};
       auto echo = system.spawn(echo_behaviour);
       if (me.rank == 0)
-        f.add("actor_round_trip_local_us", round_trip_us(system, echo, options.round_trips));
+        f.add("actor_round_trip_local_us", round_trip_us(system, echo, round_trips));
       std::string address;
       if (me.rank == 1) {
         auto port = caf::openssl::publish(echo, 0, "127.0.0.1", true);
@@ -280,7 +269,7 @@ figures sync(const sync_options& options) {
                                                  static_cast<uint16_t>(std::stoi(address)));
         if (!remote)
           throw std::runtime_error("reaching rank 1 failed: " + system.render(remote.error()));
-        const double us = round_trip_us(system, *remote, options.round_trips);
+        const double us = round_trip_us(system, *remote, round_trips);
         f.add("actor_round_trip_remote_us", us);
       }
       mpi.barrier(world, "bench round trips done");
@@ -290,6 +279,36 @@ figures sync(const sync_options& options) {
     }
     std::filesystem::remove_all(folder);
   }
+}
+
+} // namespace
+
+figures sync(const sync_options& options) {
+  if (options.local_only)
+    return sync_local(options);
+  if (options.device != "cpu")
+    throw input_error("flag --device", "the mpi channel's bench runs on the CPU",
+                      "add --local-only to time the weight sync on a device");
+  const auto tutor_dtype =
+    at::TensorOptions(options.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+  mpi::service mpi(/*collective_timeout_s=*/600);
+  const auto& me = mpi.self();
+  figures f;
+  f.title = fmt::format("weight sync and actor round trips ({} rank(s))", me.world_size);
+  const auto source = weights(options.millions, 1.5f);
+  double bytes = 0;
+  for (const auto& [name, t] : source)
+    bytes += static_cast<double>(t.numel()) * 4;
+  f.add("parameters_millions", options.millions);
+  f.add("bytes_gb", bytes / 1e9);
+
+  const double memcpy_rate = measure_memcpy(f, bytes, options.repeats);
+
+  measure_local(f, source, bytes, options, tutor_dtype);
+
+  measure_mpi(f, mpi, source, bytes, memcpy_rate, options, tutor_dtype);
+
+  measure_round_trips(f, mpi, options.round_trips);
   if (me.rank != 0)
     return {}; // rank 0 reports for the job
   return f;

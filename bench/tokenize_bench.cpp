@@ -1,6 +1,6 @@
 // `pedagogy bench tokenize`: encode throughput on a varied corpus, one thread.
 #include "bench/bench.hpp"
-#include "models/tokenizer.hpp"
+#include "models/text/tokenizer.hpp"
 
 #include <fmt/format.h>
 

@@ -1,14 +1,14 @@
 // `pedagogy bench train`: the learner's throughput on a model of a chosen size (forward,
 // backward and AdamW on synthetic dialogs, tokens per second), and the time split of whole
 // training steps (rollout, learn, weight sync, checkpoint) on the tiny preset's pipeline.
-#include "actors/trainer.hpp"
 #include "bench/bench.hpp"
 #include "bench/device.hpp"
 #include "bench/tiny_run.hpp"
 #include "classroom/problem_generator.hpp"
 #include "config/config.hpp"
-#include "models/init_model.hpp"
-#include "models/learner.hpp"
+#include "jobs/train_local.hpp"
+#include "models/learner/learner.hpp"
+#include "models/tensor/init_model.hpp"
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>

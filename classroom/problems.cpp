@@ -241,4 +241,16 @@ std::vector<problem> load_problems(const std::filesystem::path& path, const prob
   return out;
 }
 
+std::vector<int64_t> epoch_order(int64_t problems, int64_t epoch, int64_t seed, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(problems));
+  std::iota(order.begin(), order.end(), 0);
+  if (!shuffle)
+    return order;
+  uint64_t state =
+    static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch);
+  for (size_t i = order.size(); i > 1; --i)
+    std::swap(order[i - 1], order[splitmix64(state) % i]);
+  return order;
+}
+
 } // namespace pedagogy::classroom

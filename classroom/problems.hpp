@@ -31,4 +31,8 @@ struct problem_fields {
 std::vector<problem> load_problems(const std::filesystem::path& path, const problem_fields& fields,
                                    int64_t max_problems = 0, uint64_t seed = 0);
 
+// The problems of an epoch in a seeded order (a portable Fisher-Yates shuffle), or in file order
+// when `shuffle` is false: `problems` indices, each once.
+std::vector<int64_t> epoch_order(int64_t problems, int64_t epoch, int64_t seed, bool shuffle);
+
 } // namespace pedagogy::classroom

@@ -69,24 +69,24 @@ prompt_set prompt_set::load(const std::filesystem::path& dir,
   return out;
 }
 
-std::vector<view_message> tutor_view(const prompt_set& prompts, const cast& who,
-                                     const conversation& dialog) {
-  std::vector<view_message> out{{"system", prompts.tutor.render(with_cast(who))}};
+std::vector<models::chat_message> tutor_view(const prompt_set& prompts, const cast& who,
+                                             const conversation& dialog) {
+  std::vector<models::chat_message> out{{"system", prompts.tutor.render(with_cast(who))}};
   for (const auto& m : dialog.messages())
     out.push_back({m.from_tutor ? "assistant" : "user", m.content});
   return out;
 }
 
-std::vector<view_message> student_view(const prompt_set& prompts, const cast& who,
-                                       const conversation& dialog) {
-  std::vector<view_message> out{
+std::vector<models::chat_message> student_view(const prompt_set& prompts, const cast& who,
+                                               const conversation& dialog) {
+  std::vector<models::chat_message> out{
     {"system", find(prompts.personas, who.persona, "persona").render(with_cast(who))}};
   for (const auto& m : dialog.messages())
     out.push_back({m.from_tutor ? "user" : "assistant", visible_text(m.content)});
   return out;
 }
 
-std::vector<view_message> initial_attempt_view(const prompt_set& prompts, const cast& who) {
+std::vector<models::chat_message> initial_attempt_view(const prompt_set& prompts, const cast& who) {
   return {{"system", prompts.initial_attempt.render(with_cast(who))}};
 }
 
@@ -94,14 +94,14 @@ std::string wrap_attempt(const prompt_set& prompts, const std::string& attempt) 
   return prompts.attempt_wrapper.render({{"attempt", attempt}});
 }
 
-std::vector<view_message> final_solution_view(const prompt_set& prompts, const cast& who,
-                                              const conversation& dialog) {
+std::vector<models::chat_message> final_solution_view(const prompt_set& prompts, const cast& who,
+                                                      const conversation& dialog) {
   auto out = student_view(prompts, who, dialog);
   out.push_back({"user", prompts.final_solution.render({})});
   return out;
 }
 
-std::vector<view_message> pre_dialog_view(const prompt_set& prompts, const cast& who) {
+std::vector<models::chat_message> pre_dialog_view(const prompt_set& prompts, const cast& who) {
   return {{"user", prompts.pre_dialog_attempt.render(with_cast(who))}};
 }
 
@@ -131,12 +131,12 @@ ped_rm_prompts ped_rm_prompts::load(const std::filesystem::path& dir) {
 
 std::vector<ped_rm_input> ped_rm_inputs(const ped_rm_prompts& prompts, const std::string& problem,
                                         const std::vector<dialog_message>& messages) {
-  std::vector<view_message> prefix = {{"system", prompts.system.render({})},
-                                      {"user", prompts.user.render({{"problem", problem}})}};
+  std::vector<models::chat_message> prefix = {
+    {"system", prompts.system.render({})}, {"user", prompts.user.render({{"problem", problem}})}};
   std::vector<ped_rm_input> out;
   for (size_t i = 0; i < messages.size(); ++i) {
     const auto& m = messages[i];
-    view_message shown{m.from_tutor ? "assistant" : "user", visible_text(m.content)};
+    models::chat_message shown{m.from_tutor ? "assistant" : "user", visible_text(m.content)};
     if (m.from_tutor && (i == 0 || !messages[i - 1].from_tutor)) {
       ped_rm_input input{i, prefix};
       input.conversation.push_back(shown);
@@ -147,7 +147,8 @@ std::vector<ped_rm_input> ped_rm_inputs(const ped_rm_prompts& prompts, const std
   return out;
 }
 
-std::vector<view_message> solver_view(const ped_prompts& prompts, const std::string& problem) {
+std::vector<models::chat_message> solver_view(const ped_prompts& prompts,
+                                              const std::string& problem) {
   return {{"user", prompts.solver.render({{"problem", problem}})}};
 }
 
@@ -156,8 +157,8 @@ std::string privileged_block(const ped_prompts& prompts, const std::string& prob
   return prompts.ped_teacher.render({{"problem", problem}, {"answer", answer}});
 }
 
-std::vector<view_message> with_privileged(std::vector<view_message> view,
-                                          const std::string& block) {
+std::vector<models::chat_message> with_privileged(std::vector<models::chat_message> view,
+                                                  const std::string& block) {
   if (block.find_first_not_of(" \t\r\n") == std::string::npos)
     return view; // nothing privileged: the deployment view itself
   if (!view.empty() && view.front().role == "system")

@@ -16,6 +16,7 @@
 
 #include "classroom/conversation.hpp"
 #include "classroom/prompt_template.hpp"
+#include "models/text/chat_message.hpp"
 
 #include <filesystem>
 #include <map>
@@ -23,11 +24,6 @@
 #include <vector>
 
 namespace pedagogy::classroom {
-
-struct view_message {
-  std::string role; // system, user or assistant
-  std::string content;
-};
 
 // Every template a classroom needs, parsed once at start so that a bad file fails before any
 // model is loaded.
@@ -73,15 +69,15 @@ struct cast {
   bool include_thinking = false;
 };
 
-std::vector<view_message> tutor_view(const prompt_set& prompts, const cast& who,
-                                     const conversation& dialog);
-std::vector<view_message> student_view(const prompt_set& prompts, const cast& who,
-                                       const conversation& dialog);
-std::vector<view_message> initial_attempt_view(const prompt_set& prompts, const cast& who);
+std::vector<models::chat_message> tutor_view(const prompt_set& prompts, const cast& who,
+                                             const conversation& dialog);
+std::vector<models::chat_message> student_view(const prompt_set& prompts, const cast& who,
+                                               const conversation& dialog);
+std::vector<models::chat_message> initial_attempt_view(const prompt_set& prompts, const cast& who);
 std::string wrap_attempt(const prompt_set& prompts, const std::string& attempt);
-std::vector<view_message> final_solution_view(const prompt_set& prompts, const cast& who,
-                                              const conversation& dialog);
-std::vector<view_message> pre_dialog_view(const prompt_set& prompts, const cast& who);
+std::vector<models::chat_message> final_solution_view(const prompt_set& prompts, const cast& who,
+                                                      const conversation& dialog);
+std::vector<models::chat_message> pre_dialog_view(const prompt_set& prompts, const cast& who);
 std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
                          const conversation& dialog);
 
@@ -92,19 +88,21 @@ std::string judge_prompt(const prompt_set& prompts, const std::string& rule,
 // Returns the scored turns' message indices beside the conversations.
 struct ped_rm_input {
   size_t message = 0; // index into `messages`
-  std::vector<view_message> conversation;
+  std::vector<models::chat_message> conversation;
 };
 std::vector<ped_rm_input> ped_rm_inputs(const ped_rm_prompts& prompts, const std::string& problem,
                                         const std::vector<dialog_message>& messages);
 
 // The trained solver's prompt.
-std::vector<view_message> solver_view(const ped_prompts& prompts, const std::string& problem);
+std::vector<models::chat_message> solver_view(const ped_prompts& prompts,
+                                              const std::string& problem);
 // The privileged block of one problem (the ped_teacher's alone).
 std::string privileged_block(const ped_prompts& prompts, const std::string& problem,
                              const std::string& answer);
 // `view` as the ped_teacher sees it: `block` appended to its system message after a blank line,
 // or, without one, a system message of its own put first. Every other message is unchanged. An
 // empty (or blank) block leaves the view as it is.
-std::vector<view_message> with_privileged(std::vector<view_message> view, const std::string& block);
+std::vector<models::chat_message> with_privileged(std::vector<models::chat_message> view,
+                                                  const std::string& block);
 
 } // namespace pedagogy::classroom

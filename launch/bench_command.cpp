@@ -17,12 +17,7 @@ int print(const bench::figures& f, bool json) {
   return static_cast<int>(exit_code::ok);
 }
 
-} // namespace
-
-void add_bench_command(CLI::App& app, command_action& action) {
-  auto* bench = app.add_subcommand("bench", "Measure speed; every benchmark takes --json");
-  bench->require_subcommand(1);
-
+void add_tokenize(CLI::App* bench, command_action& action) {
   auto json = std::make_shared<bool>(false);
   auto t = std::make_shared<bench::tokenize_options>();
   auto* tokenize =
@@ -38,7 +33,10 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::tokenize(*t), *json);
     };
   });
+}
 
+void add_forward(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto f = std::make_shared<bench::forward_options>();
   auto* forward =
     bench->add_subcommand("forward", "Prefill tokens/s on CPU, tiny and ~100M models");
@@ -47,6 +45,15 @@ void add_bench_command(CLI::App& app, command_action& action) {
   forward->add_option("--repeats", f->repeats, "Timed repeats (best counts)")
     ->capture_default_str();
   forward->add_flag("--json", *json, "Print one JSON object");
+  forward->callback([f, json, &action] {
+    action = [f, json] {
+      return print(bench::forward(*f), *json);
+    };
+  });
+}
+
+void add_generate(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto g = std::make_shared<bench::generate_options>();
   auto* generate = bench->add_subcommand(
     "generate", "Engine tokens/s vs concurrency, sessions vs re-sent dialogs, forks vs copies");
@@ -85,7 +92,10 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::generate(*g), *json);
     };
   });
+}
 
+void add_classroom(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto c = std::make_shared<bench::classroom_options>();
   auto* classroom = bench->add_subcommand(
     "classroom", "Conversations/s: async conversation actors vs the reference's lock-step phases");
@@ -107,7 +117,10 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::classroom(*c), *json);
     };
   });
+}
 
+void add_train(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto tr = std::make_shared<bench::train_options>();
   auto* train = bench->add_subcommand(
     "train", "Learner tokens/s (forward, backward, AdamW) and the time split of training steps");
@@ -144,7 +157,10 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::train(*tr), *json);
     };
   });
+}
 
+void add_sync(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto sy = std::make_shared<bench::sync_options>();
   auto* sync = bench->add_subcommand(
     "sync", "Weight-channel GB/s vs memcpy, and actor round trips in one process vs across ranks "
@@ -174,7 +190,10 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::sync(*sy), *json);
     };
   });
+}
 
+void add_ped(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto pe = std::make_shared<bench::ped_options>();
   auto* ped = bench->add_subcommand(
     "ped", "Pedagogical RL: reward reached by off vs rescue vs rounds at the same number of "
@@ -197,7 +216,10 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::ped(*pe), *json);
     };
   });
+}
 
+void add_inspect(CLI::App* bench, command_action& action) {
+  auto json = std::make_shared<bool>(false);
   auto in = std::make_shared<bench::inspect_options>();
   auto* inspect = bench->add_subcommand(
     "inspect", "Live inspection's cost: tiny training steps without vs with the inspector");
@@ -215,12 +237,21 @@ void add_bench_command(CLI::App& app, command_action& action) {
       return print(bench::inspect(*in), *json);
     };
   });
+}
 
-  forward->callback([f, json, &action] {
-    action = [f, json] {
-      return print(bench::forward(*f), *json);
-    };
-  });
+} // namespace
+
+void add_bench_command(CLI::App& app, command_action& action) {
+  auto* bench = app.add_subcommand("bench", "Measure speed; every benchmark takes --json");
+  bench->require_subcommand(1);
+  add_tokenize(bench, action);
+  add_forward(bench, action);
+  add_generate(bench, action);
+  add_classroom(bench, action);
+  add_train(bench, action);
+  add_sync(bench, action);
+  add_ped(bench, action);
+  add_inspect(bench, action);
 }
 
 } // namespace pedagogy::launch

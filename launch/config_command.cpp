@@ -2,9 +2,9 @@
 // `pedagogy config plan`: prints where a config puts every role and the memory each rank's device
 // must hold, from the models' config.json alone (no weights are read), and fails when it does
 // not fit cluster.device_memory_gib.
-#include "actors/memory_plan.hpp"
-#include "actors/placement.hpp"
 #include "config/config.hpp"
+#include "jobs/memory_plan.hpp"
+#include "jobs/placement.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
 

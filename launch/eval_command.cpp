@@ -1,8 +1,8 @@
 // `pedagogy eval --config X.toml [--tutor [LABEL=]MODEL ...] --out DIR [--solve] [--resume]`:
 // the reference's evaluation of one or more tutors against one student and one set of judges,
-// or (--solve) plain solve accuracy, written as a table (actors/evaluation.hpp).
-#include "actors/evaluation.hpp"
+// or (--solve) plain solve accuracy, written as a table (jobs/eval.hpp).
 #include "config/config.hpp"
+#include "jobs/eval.hpp"
 #include "launch/commands.hpp"
 
 #include <memory>

@@ -1,9 +1,9 @@
 // Looking at a running job: `pedagogy inspect HOST:PORT` (a live view of its inspector, like
 // top; --once prints it once, --json prints /status for scripts).
+#include "inspect/http_server.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
-#include "runtime/http_server.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -1,10 +1,10 @@
 // `pedagogy logits`: our model's logits for given token ids, written as a safetensors file, so
-// that they can be compared with another implementation's (launch/device_check_hf.py compares
+// that they can be compared with another implementation's (tools/device_check_hf.py compares
 // them with Hugging Face transformers on the same weights).
 #include "bench/device.hpp"
 #include "launch/commands.hpp"
-#include "models/safetensors.hpp"
-#include "models/transformer.hpp"
+#include "models/tensor/transformer.hpp"
+#include "models/weights/safetensors.hpp"
 #include "runtime/errors.hpp"
 
 #include <ATen/ATen.h>

@@ -65,6 +65,42 @@ std::string subcommand_of(const CLI::App& app) {
   return path;
 }
 
+// A filesystem error's message and exit code. A path the person gave that is not what it must be
+// (a file where a folder goes, a link loop, no permission) is bad input; anything else (a full
+// disk, an I/O error) a failure.
+int report_filesystem_error(const std::filesystem::filesystem_error& e) {
+  using std::errc;
+  const auto code = e.code();
+  const bool path_shaped = code == errc::not_a_directory || code == errc::is_a_directory ||
+                           code == errc::no_such_file_or_directory ||
+                           code == errc::too_many_symbolic_link_levels ||
+                           code == errc::file_exists || code == errc::filename_too_long ||
+                           code == errc::permission_denied || code == errc::read_only_file_system;
+  std::cerr << "error: " << e.path1().string() << ": " << code.message() << "\n";
+  if (path_shaped)
+    std::cerr << "  hint: check that path (a folder where one is needed, a file where a file "
+                 "is, and that you may write there)\n";
+  log::flush();
+  return static_cast<int>(path_shaped ? exit_code::bad_input : exit_code::failure);
+}
+
+// Every subcommand, each adding its flags and, when chosen, the action that runs it.
+void add_commands(CLI::App& app, command_action& action) {
+  add_config_command(app, action);
+  add_model_commands(app, action);
+  add_logits_command(app, action);
+  add_grade_command(app, action);
+  add_problems_command(app, action);
+  add_rollout_command(app, action);
+  add_train_command(app, action);
+  add_sft_command(app, action);
+  add_eval_command(app, action);
+  add_bench_command(app, action);
+  add_inspect_command(app, action);
+  add_plot_command(app, action);
+  add_ranks_command(app, action);
+}
+
 } // namespace pedagogy::launch
 
 int main(int argc, char** argv) {
@@ -95,19 +131,7 @@ int main(int argc, char** argv) {
                  "logging.level)");
 
   pedagogy::launch::command_action action;
-  pedagogy::launch::add_config_command(app, action);
-  pedagogy::launch::add_model_commands(app, action);
-  pedagogy::launch::add_logits_command(app, action);
-  pedagogy::launch::add_grade_command(app, action);
-  pedagogy::launch::add_problems_command(app, action);
-  pedagogy::launch::add_rollout_command(app, action);
-  pedagogy::launch::add_train_command(app, action);
-  pedagogy::launch::add_sft_command(app, action);
-  pedagogy::launch::add_eval_command(app, action);
-  pedagogy::launch::add_bench_command(app, action);
-  pedagogy::launch::add_inspect_command(app, action);
-  pedagogy::launch::add_plot_command(app, action);
-  pedagogy::launch::add_ranks_command(app, action);
+  pedagogy::launch::add_commands(app, action);
 
   try {
     app.parse(argc, argv);
@@ -133,21 +157,7 @@ int main(int argc, char** argv) {
     std::cerr << pedagogy::describe(e) << '\n';
     return static_cast<int>(exit_code::bad_input);
   } catch (const std::filesystem::filesystem_error& e) {
-    // A path the person gave that is not what it must be (a file where a folder goes, a link
-    // loop, no permission) is bad input; anything else (a full disk, an I/O error) a failure.
-    using std::errc;
-    const auto code = e.code();
-    const bool path_shaped = code == errc::not_a_directory || code == errc::is_a_directory ||
-                             code == errc::no_such_file_or_directory ||
-                             code == errc::too_many_symbolic_link_levels ||
-                             code == errc::file_exists || code == errc::filename_too_long ||
-                             code == errc::permission_denied || code == errc::read_only_file_system;
-    std::cerr << "error: " << e.path1().string() << ": " << code.message() << "\n";
-    if (path_shaped)
-      std::cerr << "  hint: check that path (a folder where one is needed, a file where a file "
-                   "is, and that you may write there)\n";
-    pedagogy::log::flush();
-    return static_cast<int>(path_shaped ? exit_code::bad_input : exit_code::failure);
+    return pedagogy::launch::report_filesystem_error(e);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     pedagogy::log::flush();

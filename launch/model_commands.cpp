@@ -1,9 +1,9 @@
 // `pedagogy tokenize` and `pedagogy chat-template`: the tokenizer and chat formats from the shell,
 // so that anyone can compare them with Hugging Face.
 #include "launch/commands.hpp"
-#include "models/chat_format.hpp"
-#include "models/init_model.hpp"
-#include "models/tokenizer.hpp"
+#include "models/tensor/init_model.hpp"
+#include "models/text/chat_format.hpp"
+#include "models/text/tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/json_excerpt.hpp"
 

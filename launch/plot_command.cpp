@@ -1,10 +1,10 @@
 // `pedagogy plot RUN [RUN ...] [--out FILE.svg] [--smooth N]`: the metrics of one or several run
 // folders (metrics.jsonl of `pedagogy train`, sft_metrics.jsonl of `pedagogy sft`), finished or
 // still running, as one SVG of small charts with one line per run.
+#include "inspect/plot.hpp"
 #include "launch/commands.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/files.hpp"
-#include "runtime/plot.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -44,7 +44,7 @@ const std::vector<metric> train_charts = {{"reward", "reward", false},
                                           {"learning_rate", "learning rate", false},
                                           {"step_s", "step time (s)", false}};
 
-// actors/sft_job.cpp writes a record per step and one per validation ("val_loss", at step 0 too).
+// jobs/sft_job.cpp writes a record per step and one per validation ("val_loss", at step 0 too).
 const std::vector<metric> sft_charts = {{"loss", "loss", false},
                                         {"val_loss", "val loss", false},
                                         {"learning_rate", "learning rate", false},

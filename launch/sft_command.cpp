@@ -1,7 +1,7 @@
 // `pedagogy sft --config X.toml [--resume] [--force] [overrides]`: supervised fine-tuning of the
 // tutor on chat JSONL (the reference's SFT baseline), see actors/sft_job.hpp.
-#include "actors/sft_job.hpp"
 #include "config/config.hpp"
+#include "jobs/sft_job.hpp"
 #include "launch/commands.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/signals.hpp"

@@ -1,6 +1,6 @@
 // `pedagogy train --config X.toml [--resume [step-N]] [--force] [overrides]`: the RL job.
-#include "actors/trainer.hpp"
 #include "config/config.hpp"
+#include "jobs/train_local.hpp"
 #include "launch/commands.hpp"
 #include "runtime/signals.hpp"
 

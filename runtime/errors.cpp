@@ -7,17 +7,6 @@
 
 namespace pedagogy {
 
-input_error::input_error(std::string where, std::string problem, std::string hint)
-  : std::runtime_error(where.empty() ? problem : where + ": " + problem), where_(std::move(where)),
-    problem_(std::move(problem)), hint_(std::move(hint)) {}
-
-std::string describe(const input_error& error) {
-  std::string text = fmt::format("error: {}", error.what());
-  if (!error.hint().empty())
-    text += fmt::format("\n  hint: {}", error.hint());
-  return text;
-}
-
 void check_failed(const char* file, int line, const char* condition, const std::string& message) {
   log::get("check")->critical("{}:{}: invariant '{}' failed: {}", file, line, condition, message);
   log::flush();

@@ -8,43 +8,13 @@
 //    prints it and exits with exit_code::bad_input. Errors between actors use caf::error instead.
 #pragma once
 
+#include "runtime/input_error.hpp"
+
 #include <fmt/core.h>
 
-#include <stdexcept>
 #include <string>
 
 namespace pedagogy {
-
-// Process exit codes shared by every subcommand.
-enum class exit_code : int {
-  ok = 0,
-  failure = 1,   // the job ran and failed (external call, runtime error)
-  bad_input = 2, // a file, flag or override was wrong; nothing was started
-};
-
-// Bad input from a person. `where` is "file:line:column", "override 'k=v'", "flag --x", ...
-class input_error : public std::runtime_error {
-public:
-  input_error(std::string where, std::string problem, std::string hint = {});
-
-  const std::string& where() const noexcept {
-    return where_;
-  }
-  const std::string& problem() const noexcept {
-    return problem_;
-  }
-  const std::string& hint() const noexcept {
-    return hint_;
-  }
-
-private:
-  std::string where_;
-  std::string problem_;
-  std::string hint_;
-};
-
-// Renders "error: WHERE: PROBLEM" and, when there is one, "\n  hint: HINT".
-std::string describe(const input_error& error);
 
 [[noreturn]] void check_failed(const char* file, int line, const char* condition,
                                const std::string& message);

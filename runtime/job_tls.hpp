@@ -19,8 +19,8 @@
 // without these options gives anonymous TLS 1.2 (AECDH, SECLEVEL=0) that any client passes.
 // CAF 0.17.6 has no handshake timeout, and its network thread spins at full CPU while an accepted
 // connection has not finished its handshake (a bare TCP connect is enough): bind to the cluster's
-// interface only, and close the port once every rank is connected (tests/job_tls_test.cpp shows
-// how; caf::openssl::unpublish itself does not compile in 0.17.6).
+// interface only, and close the port once every rank is connected (tests/runtime/job_tls_test.cpp
+// shows how; caf::openssl::unpublish itself does not compile in 0.17.6).
 #pragma once
 
 #include <filesystem>

@@ -1,7 +1,7 @@
 // Named loggers over shared sinks, with the rank in every line (see logging.hpp).
 #include "runtime/logging.hpp"
 
-#include "runtime/errors.hpp"
+#include "runtime/input_error.hpp"
 
 #include <spdlog/cfg/helpers.h>
 #include <spdlog/sinks/basic_file_sink.h>

@@ -1,8 +1,0 @@
-// A deliberately broken test binary for the runner's guards (tests/test_main.cpp): one case whose
-// name CTest would split. It is built but never discovered; tests/CMakeLists.txt checks that
-// listing its cases fails, as the build's discovery step would.
-#include <doctest/doctest.h>
-
-TEST_CASE("a name with a semicolon; which CTest splits") {
-  CHECK(1 + 1 == 2);
-}
