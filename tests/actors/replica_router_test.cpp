@@ -73,7 +73,9 @@ caf::behavior scripted_replica(caf::stateful_actor<replica_state>* self, std::st
   };
 }
 
-struct fixture : pedagogy::testing::actor_system_fixture {
+// The router and two scripted replicas on a deterministic scheduler: every message the test
+// causes runs before ask() returns, in the order the test wrote.
+struct fixture : pedagogy::testing::deterministic_actor_system {
   std::vector<caf::actor> replicas;
   generator_actor router;
 
@@ -99,9 +101,12 @@ struct fixture : pedagogy::testing::actor_system_fixture {
     return r;
   }
 
-  // The reply's text ("<replica>:<prompt>"), or "error: ..." (bounded wait).
+  using deterministic_actor_system::ask;
+  // The reply's text ("<replica>:<prompt>"), "error: ...", or "no reply" while it is held.
   std::string ask(const generate_request& r) {
-    return pedagogy::testing::ask_text(*system, router, r);
+    return deterministic_actor_system::ask<generate_reply>(
+      router, [](generate_reply& reply) { return reply.completions.front().text; },
+      generate_atom::value, r);
   }
 };
 
@@ -120,9 +125,10 @@ TEST_CASE("a session's later turns go to the replica that opened it") {
 TEST_CASE("new sessions and one-off prompts go to the replica with the fewest requests in flight") {
   fixture f;
   // A held request on whichever replica the first session lands on...
-  caf::scoped_actor self{*f.system};
-  auto held = self->request(f.router, std::chrono::seconds(10), generate_atom::value,
-                            f.request("busy", true, "hold"));
+  const auto held = f.start<generate_reply>(
+    f.router, [](generate_reply& reply) { return reply.completions.front().text; },
+    generate_atom::value, f.request("busy", true, "hold"));
+  CHECK(*held == "no reply");
   // ...sends every new session and one-off prompt to the other one while it is held.
   const auto other = f.ask(f.request("d2", true, "hi")).front();
   for (int i = 0; i < 3; ++i) {
@@ -131,39 +137,32 @@ TEST_CASE("new sessions and one-off prompts go to the replica with the fewest re
   }
   for (auto& r : f.replicas)
     caf::anon_send(r, release_atom::value);
-  std::string released;
-  held.receive([&](generate_reply& reply) { released = reply.completions.front().text; },
-               [&](caf::error& e) { released = "error: " + f.system->render(e); });
-  CHECK(released.front() != other);
-  CHECK(released.substr(1) == ":released");
+  f.run();
+  REQUIRE(held->size() > 2);
+  CHECK(held->front() != other);
+  CHECK(held->substr(1) == ":released");
 }
 
 TEST_CASE("close goes to the holding replica, status sums and weights reach every replica") {
   fixture f;
   const auto first = f.ask(f.request("s", true, "hi"));
-  caf::scoped_actor self{*f.system};
-  token_history history;
-  self->request(f.router, std::chrono::seconds(10), close_atom::value, std::string("s"))
-    .receive([&](token_history& h) { history = h; }, [&](caf::error&) {});
-  CHECK(history.tokens == std::vector<int32_t>{1}); // replica names are one letter
-  self->request(f.router, std::chrono::seconds(10), close_atom::value, std::string("s"))
-    .receive([&](token_history&) { FAIL("closed twice"); }, [&](caf::error&) {});
-  int64_t version = -1;
-  self->request(f.router, std::chrono::seconds(10), weights_atom::value, int64_t{7})
-    .receive([&](int64_t v) { version = v; }, [&](caf::error&) {});
-  CHECK(version == 7);
-  generator_status status;
-  self->request(f.router, std::chrono::seconds(10), status_atom::value)
-    .receive([&](generator_status& s) { status = s; }, [&](caf::error&) {});
-  CHECK(status.role == "tutor");
-  CHECK(status.generated == 20);
-  CHECK(status.weights_version == 7);
-  for (const auto& replica : f.replicas) {
-    int64_t seen = -1;
-    self
-      ->request(caf::actor_cast<generator_actor>(replica), std::chrono::seconds(10),
-                status_atom::value)
-      .receive([&](generator_status& s) { seen = s.weights_version; }, [&](caf::error&) {});
-    CHECK(seen == 7);
-  }
+  REQUIRE(first.substr(1) == ":hi");
+  auto tokens = [](token_history& h) {
+    return std::to_string(h.tokens.size()) + ":" + std::to_string(h.tokens.front());
+  };
+  CHECK(f.ask<token_history>(f.router, tokens, close_atom::value, std::string("s")) ==
+        "1:1"); // replica names are one letter
+  CHECK(f.ask<token_history>(f.router, tokens, close_atom::value, std::string("s"))
+          .rfind("error:", 0) == 0); // closed once only
+  CHECK(f.ask<int64_t>(
+          f.router, [](int64_t& v) { return std::to_string(v); }, weights_atom::value,
+          int64_t{7}) == "7");
+  auto describe = [](generator_status& s) {
+    return s.role + " " + std::to_string(s.generated) + " v" + std::to_string(s.weights_version);
+  };
+  CHECK(f.ask<generator_status>(f.router, describe, status_atom::value) == "tutor 20 v7");
+  for (const auto& replica : f.replicas)
+    CHECK(f.ask<generator_status>(caf::actor_cast<generator_actor>(replica), describe,
+                                  status_atom::value)
+            .substr(2) == "10 v7");
 }

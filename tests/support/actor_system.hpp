@@ -1,13 +1,17 @@
-// An actor system for one test, with the protocol's message types announced (and, optionally,
-// a bounded scheduler), and a bounded way to ask a generator for one sample's text.
+// An actor system for one test, with the protocol's message types announced: with real threads
+// (optionally bounded), or deterministic (CAF's test coordinator: nothing runs until the test
+// calls run(), which processes every queued message on the test's thread, in order). And ways to
+// ask an actor for one answer: bounded by a timeout with threads, or within one run().
 #pragma once
 
 #include "actors/protocol.hpp"
 
 #include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,5 +42,53 @@ inline std::string ask_text(caf::actor_system& system, const actors::generator_a
              [&](caf::error& e) { out = "error: " + system.render(e); });
   return out;
 }
+
+// An actor system that runs no thread of its own: a test sends, calls run(), and reads what came
+// back, so every interleaving is the one the test wrote (no timing, no sleeping). Request
+// timeouts never fire: the coordinator's clock stands still.
+struct deterministic_actor_system {
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  caf::scheduler::test_coordinator* scheduler = nullptr;
+
+  deterministic_actor_system() {
+    actors::add_message_types(config);
+    config.set("scheduler.policy", caf::atom("testing"));
+    config.set("logger.file-verbosity", caf::atom("quiet"));
+    system = std::make_unique<caf::actor_system>(config);
+    scheduler = &dynamic_cast<caf::scheduler::test_coordinator&>(system->scheduler());
+  }
+  ~deterministic_actor_system() {
+    run(); // let exit messages and the last replies through before the system goes
+  }
+
+  // Processes queued messages until none is left; returns how many ran.
+  size_t run() {
+    return scheduler->run();
+  }
+
+  // Sends `xs...` to `to` from a client actor and runs every message that follows. The text it
+  // returns reads the answer (`on_answer` turns it into text), "error: <reason>", or "no reply"
+  // while none came (a request still held: a later run() may fill it in).
+  template <class Answer, class Handle, class... Ts>
+  std::shared_ptr<const std::string>
+  start(const Handle& to, std::function<std::string(Answer&)> on_answer, Ts... xs) {
+    auto out = std::make_shared<std::string>("no reply");
+    auto sys = system.get();
+    system->spawn([=](caf::event_based_actor* self) {
+      self->request(to, caf::infinite, xs...)
+        .then([=](Answer& answer) { *out = on_answer(answer); },
+              [=](caf::error& e) { *out = "error: " + sys->render(e); });
+    });
+    run();
+    return out;
+  }
+
+  // As start(), the text as it stands once every message has run.
+  template <class Answer, class Handle, class... Ts>
+  std::string ask(const Handle& to, std::function<std::string(Answer&)> on_answer, Ts... xs) {
+    return *start<Answer>(to, std::move(on_answer), xs...);
+  }
+};
 
 } // namespace pedagogy::testing
