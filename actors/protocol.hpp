@@ -91,9 +91,16 @@ using inspector_actor = caf::typed_actor<
   caf::reacts_to<dialog_progress>, caf::reacts_to<classroom::dialog_record>,
   caf::replies_to<render_atom, std::string>::with<std::string>, caf::reacts_to<poll_atom>>;
 
-// Untyped for now: the trainer (actors/trainer_actor.hpp: takes rolled, learning, tick), a
-// rollout schedule and a conversation (actors/rollout.hpp: a conversation sends (index,
-// dialog_result) to its schedule, the schedule (rolled, tag, results) to its spawner).
+// The trainer: a rollout schedule's results (rolled, tag, results; a negative tag is a
+// ped_teacher rollout inside a step), a learner's progress within a learn() (learning, done,
+// total), and its own timer (tick: the live line, heartbeats, a signal's check).
+using trainer_handle =
+  caf::typed_actor<caf::reacts_to<rollout_done_atom, int64_t, std::vector<dialog_result>>,
+                   caf::reacts_to<learning_atom, int64_t, int64_t>, caf::reacts_to<tick_atom>>;
+
+// Untyped for now: a rollout schedule and a conversation (actors/rollout.hpp: a conversation
+// sends (index, dialog_result) to its schedule, the schedule (rolled, tag, results) to whoever
+// spawned it).
 
 // ---- inspect
 // -------------------------------------------------------------------------------------

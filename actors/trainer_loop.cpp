@@ -56,7 +56,7 @@ namespace pedagogy::actors {
 
 namespace fs = std::filesystem;
 
-caf::behavior trainer_actor::make_behavior() {
+trainer_actor::behavior_type trainer_actor::make_behavior() {
   set_down_handler([this](caf::down_msg& down) {
     // A rollout schedule that stops without its results would leave its step waiting.
     for (const auto& [step, rollout] : rollouts_)

@@ -51,10 +51,10 @@ struct trainer_setup {
   inspector_actor inspector; // unset = no live inspection
 };
 
-class trainer_actor : public caf::event_based_actor {
+class trainer_actor : public trainer_handle::base {
 public:
   trainer_actor(caf::actor_config& config, trainer_setup setup)
-    : caf::event_based_actor(config), cfg_(*setup.cfg), t_(setup.cfg->train),
+    : trainer_handle::base(config), cfg_(*setup.cfg), t_(setup.cfg->train),
       resolved_toml_(*setup.resolved_toml), run_(*setup.run), actors_(*setup.actors),
       outcome_(std::move(setup.outcome)), inspector_(std::move(setup.inspector)),
       timeout_(request_timeout_of(*setup.cfg)), logger_(log::get("trainer")) {}
@@ -63,7 +63,7 @@ public:
     return "trainer";
   }
 
-  caf::behavior make_behavior() override;
+  behavior_type make_behavior() override;
 
 private:
   using clock_type = std::chrono::steady_clock;
