@@ -98,9 +98,11 @@ using trainer_handle =
   caf::typed_actor<caf::reacts_to<rollout_done_atom, int64_t, std::vector<dialog_result>>,
                    caf::reacts_to<learning_atom, int64_t, int64_t>, caf::reacts_to<tick_atom>>;
 
-// Untyped for now: a rollout schedule and a conversation (actors/rollout.hpp: a conversation
-// sends (index, dialog_result) to its schedule, the schedule (rolled, tag, results) to whoever
-// spawned it).
+// A rollout schedule: each conversation's result (index, dialog_result), and its own timer (tick:
+// a look at its stop flag); it sends (rolled, tag, results) to whoever spawned it. A
+// conversation takes no message: it is driven by its generators' replies.
+using rollout_handle =
+  caf::typed_actor<caf::reacts_to<int64_t, dialog_result>, caf::reacts_to<tick_atom>>;
 
 // ---- inspect
 // -------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ caf::duration timeout_of(conversation_pointer self) {
 }
 
 void advance(conversation_pointer self, const role_generators& generators, int64_t index,
-             const caf::actor& reply_to) {
+             const rollout_handle& reply_to) {
   auto& runner = *self->state.runner;
   auto call = next_call(runner);
   if (generators.inspector && call)
@@ -109,7 +109,7 @@ void advance(conversation_pointer self, const role_generators& generators, int64
 
 caf::behavior conversation(conversation_pointer self, std::shared_ptr<const classroom_setup> setup,
                            role_generators generators, dialog_job job, int64_t index,
-                           caf::actor reply_to) {
+                           rollout_handle reply_to) {
   self->state.timeout = setup->request_timeout;
   self->state.runner = std::make_unique<dialog_runner>(std::move(setup), std::move(job));
   advance(self, generators, index, reply_to);
@@ -159,7 +159,7 @@ std::vector<dialog_job> make_jobs(int64_t step, const std::vector<classroom::pro
 caf::actor spawn_conversation(caf::actor_system& system,
                               std::shared_ptr<const classroom_setup> setup,
                               const role_generators& generators, dialog_job job, int64_t index,
-                              caf::actor reply_to) {
+                              rollout_handle reply_to) {
   return system.spawn(conversation, std::move(setup), generators, std::move(job), index,
                       std::move(reply_to));
 }
@@ -184,7 +184,7 @@ struct schedule_state {
   static inline const char* name = "rollout";
 };
 
-using schedule_pointer = caf::stateful_actor<schedule_state>*;
+using schedule_pointer = rollout_handle::stateful_pointer<schedule_state>;
 
 void finish_if_done(schedule_pointer self) {
   auto& s = self->state;
@@ -194,7 +194,8 @@ void finish_if_done(schedule_pointer self) {
   std::vector<dialog_result> out;
   for (auto& r : s.results)
     out.push_back(std::move(*r));
-  self->send(s.reply_to, rollout_done_atom::value, s.tag, std::move(out));
+  // The spawner is untyped (the trainer, or run_rollout's waiting thread): sent without a sender.
+  caf::anon_send(s.reply_to, rollout_done_atom::value, s.tag, std::move(out));
   self->quit();
 }
 
@@ -221,7 +222,7 @@ void start_more(schedule_pointer self) {
   while (!s.stopped && s.next < s.jobs.size() && s.running.size() < cap && !stop_asked(self)) {
     const auto index = static_cast<int64_t>(s.next);
     auto actor = spawn_conversation(self->system(), s.setup, s.generators, s.jobs[s.next], index,
-                                    caf::actor_cast<caf::actor>(self));
+                                    caf::actor_cast<rollout_handle>(self));
     self->monitor(actor);
     s.index_of.emplace(actor.address(), index);
     s.running.emplace(index, std::move(actor));
@@ -242,9 +243,11 @@ void stop_now(schedule_pointer self) {
     self->send_exit(actor, caf::exit_reason::user_shutdown);
 }
 
-caf::behavior schedule(schedule_pointer self, std::shared_ptr<const classroom_setup> setup,
-                       role_generators generators, std::vector<dialog_job> jobs, result_sink sink,
-                       rollout_options options, caf::actor reply_to, int64_t tag) {
+rollout_handle::behavior_type schedule(schedule_pointer self,
+                                       std::shared_ptr<const classroom_setup> setup,
+                                       role_generators generators, std::vector<dialog_job> jobs,
+                                       result_sink sink, rollout_options options,
+                                       caf::actor reply_to, int64_t tag) {
   auto& s = self->state;
   s.setup = std::move(setup);
   s.generators = std::move(generators);
@@ -298,10 +301,11 @@ caf::behavior schedule(schedule_pointer self, std::shared_ptr<const classroom_se
 
 } // namespace
 
-caf::actor spawn_rollout(caf::actor_system& system, std::shared_ptr<const classroom_setup> setup,
-                         const role_generators& generators, std::vector<dialog_job> jobs,
-                         result_sink sink, rollout_options options, caf::actor reply_to,
-                         int64_t tag) {
+rollout_handle spawn_rollout(caf::actor_system& system,
+                             std::shared_ptr<const classroom_setup> setup,
+                             const role_generators& generators, std::vector<dialog_job> jobs,
+                             result_sink sink, rollout_options options, caf::actor reply_to,
+                             int64_t tag) {
   // Detached: the sink writes each finished dialog to disk.
   return system.spawn<caf::detached>(schedule, std::move(setup), generators, std::move(jobs),
                                      std::move(sink), std::move(options), std::move(reply_to), tag);

@@ -70,15 +70,16 @@ std::vector<dialog_result> run_lockstep(caf::actor_system& system,
 // trainer): sends (rollout_done_atom, tag, std::vector<dialog_result>) in job order to
 // `reply_to` when every dialog has finished, then quits. `sink` runs on the schedule's thread.
 // An exit message, like options.stop, abandons what has not finished (the results still come).
-caf::actor spawn_rollout(caf::actor_system& system, std::shared_ptr<const classroom_setup> setup,
-                         const role_generators& generators, std::vector<dialog_job> jobs,
-                         result_sink sink, rollout_options options, caf::actor reply_to,
-                         int64_t tag);
+rollout_handle spawn_rollout(caf::actor_system& system,
+                             std::shared_ptr<const classroom_setup> setup,
+                             const role_generators& generators, std::vector<dialog_job> jobs,
+                             result_sink sink, rollout_options options, caf::actor reply_to,
+                             int64_t tag);
 
-// One conversation actor: runs `job` and sends (index, dialog_result) to `reply_to`.
+// One conversation actor: runs `job` and sends (index, dialog_result) to its schedule.
 caf::actor spawn_conversation(caf::actor_system& system,
                               std::shared_ptr<const classroom_setup> setup,
                               const role_generators& generators, dialog_job job, int64_t index,
-                              caf::actor reply_to);
+                              rollout_handle reply_to);
 
 } // namespace pedagogy::actors

@@ -232,7 +232,7 @@ private:
   int64_t saved_ = 0;     // the step of the newest checkpoint
   int64_t optimizer_steps_ = 0;
   int64_t epoch_ = 0;
-  std::map<int64_t, caf::actor> rollouts_; // running rollout schedules, by step
+  std::map<int64_t, rollout_handle> rollouts_; // running rollout schedules, by step
   std::map<int64_t, clock_type::time_point> rollout_started_;
   std::map<int64_t, rollout_out> ready_; // finished rollouts not yet learned from
   step_stats stats_;
